@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmark scripts: timing medians, RSS, JSON + markdown output."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data"
+
+
+def median_time(fn, repeats: int = 3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs (seconds)."""
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def peak_rss_bytes() -> int:
+    """Peak RSS of this process so far (VmHWM; ru_maxrss can carry a parent's peak across fork+exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def emit(result: dict, table_rows: list[list], headers: list[str]) -> None:
+    """Print the JSON line, then a markdown table."""
+    print(json.dumps(result))
+    print()
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|")
+    for r in table_rows:
+        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r) + " |")
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0))

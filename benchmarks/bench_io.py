@@ -1,0 +1,122 @@
+#!/usr/bin/env python
+"""I/O benchmark: our LETOR parser against sklearn's load_svmlight_file(query_id=True), side by side.
+
+    python benchmarks/bench_io.py [--data-root ../shared/data] [--target-mb 100] [--repeats 3]
+
+Inputs: (1) the MSLR 5k file replicated (query ids renumbered) to >= --target-mb; (2) a synthetic MSLR-shaped file of
+about the same size. For each: parse throughput (MB/s, median of --repeats) of both readers, peak RSS of our parse
+in a fresh process relative to the dense float32 output, and re-open time of the converted Arrow IPC / Parquet
+file against parsing the text. Prints one JSON object (figures of the first input at top level, every input under
+"inputs") and a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_ROOT, ROOT, emit, median_time  # noqa: E402
+
+
+def replicate_mslr(src: Path, dst: Path, target_mb: float) -> None:
+    """Concatenate copies of src with query ids shifted so queries stay unique and contiguous."""
+    lines = src.read_bytes().splitlines(keepends=True)
+    out = bytearray()
+    rep = 0
+    while len(out) < target_mb * 1e6:
+        off = rep * 1_000_000
+        for ln in lines:
+            lab, q, rest = ln.split(b" ", 2)
+            out += lab + b" qid:" + str(int(q[4:]) + off).encode() + b" " + rest
+        rep += 1
+    dst.write_bytes(bytes(out))
+
+
+def synthetic_text(dst: Path, target_mb: float) -> None:
+    from ltr_hyperdpo.data.synth import make_synthetic, write_letor_text
+
+    n_q = max(10, int(target_mb * 1e6 / (120 * 1250)))
+    write_letor_text(make_synthetic(n_q, 120, 136, 2, -0.5, seed=0), dst)
+
+
+RSS_CHILD = r"""
+import sys, json, resource
+sys.path.insert(0, {bench!r})
+from _common import rss_bytes, peak_rss_bytes
+from ltr_hyperdpo.data.letor import parse_letor
+from ltr_hyperdpo.data.dataset import table_arrays
+import numpy as np, pathlib, tempfile
+tiny = pathlib.Path(tempfile.mkdtemp()) / "w.txt"
+tiny.write_text("1 qid:1 1:1 2:2\n0 qid:1 1:0.5\n")
+parse_letor(tiny)  # JIT warm-up outside the measurement
+base = rss_bytes()
+t = parse_letor({path!r})
+q, y, x = table_arrays(t)
+print(json.dumps({{"base": base, "peak": peak_rss_bytes(), "dense": int(x.nbytes)}}))
+"""
+
+
+def bench_file(path: Path, repeats: int, tmp: Path) -> dict:
+    from sklearn.datasets import load_svmlight_file
+
+    from ltr_hyperdpo.data.convert import convert
+    from ltr_hyperdpo.data.dataset import table_arrays
+    from ltr_hyperdpo.data.letor import parse_letor
+    from ltr_hyperdpo.data.store import open_table
+
+    mb = path.stat().st_size / 1e6
+    parse_letor(path)  # warm the page cache and the JIT once
+    t_ours = median_time(lambda: table_arrays(parse_letor(path)), repeats)
+    t_sk = median_time(lambda: load_svmlight_file(str(path), query_id=True), repeats)
+    arrow = tmp / (path.stem + ".arrow")
+    parquet = tmp / (path.stem + ".parquet")
+    convert(path, arrow)
+    convert(path, parquet)
+    t_arrow = median_time(lambda: table_arrays(open_table(arrow)), max(repeats, 5))
+    t_parquet = median_time(lambda: table_arrays(open_table(parquet)), max(repeats, 5))
+    child = subprocess.run([sys.executable, "-c", RSS_CHILD.format(bench=str(Path(__file__).parent), path=str(path))],
+                           capture_output=True, text=True, check=True, cwd=ROOT)
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"file": path.name, "mb": round(mb, 1), "parse_mb_s": mb / t_ours, "sklearn_mb_s": mb / t_sk,
+            "speedup": t_sk / t_ours, "peak_rss_ratio": (r["peak"] - r["base"]) / r["dense"],
+            "dense_mb": r["dense"] / 1e6, "reopen_speedup": t_ours / t_arrow,
+            "reopen_parquet_speedup": t_ours / t_parquet, "arrow_mb": arrow.stat().st_size / 1e6,
+            "parquet_mb": parquet.stat().st_size / 1e6}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    ap.add_argument("--target-mb", type=float, default=100.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    src = a.data_root / "ltr" / "mslr_msn1_fold1_5k" / "train.txt"
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        inputs = []
+        if src.exists():
+            replicate_mslr(src, tmp / "mslr_replicated.txt", a.target_mb)
+            inputs.append(tmp / "mslr_replicated.txt")
+        else:
+            print(f"note: {src} not found; only the synthetic input is measured", file=sys.stderr)
+        synthetic_text(tmp / "synthetic_mslr_shaped.txt", a.target_mb)
+        inputs.append(tmp / "synthetic_mslr_shaped.txt")
+        res = [bench_file(p, a.repeats, tmp) for p in inputs]
+    top = {k: res[0][k] for k in ("parse_mb_s", "sklearn_mb_s", "speedup", "peak_rss_ratio", "reopen_speedup")}
+    targets = {"speedup>=5": all(r["speedup"] >= 5 for r in res),
+               "peak_rss_ratio<=2": all(r["peak_rss_ratio"] <= 2 for r in res),
+               "reopen_speedup>=20": all(r["reopen_speedup"] >= 20 for r in res)}
+    emit({**top, "inputs": res, "targets_met": targets},
+         [[r["file"], r["mb"], r["parse_mb_s"], r["sklearn_mb_s"], r["speedup"], r["peak_rss_ratio"],
+           r["reopen_speedup"], r["reopen_parquet_speedup"]] for r in res],
+         ["input", "MB", "ours MB/s", "sklearn MB/s", "speedup", "peak RSS / dense", "reopen× (arrow)",
+          "reopen× (parquet)"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

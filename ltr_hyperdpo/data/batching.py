@@ -1,0 +1,104 @@
+"""Slates to torch: ``features [batch, list, features]``, ``labels [batch, list, objectives]``, ``mask [batch, list]``.
+
+Training samples lists longer than ``slate_length`` down to a random subset (allRank's FixLength) and pads
+shorter ones; batches are bucketed by list length so they are not mostly padding. Evaluation uses full lists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .dataset import RankingDataset
+
+
+@dataclass
+class Slates:
+    """One batch. ``mask`` True = real document; ``rows`` are dataset row indices (-1 for padding)."""
+
+    features: torch.Tensor  # [batch, list, features] float32
+    labels: torch.Tensor  # [batch, list, objectives] float32
+    mask: torch.Tensor  # [batch, list] bool
+    queries: np.ndarray  # [batch] query indices
+    rows: np.ndarray  # [batch, list] int64
+
+    def to(self, device) -> "Slates":
+        return Slates(self.features.to(device), self.labels.to(device), self.mask.to(device), self.queries, self.rows)
+
+
+def gather_slates(ds: RankingDataset, queries: np.ndarray, slate_length: int | None = None,
+                  rng: np.random.Generator | None = None) -> Slates:
+    """Pad (and for long lists, randomly subsample to ``slate_length``) the given queries into one batch."""
+    sizes = ds.list_sizes[queries]
+    lens = np.minimum(sizes, slate_length) if slate_length else sizes
+    width = int(lens.max()) if len(lens) else 0
+    rows = np.full((len(queries), width), -1, dtype=np.int64)
+    for b, (q, n, m) in enumerate(zip(queries, sizes, lens)):
+        start = ds.offsets[q]
+        if m < n:
+            pick = rng.choice(n, size=m, replace=False) if rng is not None else np.arange(m)
+            rows[b, :m] = start + np.sort(pick)
+        else:
+            rows[b, :m] = np.arange(start, start + n)
+    mask = rows >= 0
+    safe = np.where(mask, rows, 0)
+    x = ds.x[safe]
+    y = ds.y[safe]
+    x[~mask] = 0.0
+    y[~mask] = 0.0
+    return Slates(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), np.asarray(queries), rows)
+
+
+class SlateLoader:
+    """Iterates a dataset in batches of queries; call :meth:`set_epoch` for a reproducible per-epoch shuffle."""
+
+    def __init__(self, ds: RankingDataset, batch_size: int = 32, *, slate_length: int | None = None,
+                 shuffle: bool = False, bucket: bool = True, seed: int = 0, drop_last: bool = False,
+                 min_docs: int = 1):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.ds = ds
+        self.batch_size = batch_size
+        self.slate_length = slate_length
+        self.shuffle = shuffle
+        self.bucket = bucket
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.queries = np.flatnonzero(ds.list_sizes >= min_docs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[np.ndarray]:
+        """The epoch's batches of query indices (bucketed by length inside shuffled pools)."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        q = self.queries.copy()
+        if self.shuffle:
+            rng.shuffle(q)
+        if self.bucket:
+            lens = np.minimum(self.ds.list_sizes[q], self.slate_length or np.iinfo(np.int64).max)
+            pool = self.batch_size * 50
+            parts = []
+            for s in range(0, q.size, pool):
+                seg = q[s:s + pool]
+                parts.append(seg[np.argsort(lens[s:s + pool], kind="stable")])
+            q = np.concatenate(parts) if parts else q
+        out = [q[s:s + self.batch_size] for s in range(0, q.size, self.batch_size)]
+        if self.drop_last and out and out[-1].size < self.batch_size:
+            out.pop()
+        if self.shuffle:
+            order = rng.permutation(len(out))
+            out = [out[i] for i in order]
+        return out
+
+    def __iter__(self) -> Iterator[Slates]:
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        for qs in self.batches():
+            yield gather_slates(self.ds, qs, self.slate_length if self.shuffle or self.slate_length else None, rng)
+
+    def __len__(self) -> int:
+        n = self.queries.size
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -1,0 +1,192 @@
+"""Query-grouped ranking data over Arrow: documents contiguous by query, offsets, K objectives, model inputs."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .letor import LetorFormatError, check_contiguous, find_group_file, parse_letor
+from .normalize import FeatureNormalizer
+from .objectives import ObjectiveSpec, fit_objectives, input_columns, objectives_to_json, parse_objectives
+from .store import open_table, read_metadata, storage_format
+
+
+def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qids [docs] int64, labels [docs] float32, features [docs, features] float32) from a converted table."""
+    feats = table.column("features")
+    width = feats.type.list_size
+    arr = feats.combine_chunks() if feats.num_chunks != 1 else feats.chunk(0)
+    x = arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    q = table.column("qid").to_numpy()
+    y = table.column("label").to_numpy().astype(np.float32, copy=False)
+    return q, y, x
+
+
+def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = None, **parse_kw) -> pa.Table:
+    """A converted Arrow/Parquet file, or LETOR text parsed on the fly (the group side file is found if present)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if storage_format(path) != "text":
+        return open_table(path)
+    if group_file is None:
+        group_file = find_group_file(path)
+    return parse_letor(path, group_file=group_file, **parse_kw)
+
+
+@dataclass
+class DatasetState:
+    """What is fitted on the training split and reused for vali/test: objectives and the feature normaliser."""
+
+    objectives: list[ObjectiveSpec]
+    normalizer: FeatureNormalizer | None
+    n_raw_features: int
+
+    def to_dict(self) -> dict:
+        return {"objectives": objectives_to_json(self.objectives),
+                "normalizer": self.normalizer.to_dict() if self.normalizer else None,
+                "n_raw_features": self.n_raw_features}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetState":
+        return cls(parse_objectives(d["objectives"]),
+                   FeatureNormalizer.from_dict(d["normalizer"]) if d.get("normalizer") else None,
+                   int(d["n_raw_features"]))
+
+
+class RankingDataset:
+    """Documents grouped by query.
+
+    Attributes: ``x`` model input ``[docs, features]`` float32, ``y`` graded labels ``[docs, objectives]`` float32,
+    ``qids`` ``[queries]``, ``offsets`` ``[queries + 1]`` (query i is rows ``offsets[i]:offsets[i+1]``),
+    ``objective_names``, ``feature_ids`` (1-based ids of the input columns).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, doc_qids: np.ndarray, objective_names: list[str],
+                 feature_ids: np.ndarray, state: DatasetState | None = None, name: str = "dataset"):
+        if y.ndim == 1:
+            y = y[:, None]
+        if not (x.shape[0] == y.shape[0] == doc_qids.shape[0]):
+            raise ValueError(f"{name}: x, y and qids disagree on the number of documents")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: no documents")
+        check_contiguous(name, doc_qids, np.arange(1, doc_qids.shape[0] + 1))
+        starts = np.flatnonzero(np.r_[True, doc_qids[1:] != doc_qids[:-1]])
+        self.x = x
+        self.y = y.astype(np.float32, copy=False)
+        self.offsets = np.r_[starts, doc_qids.shape[0]].astype(np.int64)
+        self.qids = doc_qids[starts]
+        self.objective_names = list(objective_names)
+        self.feature_ids = np.asarray(feature_ids)
+        self.state = state
+        self.name = name
+
+    # construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_table(cls, table: pa.Table, *, objectives=None, state: DatasetState | None = None, fit: bool = False,
+                   normalize: bool = True, name: str = "dataset") -> "RankingDataset":
+        """Build from a converted table; ``fit=True`` fits objectives and normaliser here (training split)."""
+        q, lab, feats = table_arrays(table)
+        meta = read_metadata(table.schema)
+        if state is None:
+            if objectives is None and meta.get("objectives"):
+                objs = parse_objectives(meta["objectives"])
+            else:
+                objs = parse_objectives(objectives)
+            if fit or not all(o.fitted for o in objs):
+                if not fit:
+                    raise ValueError(f"{name}: objectives need fitting on a training split (pass fit=True or a state)")
+                objs = fit_objectives(objs, lab, feats)
+            cols = input_columns(objs, feats.shape[1])
+            normalizer = FeatureNormalizer().fit(feats[:, cols]) if (normalize and fit) else None
+            state = DatasetState(objs, normalizer, feats.shape[1])
+        if feats.shape[1] != state.n_raw_features:
+            raise ValueError(f"{name}: has {feats.shape[1]} features, the fitted state expects {state.n_raw_features}")
+        objs = state.objectives
+        cols = input_columns(objs, feats.shape[1])
+        y = np.stack([o.grades(lab, feats) for o in objs], axis=1)
+        x = feats[:, cols] if cols.size != feats.shape[1] else feats
+        x = state.normalizer.transform(x) if state.normalizer is not None else np.ascontiguousarray(x)
+        return cls(x, y, q, [o.name for o in objs], cols + 1, state=state, name=name)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, group_file=None, objectives=None, state: DatasetState | None = None,
+             fit: bool = False, normalize: bool = True) -> "RankingDataset":
+        """Load LETOR text or a converted file; see :meth:`from_table`."""
+        table = load_table(path, group_file=group_file)
+        return cls.from_table(table, objectives=objectives, state=state, fit=fit, normalize=normalize,
+                              name=str(path))
+
+    # access --------------------------------------------------------------------------------------------------
+    @property
+    def n_queries(self) -> int:
+        return int(self.qids.shape[0])
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def n_objectives(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def list_sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return self.n_queries
+
+    def query(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features ``[docs_i, features]``, labels ``[docs_i, objectives]``) of query i, as views (O(1))."""
+        s, e = self.offsets[i], self.offsets[i + 1]
+        return self.x[s:e], self.y[s:e]
+
+    def subset(self, query_indices: np.ndarray, name: str | None = None) -> "RankingDataset":
+        """A new dataset holding the given queries (copied)."""
+        query_indices = np.asarray(query_indices)
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in query_indices])
+        dq = np.repeat(np.arange(query_indices.size), self.list_sizes[query_indices])
+        ds = RankingDataset(self.x[rows], self.y[rows], dq, self.objective_names, self.feature_ids, self.state,
+                            name or f"{self.name}[subset]")
+        ds.qids = self.qids[query_indices]
+        return ds
+
+    def blank_queries(self, k: int = 0) -> int:
+        """Number of queries with no relevant document (all grades <= 0) for objective k."""
+        mx = np.maximum.reduceat(self.y[:, k], self.offsets[:-1])
+        return int(np.count_nonzero(mx <= 0))
+
+    def label_histogram(self, k: int = 0) -> dict[float, int]:
+        """Count of documents per grade of objective k."""
+        v, c = np.unique(self.y[:, k], return_counts=True)
+        return {float(a): int(b) for a, b in zip(v, c)}
+
+    def summary(self) -> dict:
+        """Sizes, list-length statistics, per-objective label histograms and blank-query counts."""
+        ls = self.list_sizes
+        return {
+            "name": self.name, "queries": self.n_queries, "documents": self.n_docs, "features": self.n_features,
+            "list_size": {"min": int(ls.min()), "median": float(np.median(ls)), "max": int(ls.max())},
+            "objectives": {n: {"histogram": self.label_histogram(k), "blank_queries": self.blank_queries(k)}
+                           for k, n in enumerate(self.objective_names)},
+        }
+
+
+def prepare_splits(train, *others, objectives=None, normalize: bool = True, group_files=None):
+    """Load a training split (fitting objectives and normaliser) and further splits with the same state."""
+    gfs = list(group_files or [None] * (1 + len(others)))
+    tr = RankingDataset.load(train, group_file=gfs[0], objectives=objectives, fit=True, normalize=normalize)
+    rest = [RankingDataset.load(p, group_file=g, state=tr.state) if p is not None else None
+            for p, g in zip(others, gfs[1:])]
+    return (tr, *rest)
+
+
+__all__ = ["RankingDataset", "DatasetState", "prepare_splits", "load_table", "table_arrays", "LetorFormatError"]

@@ -1,0 +1,157 @@
+"""Objectives: turn one LTR dataset into K graded labels per document.
+
+Objective 0 is the main objective (normally the relevance label). Auxiliary objectives are feature columns
+(e.g. MSLR 132 QualityScore); a column used as an objective is removed from the model input by default.
+
+Transform of a continuous feature into grades 0..n_grades-1 (``quantile``, the default): a value of exactly 0 is
+grade 0 (e.g. "no clicks"); the non-zero training values are cut at their quantiles into n_grades-1 equal-mass
+bins, grades 1..n_grades-1. Edges are fitted on the training split and stored with the dataset, so validation and
+test use the same bins. Tied quantiles collapse, so a column with few distinct values gets fewer grades.
+``lower_is_better`` negates the value before binning (e.g. brevity). ``identity`` keeps the value as the grade.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TRANSFORMS = ("identity", "quantile")
+
+
+@dataclass
+class ObjectiveSpec:
+    """One objective: the relevance label (``source='label'``) or a 1-based feature column (``source='feature'``)."""
+
+    name: str
+    source: str = "label"
+    feature: int | None = None
+    transform: str = "identity"
+    n_grades: int = 5
+    lower_is_better: bool = False
+    drop_from_input: bool = True
+    edges: list[float] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("label", "feature"):
+            raise ValueError(f"objective {self.name!r}: source must be 'label' or 'feature', got {self.source!r}")
+        if self.source == "feature" and (self.feature is None or int(self.feature) < 1):
+            raise ValueError(f"objective {self.name!r}: a feature objective needs a 1-based 'feature' id")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"objective {self.name!r}: transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.n_grades < 2:
+            raise ValueError(f"objective {self.name!r}: n_grades must be >= 2")
+
+    @property
+    def fitted(self) -> bool:
+        return self.transform != "quantile" or self.edges is not None
+
+    def raw_values(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The objective's raw values ``[docs]`` from the label column and the full feature matrix."""
+        if self.source == "label":
+            v = labels.astype(np.float64)
+        else:
+            if self.feature > features.shape[1]:
+                raise ValueError(f"objective {self.name!r}: feature {self.feature} but the data has "
+                                 f"{features.shape[1]} features")
+            v = features[:, self.feature - 1].astype(np.float64)
+        return -v if self.lower_is_better else v
+
+    def fit(self, labels: np.ndarray, features: np.ndarray) -> "ObjectiveSpec":
+        """Fit the quantile edges on training data (no-op for identity); returns self."""
+        if self.transform == "quantile":
+            v = self.raw_values(labels, features)
+            nz = v[v != 0]
+            if nz.size == 0:
+                self.edges = []
+            else:
+                qs = np.linspace(0, 1, self.n_grades)[1:-1]
+                self.edges = [float(e) for e in np.unique(np.quantile(nz, qs))]
+        return self
+
+    def grades(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Graded labels ``[docs]`` float32 for this objective."""
+        v = self.raw_values(labels, features)
+        if self.transform == "identity":
+            return v.astype(np.float32)
+        if self.edges is None:
+            raise RuntimeError(f"objective {self.name!r} is not fitted (call fit on the training split)")
+        g = 1 + np.searchsorted(np.asarray(self.edges, dtype=np.float64), v, side="right")
+        return np.where(v == 0, 0, g).astype(np.float32)
+
+
+PRESETS: dict[str, list[dict]] = {
+    "label": [dict(name="relevance")],
+    "mslr5": [
+        dict(name="relevance"),
+        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
+        dict(name="quality_score2", source="feature", feature=133, transform="quantile"),
+        dict(name="query_url_clicks", source="feature", feature=134, transform="quantile"),
+        dict(name="url_dwell_time", source="feature", feature=136, transform="quantile"),
+    ],
+    "mslr6": [
+        dict(name="relevance"),
+        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
+        dict(name="quality_score2", source="feature", feature=133, transform="quantile"),
+        dict(name="query_url_clicks", source="feature", feature=134, transform="quantile"),
+        dict(name="url_clicks", source="feature", feature=135, transform="quantile"),
+        dict(name="url_dwell_time", source="feature", feature=136, transform="quantile"),
+    ],
+    # LETOR 4.0 feature list: 41 PageRank, 42 inlink number (43 outlinks, 44 #slash, 45 URL length, 46 #child pages).
+    "mq2008": [
+        dict(name="relevance"),
+        dict(name="pagerank", source="feature", feature=41, transform="quantile"),
+        dict(name="inlinks", source="feature", feature=42, transform="quantile"),
+    ],
+    "mslr_quality": [
+        dict(name="relevance"),
+        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
+    ],
+}
+
+
+def parse_objectives(spec: str | list | None) -> list[ObjectiveSpec]:
+    """Objectives from a preset name, a JSON/YAML file path, or a list of dicts/ObjectiveSpecs."""
+    if spec is None:
+        spec = "label"
+    if isinstance(spec, str):
+        if spec in PRESETS:
+            return [ObjectiveSpec(**d) for d in PRESETS[spec]]
+        p = Path(spec)
+        if p.exists():
+            text = p.read_text(encoding="utf-8")
+            if p.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+            if isinstance(data, dict):
+                data = data.get("objectives", data)
+            return parse_objectives(data)
+        raise ValueError(f"unknown objectives {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
+    out = []
+    for d in spec:
+        out.append(d if isinstance(d, ObjectiveSpec) else ObjectiveSpec(**d))
+    if not out:
+        raise ValueError("at least one objective is required")
+    if sum(o.source == "label" for o in out) > 1:
+        raise ValueError("only one objective can be the label")
+    return out
+
+
+def objectives_to_json(objs: list[ObjectiveSpec]) -> list[dict]:
+    """JSON-serialisable form of (fitted) objectives."""
+    return [asdict(o) for o in objs]
+
+
+def fit_objectives(objs: list[ObjectiveSpec], labels: np.ndarray, features: np.ndarray) -> list[ObjectiveSpec]:
+    """Fit every objective on the training split."""
+    return [o.fit(labels, features) for o in objs]
+
+
+def input_columns(objs: list[ObjectiveSpec], n_features: int) -> np.ndarray:
+    """0-based feature columns that remain model input once objective columns are dropped."""
+    drop = {o.feature - 1 for o in objs if o.source == "feature" and o.drop_from_input}
+    return np.array([j for j in range(n_features) if j not in drop], dtype=np.int64)

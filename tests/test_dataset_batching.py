@@ -1,0 +1,123 @@
+"""RankingDataset, objectives, normalisation, batching and the synthetic generator."""
+import numpy as np
+import pytest
+
+from ltr_hyperdpo.data.batching import SlateLoader, gather_slates
+from ltr_hyperdpo.data.dataset import RankingDataset, prepare_splits
+from ltr_hyperdpo.data.normalize import FeatureNormalizer
+from ltr_hyperdpo.data.objectives import ObjectiveSpec, parse_objectives
+from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
+
+
+def small(n_q=20, docs=15, feats=12, k=2, corr=-0.5, seed=0):
+    t = make_synthetic(n_q, docs, feats, k, corr, seed=seed)
+    return RankingDataset.from_table(t, objectives=synth_objectives(feats, k), fit=True)
+
+
+def test_offsets_and_query_access():
+    ds = small()
+    assert ds.offsets[0] == 0 and ds.offsets[-1] == ds.n_docs
+    x, y = ds.query(3)
+    assert x.shape[0] == ds.list_sizes[3] and y.shape == (x.shape[0], 2)
+    assert np.shares_memory(x, ds.x)
+
+
+def test_quantile_objective_zero_is_own_grade():
+    o = ObjectiveSpec("clicks", "feature", 1, "quantile", n_grades=5)
+    feats = np.array([[0], [0], [1], [2], [3], [4], [5], [6], [7], [8]], dtype=np.float32)
+    o.fit(np.zeros(10), feats)
+    g = o.grades(np.zeros(10), feats)
+    assert g[0] == g[1] == 0 and g[2] == 1 and g[-1] == 4
+    assert np.all(np.diff(g) >= 0)
+    # unseen larger/smaller values land in the extreme grades
+    assert o.grades(np.zeros(2), np.array([[100.0], [0.5]], dtype=np.float32)).tolist() == [4, 1]
+
+
+def test_lower_is_better_and_bad_specs(tmp_path):
+    o = ObjectiveSpec("brevity", "feature", 1, "identity", lower_is_better=True)
+    assert o.grades(np.zeros(2), np.array([[3.0], [1.0]], dtype=np.float32)).tolist() == [-3, -1]
+    with pytest.raises(ValueError, match="1-based"):
+        ObjectiveSpec("x", "feature", 0)
+    with pytest.raises(ValueError, match="unknown objectives"):
+        parse_objectives("nope")
+    p = tmp_path / "spec.yaml"
+    p.write_text("objectives:\n  - {name: rel}\n  - {name: pr, source: feature, feature: 3, transform: quantile}\n")
+    assert [o.name for o in parse_objectives(str(p))] == ["rel", "pr"]
+
+
+def test_presets_ids():
+    assert [o.feature for o in parse_objectives("mslr5")[1:]] == [132, 133, 134, 136]
+    assert [o.feature for o in parse_objectives("mslr6")[1:]] == [132, 133, 134, 135, 136]
+    assert [o.feature for o in parse_objectives("mq2008")[1:]] == [41, 42]
+
+
+def test_splits_share_state_and_drop_objective_columns(mslr_train):
+    tr, te = prepare_splits(mslr_train, mslr_train.with_name("test.txt"), objectives="mslr5")
+    assert tr.state is te.state
+    assert tr.n_features == te.n_features == 132
+    assert 132 not in tr.feature_ids and 131 in tr.feature_ids
+    np.testing.assert_allclose(tr.x.mean(0), 0, atol=1e-4)
+    assert tr.blank_queries(0) == 2 and tr.blank_queries(3) == 18
+
+
+def test_normalizer_log1p_on_heavy_tail():
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(size=5000), np.exp(rng.normal(0, 2, 5000))], 1).astype(np.float32)
+    n = FeatureNormalizer().fit(x)
+    assert n.log1p == [False, True]
+    z = n.transform(x)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-3)
+    n2 = FeatureNormalizer.from_dict(n.to_dict())
+    np.testing.assert_array_equal(n2.transform(x), z)
+
+
+def test_gather_pads_and_samples():
+    ds = small(docs=30)
+    qs = np.array([0, 1, 2])
+    s = gather_slates(ds, qs, slate_length=10, rng=np.random.default_rng(0))
+    assert s.features.shape == (3, 10, ds.n_features) and s.labels.shape == (3, 10, 2)
+    assert s.mask.all()
+    rows = s.rows[0]
+    assert len(set(rows)) == 10 and rows.min() >= ds.offsets[0] and rows.max() < ds.offsets[1]
+    full = gather_slates(ds, qs)
+    n = ds.list_sizes[qs]
+    assert full.features.shape[1] == n.max()
+    assert full.mask.sum(1).tolist() == n.tolist()
+    assert float(full.features[~full.mask].abs().sum()) == 0
+
+
+def test_loader_epochs_are_reproducible_and_bucketed():
+    ds = small(n_q=200, docs=40)
+    ld = SlateLoader(ds, batch_size=8, slate_length=30, shuffle=True, seed=3)
+    ld.set_epoch(1)
+    a = [b.rows.copy() for b in ld]
+    ld.set_epoch(1)
+    b = [b.rows.copy() for b in ld]
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    ld.set_epoch(2)
+    c = [b.rows.copy() for b in ld]
+    assert not all(u.shape == v.shape and np.array_equal(u, v) for u, v in zip(a, c))
+    seen = np.concatenate([bq for bq in ld.batches()])
+    assert sorted(seen.tolist()) == list(range(ds.n_queries))
+    # bucketing: padding share is lower than for random batches
+    ev = SlateLoader(ds, batch_size=8, bucket=True)
+    pad_b = np.mean([1 - s.mask.float().mean().item() for s in ev])
+    ev_r = SlateLoader(ds, batch_size=8, bucket=False, shuffle=True)
+    pad_r = np.mean([1 - s.mask.float().mean().item() for s in gather_iter(ev_r)])
+    assert pad_b < pad_r
+
+
+def gather_iter(loader):
+    for qs in loader.batches():
+        yield gather_slates(loader.ds, qs)
+
+
+@pytest.mark.parametrize("corr", [-0.8, 0.0, 0.8])
+def test_synthetic_correlation_is_controllable(corr):
+    ds = small(n_q=100, docs=60, feats=40, corr=corr)
+    r = np.corrcoef(ds.y[:, 0], ds.y[:, 1])[0, 1]
+    assert np.sign(r) == np.sign(corr) or abs(corr) < 1e-9 and abs(r) < 0.1
+    t1 = make_synthetic(5, 10, 20, 2, 0.3, seed=7)
+    t2 = make_synthetic(5, 10, 20, 2, 0.3, seed=7)
+    assert t1.equals(t2)

@@ -1,0 +1,118 @@
+"""Arrow storage, the convert command, atomic output, and the data_scripts conversion path on local files."""
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltr_hyperdpo.cli import main
+from ltr_hyperdpo.data.convert import convert
+from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
+from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
+from ltr_hyperdpo.data.store import open_table, read_metadata, storage_format
+from conftest import ROOT, shared_path
+
+
+@pytest.mark.parametrize("ext", ["parquet", "arrow"])
+def test_convert_round_trip(tmp_path, mslr_train, ext):
+    out = tmp_path / f"t.{ext}"
+    s = convert(mslr_train, out, objectives="mslr5")
+    assert s["rows"] == 5000 and s["features"] == 136
+    assert storage_format(out) == ext
+    t = open_table(out)
+    a = table_arrays(t)
+    b = table_arrays(parse_letor(mslr_train))
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    meta = read_metadata(t.schema)
+    assert [o["name"] for o in meta["objectives"]] == ["relevance", "quality_score", "quality_score2",
+                                                       "query_url_clicks", "url_dwell_time"]
+    g = t.column("objectives").combine_chunks().flatten().to_numpy().reshape(-1, 5)
+    ds = RankingDataset.from_table(t)
+    np.testing.assert_array_equal(ds.y, g)
+    assert ds.n_features == 136 - 4
+
+
+def test_test_split_reuses_training_bins(tmp_path, mslr_train):
+    tr = tmp_path / "train.parquet"
+    te = tmp_path / "test.parquet"
+    convert(mslr_train, tr, objectives="mslr5")
+    convert(mslr_train.with_name("test.txt"), te, objectives_from=tr)
+    m_tr = read_metadata(open_table(tr).schema)["objectives"]
+    m_te = read_metadata(open_table(te).schema)["objectives"]
+    assert m_tr == m_te
+
+
+def test_failed_conversion_leaves_no_file(tmp_path):
+    src = tmp_path / "bad.txt"
+    src.write_text("1 qid:1 1:1\n" * 100 + "1 qid:1 1:oops\n")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(LetorFormatError):
+        convert(src, out)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_group_file_found_beside_input(tmp_path, mq2008_dir):
+    s = convert(mq2008_dir / "vali.svm", tmp_path / "v.arrow", objectives="mq2008")
+    assert s["queries"] == 157 and s["rows"] == 2707
+
+
+def test_cli_convert_inspect_synth(tmp_path, mq2008_dir, capsys):
+    out = tmp_path / "mq.parquet"
+    assert main(["convert", str(mq2008_dir / "train.txt"), str(out), "--objectives", "mq2008", "--quiet"]) == 0
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "471 queries, 9630 documents, 44 input features" in text
+    assert "objective pagerank" in text and "queries with no relevant document" in text
+    assert main(["synth", str(tmp_path / "s.arrow"), "--queries", "5", "--docs-per-query", "10",
+                 "--features", "20"]) == 0
+    ds = RankingDataset.load(tmp_path / "s.arrow", fit=True)
+    assert ds.n_objectives == 2 and ds.n_features == 19
+
+
+def test_cli_bad_input_exit_code_and_message(tmp_path, capsys):
+    src = tmp_path / "bad.txt"
+    src.write_text("1 qid:1 1:1\n1 qid:1 1:1 4:\n")
+    assert main(["convert", str(src), str(tmp_path / "o.parquet"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{src}:2" in err and "'4:'" in err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def _load_prepare():
+    spec = importlib.util.spec_from_file_location("prepare_datasets", ROOT / "data_scripts" / "prepare_datasets.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["prepare_datasets"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_data_script_download_verify_extract_convert(tmp_path, mq2008_dir):
+    prep = _load_prepare()
+    # a local "release": Fold1 zipped, served from a file:// URL
+    rel = tmp_path / "release" / "MQ2008" / "Fold1"
+    rel.mkdir(parents=True)
+    for s in ("train", "vali", "test"):
+        shutil.copy(mq2008_dir / f"{s}.txt", rel / f"{s}.txt")
+    archive = shutil.make_archive(str(tmp_path / "MQ2008"), "zip", tmp_path / "release")
+    digest = prep.sha256_of(Path(archive))
+    got = prep.download(Path(archive).as_uri(), tmp_path / "root" / "download" / "MQ2008.zip", digest,
+                        progress=False)
+    with pytest.raises(prep.PrepareError, match="SHA-256 mismatch"):
+        prep.download(Path(archive).as_uri(), tmp_path / "root2" / "x.zip", "0" * 64, progress=False)
+    assert not (tmp_path / "root2" / "x.zip.part").exists()
+    ex = prep.extract(got, tmp_path / "root" / "raw")
+    info = prep.DATASETS["mq2008"]
+    written = prep.convert_folds(info, ex, tmp_path / "root", folds=["Fold1"])
+    assert [p.name for p in written] == ["train.parquet", "vali.parquet", "test.parquet"]
+    te = RankingDataset.load(written[2])
+    assert te.n_queries == 156 and te.objective_names == ["relevance", "pagerank", "inlinks"]
+
+
+def test_data_script_manual_licence_message(tmp_path):
+    prep = _load_prepare()
+    with pytest.raises(prep.PrepareError, match="Webscope licence"):
+        prep.prepare("yahoo-set1", tmp_path)
