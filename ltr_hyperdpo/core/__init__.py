@@ -1,0 +1,8 @@
+"""The PL-DPO math, domain-agnostic: the LTR and LLM modules both import it."""
+from .dpo import dpo_sigmoid_loss, implicit_rewards, pl_dpo_loss, pl_dpo_objective_losses
+from .plackett_luce import plackett_luce_nll, ranking_from_labels
+from .sampling import sample_beta, sample_weights, weight_grid
+from .temperature import rescale_temperature
+
+__all__ = ["plackett_luce_nll", "ranking_from_labels", "pl_dpo_loss", "pl_dpo_objective_losses", "implicit_rewards",
+           "dpo_sigmoid_loss", "sample_weights", "sample_beta", "weight_grid", "rescale_temperature"]

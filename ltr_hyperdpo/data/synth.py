@@ -27,8 +27,12 @@ def synth_objectives(n_features: int, n_objectives: int) -> list[ObjectiveSpec]:
 
 
 def make_synthetic(n_queries: int = 200, docs_per_query: int = 120, n_features: int = 136, n_objectives: int = 2,
-                   correlation: float = -0.5, noise: float = 0.3, seed: int = 0) -> pa.Table:
-    """A table ``qid, label, features`` (see module doc); same seed, same data."""
+                   correlation: float = -0.5, noise: float = 0.3, seed: int = 0, task_seed: int = 0) -> pa.Table:
+    """A table ``qid, label, features`` (see module doc); same seeds, same data.
+
+    ``task_seed`` fixes the ground truth (which features matter, the objectives' directions); ``seed`` draws the
+    queries and documents. Train and test splits of one task share ``task_seed`` and differ in ``seed``.
+    """
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(f"correlation must be in [-1, 1], got {correlation}")
     if n_objectives < 1 or n_features < n_objectives + 4:
@@ -41,12 +45,13 @@ def make_synthetic(n_queries: int = 200, docs_per_query: int = 120, n_features: 
     x = rng.standard_normal((n, n_base)).astype(np.float32)
     x += rng.standard_normal((n_queries, n_base)).astype(np.float32)[qid - 1] * 0.5
     n_inf = min(24, n_base)
+    task = np.random.default_rng([task_seed, 7919])
     # directions over the informative columns: v_0, and v_k = c v_0 + sqrt(1-c^2) v_perp_k
-    base = rng.standard_normal(n_inf)
+    base = task.standard_normal(n_inf)
     base /= np.linalg.norm(base)
     dirs = [base]
     for _ in range(1, n_objectives):
-        p = rng.standard_normal(n_inf)
+        p = task.standard_normal(n_inf)
         for d in dirs:
             p -= (p @ d) * d
         p /= np.linalg.norm(p)
@@ -60,9 +65,10 @@ def make_synthetic(n_queries: int = 200, docs_per_query: int = 120, n_features: 
     # heavy-tailed non-negative columns (after utilities are computed, so the signal is unchanged in rank order)
     heavy = np.arange(n_inf, min(n_inf + 8, n_base))
     x[:, heavy] = np.exp(1.5 * x[:, heavy])
-    cuts = np.quantile(utils[0], np.cumsum(LABEL_MASS)[:-1])
+    # fixed utility cut points (utilities are ~unit scale), so every split of a task grades alike
+    cuts = np.quantile(task.standard_normal(200_000) * utils[0].std(), np.cumsum(LABEL_MASS)[:-1])
     label = np.searchsorted(cuts, utils[0]).astype(np.float32)
-    aux = [np.exp(u / (u.std() + 1e-12)).astype(np.float32) for u in utils[1:]]
+    aux = [np.exp(u).astype(np.float32) for u in utils[1:]]
     feats = np.concatenate([x] + [a[:, None] for a in aux], axis=1).astype(np.float32)
     fsl = pa.FixedSizeListArray.from_arrays(pa.array(feats.reshape(-1)), n_features)
     return pa.table({"qid": pa.array(qid), "label": pa.array(label), "features": fsl})

@@ -1,0 +1,6 @@
+"""Scorers and their conditioning on (w, β)."""
+from .ranker import HyperDPORanker
+from .scorers import MLPScorer, Scorer, ScorerConfig, TransformerScorer, build_scorer, conditioned_copy
+
+__all__ = ["ScorerConfig", "Scorer", "MLPScorer", "TransformerScorer", "build_scorer", "conditioned_copy",
+           "HyperDPORanker"]

@@ -1,0 +1,108 @@
+"""NDCG per objective: ranx (reporting) and torch (validation during training), with one set of conventions.
+
+Conventions: gain ``2^y − 1``, discount ``1/log2(i + 1)`` (ranx ``ndcg_burges``); grades must be >= 0 and
+relevant means grade >= 1 (ranx's ``rel_lvl=1``; our objective grades are integers 0..4). Ties in scores are broken
+deterministically by position in the list (earlier first) before ranx sees the run. Queries with no relevant
+document have undefined NDCG; ``blank_policy`` says what to do: ``skip`` (default, excluded from the mean),
+``zero`` or ``one``; the count is always returned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+BLANK_POLICIES = ("skip", "zero", "one")
+
+
+def _check_policy(p: str) -> None:
+    if p not in BLANK_POLICIES:
+        raise ValueError(f"blank_policy must be one of {BLANK_POLICIES}, got {p!r}")
+
+
+def deterministic_order(scores: np.ndarray) -> np.ndarray:
+    """Indices sorting scores descending, ties by ascending position (stable)."""
+    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+
+
+def ranx_ndcg_per_query(scores: list[np.ndarray], labels: list[np.ndarray], k: int = 10) -> np.ndarray:
+    """ranx ``ndcg_burges@k`` per query, through its numba path on typed lists (no Qrels/Run dicts)."""
+    from numba.typed import List
+    from ranx.metrics import ndcg_burges
+
+    qrels, runs = List(), List()
+    for s, y in zip(scores, labels):
+        y = np.asarray(y, dtype=np.float64)
+        if y.size and y.min() < 0:
+            raise ValueError("NDCG needs non-negative grades")
+        ids = np.arange(y.size, dtype=np.float64)
+        ideal = np.argsort(-y, kind="stable")
+        qrels.append(np.stack([ids[ideal], y[ideal]], axis=1))
+        order = deterministic_order(s)
+        # strictly decreasing run scores encode our tie-break, whatever ranx does with equal scores
+        runs.append(np.stack([ids[order], np.arange(y.size, 0, -1, dtype=np.float64)], axis=1))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
+        return np.asarray(ndcg_burges(qrels, runs, k=k))
+
+
+@dataclass
+class NDCGResult:
+    """Mean NDCG over counted queries, the per-query values, and how many queries were blank."""
+
+    mean: float
+    per_query: np.ndarray
+    n_queries: int
+    n_blank: int
+    blank_policy: str
+
+
+def aggregate(per_query: np.ndarray, blank: np.ndarray, blank_policy: str = "skip") -> NDCGResult:
+    """Apply the blank-query policy and average."""
+    _check_policy(blank_policy)
+    v = per_query.astype(np.float64).copy()
+    if blank_policy == "zero":
+        v[blank] = 0.0
+        use = np.ones_like(blank)
+    elif blank_policy == "one":
+        v[blank] = 1.0
+        use = np.ones_like(blank)
+    else:
+        use = ~blank
+    mean = float(v[use].mean()) if use.any() else float("nan")
+    return NDCGResult(mean, v, int(v.size), int(blank.sum()), blank_policy)
+
+
+def ndcg_ranx(scores: list[np.ndarray], labels: list[np.ndarray], k: int = 10,
+              blank_policy: str = "skip") -> NDCGResult:
+    """Reported NDCG@k (ranx) with the blank-query policy."""
+    pq = ranx_ndcg_per_query(scores, labels, k)
+    blank = np.array([not np.any(np.asarray(y) >= 1) for y in labels], dtype=bool)
+    return aggregate(pq, blank, blank_policy)
+
+
+def ndcg_torch(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None,
+               k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Torch NDCG@k per list ``[batch]`` and a blank flag ``[batch]``, same conventions as the ranx path.
+
+    ``scores``/``labels``/``mask`` are ``[batch, list]``; padded items never count.
+    """
+    if mask is None:
+        mask = torch.ones_like(scores, dtype=torch.bool)
+    neg = torch.finfo(torch.float64).min
+    s = torch.where(mask, scores.to(torch.float64), torch.full_like(scores, neg, dtype=torch.float64))
+    y = torch.where(mask, labels.to(torch.float64), torch.zeros_like(labels, dtype=torch.float64))
+    y = torch.where(y >= 1, y, torch.zeros_like(y))  # relevant = grade >= 1 (ranx rel_lvl=1)
+    order = torch.sort(s, dim=-1, descending=True, stable=True).indices
+    gains = torch.pow(2.0, y.gather(-1, order)) - 1
+    ideal = torch.pow(2.0, torch.sort(y, dim=-1, descending=True).values) - 1
+    n = scores.shape[-1]
+    disc = 1.0 / torch.log2(torch.arange(2, n + 2, dtype=torch.float64, device=scores.device))
+    disc = torch.where(torch.arange(n, device=scores.device) < k, disc, torch.zeros_like(disc))
+    dcg = (gains * disc).sum(-1)
+    idcg = (ideal * disc).sum(-1)
+    blank = idcg <= 0
+    return torch.where(blank, torch.zeros_like(dcg), dcg / torch.where(blank, torch.ones_like(idcg), idcg)), blank

@@ -1,0 +1,52 @@
+"""PNG plots of fronts: the 2-D front for K=2, pairwise panels for K>2, the reference model's point marked."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, reference: np.ndarray | None = None,
+                nondominated: dict[str, np.ndarray] | None = None, title: str = "", metric: str = "NDCG@10") -> Path:
+    """Plot one or more fronts (``label -> [points, K]``) into ``path`` (written atomically)."""
+    from ..data.store import atomic_path
+
+    plt = _plt()
+    k = len(names)
+    pairs = list(itertools.combinations(range(k), 2)) if k > 1 else [(0, 0)]
+    cols = min(3, len(pairs))
+    rows = -(-len(pairs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.0 * rows), squeeze=False)
+    for ax, (a, b) in zip(axes.flat, pairs):
+        for label, pts in fronts.items():
+            pts = np.asarray(pts)
+            line, = ax.plot(pts[:, a], pts[:, b], "-o", ms=3.5, lw=1, alpha=0.85, label=label)
+            if nondominated and label in nondominated:
+                nd = np.asarray(nondominated[label])
+                ax.plot(pts[nd, a], pts[nd, b], "o", ms=7, mfc="none", color=line.get_color())
+        if reference is not None:
+            ax.plot(reference[a], reference[b], "k*", ms=13, label="reference model")
+        ax.set_xlabel(f"{metric} {names[a]}")
+        ax.set_ylabel(f"{metric} {names[b]}")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(pairs):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,60 @@
+"""Writing a front: CSV and JSON tables, the PNG plot, and a printable markdown table."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from ..data.store import atomic_write_json, atomic_write_text
+from .front import FrontResult
+from .plots import plot_fronts
+
+
+def front_table_rows(res: FrontResult) -> tuple[list[str], list[list]]:
+    """Header and rows: one row per weight, NDCG@k per objective, non-dominated flag; the reference last."""
+    metrics = list(res.ndcg)
+    head = [f"w_{n}" for n in res.objective_names]
+    for m in metrics:
+        head += [f"{m}_{n}" for n in res.objective_names]
+    head.append("nondominated")
+    rows = []
+    for i, w in enumerate(res.weights):
+        r = [f"{v:.3f}" for v in w]
+        for m in metrics:
+            r += [f"{v:.5f}" for v in res.ndcg[m][i]]
+        rows.append(r + [int(res.nondominated[i])])
+    ref = ["ref"] + [""] * (len(res.objective_names) - 1)
+    for m in metrics:
+        ref += [f"{v:.5f}" for v in res.reference_ndcg[m]]
+    rows.append(ref + [""])
+    return head, rows
+
+
+def markdown_table(res: FrontResult) -> str:
+    head, rows = front_table_rows(res)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+    lines.append("")
+    lines.append(f"hypervolume ({res.front_metric}, reference point {res.ref_point.tolist()}, maximise): "
+                 f"{res.hypervolume:.6g}; reference model alone: {res.reference_hypervolume:.6g}")
+    lines.append(f"queries with no relevant document ({res.blank_policy} policy): "
+                 + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries)))
+    return "\n".join(lines)
+
+
+def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
+    """Write ``front.csv``, ``front.json`` and ``front.png`` into ``out_dir`` (atomically); return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    head, rows = front_table_rows(res)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head)
+    w.writerows(rows)
+    atomic_write_text(out / "front.csv", buf.getvalue())
+    atomic_write_json(out / "front.json", res.to_dict())
+    m = res.front_metric
+    plot_fronts({"HyperDPO (one model)": res.ndcg[m]}, res.objective_names, out / "front.png",
+                reference=res.reference_ndcg[m], nondominated={"HyperDPO (one model)": res.nondominated},
+                title=title or f"front, hypervolume {res.hypervolume:.4g}", metric=m.upper())
+    return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png")}

@@ -1,0 +1,32 @@
+"""Conditioning inputs: the preference weights w and (optionally) the temperature β, as one vector."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def condition_vector(weights: torch.Tensor, beta: torch.Tensor | float | None, use_beta: bool) -> torch.Tensor:
+    """``[batch, K(+1)]``: w, then log β when the model is temperature-conditioned."""
+    if not use_beta:
+        return weights
+    if beta is None:
+        raise ValueError("this model is temperature-conditioned: pass beta")
+    b = torch.as_tensor(beta, dtype=weights.dtype, device=weights.device)
+    if b.ndim == 0:
+        b = b.expand(weights.shape[0])
+    return torch.cat([weights, torch.log(b)[:, None]], dim=1)
+
+
+class ConditionNet(nn.Module):
+    """Small MLP from the condition vector to ``out_dim`` values; last layer zero-initialised (a no-op at start)."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, zero_init: bool = True):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, out_dim))
+        if zero_init:
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        return self.net(c)
