@@ -1,0 +1,132 @@
+"""Scorers (masking, equivariance, conditioning, temperature) and NDCG (torch vs ranx, ties, blank queries)."""
+import numpy as np
+import pytest
+import torch
+
+from ltr_hyperdpo.core import rescale_temperature
+from ltr_hyperdpo.eval.metrics import aggregate, ndcg_ranx, ndcg_torch, ranx_ndcg_per_query
+from ltr_hyperdpo.eval.pareto import hypervolume, nondominated
+from ltr_hyperdpo.models import HyperDPORanker, ScorerConfig, build_scorer, conditioned_copy
+
+
+def cfg(kind, **kw):
+    return ScorerConfig(kind=kind, n_features=6, n_objectives=3, hidden=[16, 8], d_model=16, n_heads=2,
+                        n_layers=1, dropout=0.0, **kw)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_mask_respected_and_shapes(kind):
+    torch.manual_seed(0)
+    m = build_scorer(cfg(kind), conditioned=True).eval()
+    x = torch.randn(3, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    w = torch.full((3, 3), 1 / 3)
+    s = m(x, mask, w)
+    assert s.shape == (3, 5) and torch.all(s[~mask] == 0) and torch.isfinite(s).all()
+    x2 = x.clone()
+    x2[~mask] = 99.0
+    torch.testing.assert_close(m(x2, mask, w)[mask], s[mask])
+
+
+def test_transformer_is_permutation_equivariant():
+    torch.manual_seed(1)
+    m = build_scorer(cfg("transformer"), conditioned=True).eval()
+    x = torch.randn(2, 7, 6)
+    w = torch.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    perm = torch.randperm(7)
+    torch.testing.assert_close(m(x[:, perm], None, w), m(x, None, w)[:, perm], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cond", ["film", "concat"])
+def test_conditioned_copy_starts_at_reference(cond):
+    torch.manual_seed(2)
+    ref = build_scorer(cfg("mlp", conditioning=cond), conditioned=False).eval()
+    pol = conditioned_copy(ref).eval()
+    x = torch.randn(4, 5, 6)
+    torch.testing.assert_close(pol(x, None, torch.rand(4, 3).softmax(1)), ref(x))
+
+
+def test_hyper_prompts_condition_the_transformer_and_get_gradients():
+    torch.manual_seed(3)
+    ref = build_scorer(cfg("transformer", n_prompts=3), conditioned=False)
+    pol = conditioned_copy(ref)
+    x = torch.randn(2, 5, 6)
+    a = pol(x, None, torch.tensor([[1.0, 0, 0]] * 2))
+    b = pol(x, None, torch.tensor([[0, 0, 1.0]] * 2))
+    assert a.shape == (2, 5) and not torch.allclose(a, b)
+    a.sum().backward()
+    assert pol.prompt_net.net[0].weight.grad.abs().sum() > 0
+    # the backbone is the reference's: same parameter names and shapes, plus only the prompt network
+    extra = set(pol.state_dict()) - set(ref.state_dict())
+    assert extra and all(k.startswith("prompt_net.") for k in extra)
+
+
+def test_temperature_conditioned_model_needs_beta_and_ranker_rescales():
+    torch.manual_seed(4)
+    tcfg = cfg("mlp", temperature_conditioned=True)
+    m = build_scorer(tcfg)
+    with pytest.raises(ValueError, match="temperature-conditioned"):
+        m(torch.randn(1, 3, 6), None, torch.tensor([[1.0, 0, 0]]))
+    assert m(torch.randn(1, 3, 6), None, torch.tensor([[1.0, 0, 0]]), 0.5).shape == (1, 3)
+    ref = build_scorer(cfg("mlp"), conditioned=False)
+    pol = conditioned_copy(ref)
+    with torch.no_grad():
+        for p in pol.film.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    r = HyperDPORanker(pol, ref, beta_train=0.5)
+    x = torch.randn(2, 4, 6)
+    w = torch.tensor([0.5, 0.25, 0.25])
+    s = r.score(x, None, w)
+    s2 = r.score(x, None, w, beta=2.0)
+    torch.testing.assert_close(s2, rescale_temperature(s, ref(x).detach(), 0.5, 2.0))
+    torch.testing.assert_close(s2 - ref(x).detach(), 0.25 * (s - ref(x).detach()))
+
+
+def _random_lists(seed, n=60):
+    rng = np.random.default_rng(seed)
+    S, Y = [], []
+    for _ in range(n):
+        m = int(rng.integers(1, 25))
+        S.append(rng.integers(0, 4, m).astype(float))  # many ties
+        Y.append(rng.integers(0, 5, m).astype(float) * (rng.random() > 0.25))
+    return S, Y
+
+
+def _pad(S, Y):
+    L = max(len(s) for s in S)
+    s_t, y_t = torch.zeros(len(S), L), torch.zeros(len(S), L)
+    m = torch.zeros(len(S), L, dtype=torch.bool)
+    for i, (s, y) in enumerate(zip(S, Y)):
+        s_t[i, : len(s)], y_t[i, : len(s)], m[i, : len(s)] = torch.tensor(s), torch.tensor(y), True
+    return s_t, y_t, m
+
+
+@pytest.mark.parametrize("k", [1, 5, 10, 50])
+def test_torch_ndcg_agrees_with_ranx(k):
+    S, Y = _random_lists(k)
+    r = ranx_ndcg_per_query(S, Y, k)
+    t, blank = ndcg_torch(*_pad(S, Y), k=k)
+    np.testing.assert_allclose(t.numpy(), r, atol=1e-6)
+    assert blank.numpy().tolist() == [not (np.asarray(y) >= 1).any() for y in Y]
+
+
+def test_ties_broken_by_position_and_blank_policy():
+    # equal scores: the earlier document ranks first, so putting the relevant one first gives NDCG 1
+    assert ranx_ndcg_per_query([np.array([0.5, 0.5])], [np.array([3.0, 0.0])], 10)[0] == pytest.approx(1.0)
+    assert ranx_ndcg_per_query([np.array([0.5, 0.5])], [np.array([0.0, 3.0])], 10)[0] < 1.0
+    S = [np.array([1.0, 0.0]), np.array([1.0, 0.0])]
+    Y = [np.array([1.0, 0.0]), np.array([0.0, 0.0])]
+    assert ndcg_ranx(S, Y, blank_policy="skip").mean == pytest.approx(1.0)
+    assert ndcg_ranx(S, Y, blank_policy="zero").mean == pytest.approx(0.5)
+    res = ndcg_ranx(S, Y, blank_policy="one")
+    assert res.mean == pytest.approx(1.0) and res.n_blank == 1
+    with pytest.raises(ValueError, match="blank_policy"):
+        aggregate(np.zeros(1), np.zeros(1, bool), "drop")
+
+
+def test_pareto_and_hypervolume():
+    p = np.array([[0.5, 0.2], [0.3, 0.4], [0.1, 0.1], [0.3, 0.4]])
+    assert nondominated(p).tolist()[:3] == [True, True, False]
+    assert hypervolume(p) == pytest.approx(0.5 * 0.2 + 0.3 * 0.2)
+    assert hypervolume(p, ref=[0.2, 0.1]) == pytest.approx(0.3 * 0.1 + 0.1 * 0.2)
+    assert hypervolume(np.array([[0.2, 0.3, 0.5]])) == pytest.approx(0.03)

@@ -1,0 +1,140 @@
+"""Training end to end: controllability on conflicting synthetic objectives, resume, NaN stop, CLI, real data."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from ltr_hyperdpo.cli import main
+from ltr_hyperdpo.core.sampling import weight_grid
+from ltr_hyperdpo.data.dataset import RankingDataset
+from ltr_hyperdpo.eval.front import evaluate_front
+from ltr_hyperdpo.train import RunConfig, TrainingDivergedError, load_run, train
+from conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def synth_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synth")
+    for name, seed, q in (("train", 0, 240), ("test", 1, 80)):
+        assert main(["synth", str(d / f"{name}.parquet"), "--queries", str(q), "--docs-per-query", "50",
+                     "--features", "30", "--correlation", "-0.6", "--seed", str(seed)]) == 0
+    return d
+
+
+def small_cfg(d, **over):
+    c = {"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"), "slate_length": 50,
+                  "batch_size": 16},
+         "model": {"kind": "mlp", "hidden": [64, 32], "dropout": 0.0},
+         "reference": {"epochs": 6, "lr": 3e-3}, "hyperdpo": {"epochs": 6, "lr": 3e-3}, "progress": False}
+    for k, v in over.items():
+        c.setdefault(k, {}).update(v) if isinstance(v, dict) else c.__setitem__(k, v)
+    return RunConfig.from_dict(c)
+
+
+def test_controllability_on_conflicting_objectives(synth_files, tmp_path):
+    res = train(small_cfg(synth_files), tmp_path / "run")
+    ranker, cfg, state = load_run(tmp_path / "run")
+    te = RankingDataset.load(synth_files / "test.parquet", state=state)
+    grid = np.stack([np.linspace(0, 1, 11), 1 - np.linspace(0, 1, 11)], 1)
+    fr = evaluate_front(ranker, te, grid)
+    n1, n2 = fr.ndcg["ndcg@10"][:, 0], fr.ndcg["ndcg@10"][:, 1]
+    assert spearmanr(grid[:, 0], n1).statistic >= 0.8
+    assert spearmanr(grid[:, 0], n2).statistic <= -0.8
+    assert fr.hypervolume > fr.reference_hypervolume
+    # the saved front (written by train) agrees with this evaluation
+    saved = json.loads((tmp_path / "run" / "front" / "front.json").read_text())
+    assert saved["hypervolume"] == pytest.approx(fr.hypervolume, rel=1e-9)
+    assert (tmp_path / "run" / "front" / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in log} == {"reference", "hyperdpo"}
+    assert res.best_val_hypervolume > 0
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_resume_gives_the_same_result(synth_files, tmp_path, kind):
+    over = {"reference": {"epochs": 3}, "hyperdpo": {"epochs": 3},
+            "model": {"kind": kind, "dropout": 0.1, "d_model": 16, "n_heads": 2, "n_layers": 1}}
+    full = train(small_cfg(synth_files, **over), tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(small_cfg(synth_files, **over), tmp_path / "cut", stop_after=2)  # killed mid reference stage
+    with pytest.raises(KeyboardInterrupt):
+        train(small_cfg(synth_files, **over), tmp_path / "cut", resume=True, stop_after=2)  # killed mid stage 2
+    resumed = train(small_cfg(synth_files, **over), tmp_path / "cut", resume=True)
+    a = torch.load(full.model_path, weights_only=False)["state"]
+    b = torch.load(resumed.model_path, weights_only=False)["state"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert resumed.front["hypervolume"] == full.front["hypervolume"]
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(small_cfg(synth_files, **over), tmp_path / "full")
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(synth_files, tmp_path, monkeypatch):
+    import ltr_hyperdpo.train.api as api
+
+    calls = {"n": 0}
+    real = api.pl_dpo_loss
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] > 20 else out
+
+    monkeypatch.setattr(api, "pl_dpo_loss", flaky)
+    with pytest.raises(TrainingDivergedError, match="loss became nan at epoch 2") as ei:
+        train(small_cfg(synth_files), tmp_path / "run")
+    assert "checkpoint.pt" in str(ei.value)
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ck["stage"] == "hyperdpo" and ck["state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_config_errors_name_the_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  train: x\n  batchsize: 3\n")
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['batchsize'\] in data"):
+        RunConfig.load(p)
+    with pytest.raises(ValueError, match="reference.loss"):
+        RunConfig.from_dict({"reference": {"loss": "hinge"}})
+
+
+def test_cli_train_front_and_beta(synth_files, tmp_path, capsys):
+    cfgp = tmp_path / "run.json"
+    c = small_cfg(synth_files).to_dict()
+    c["data"]["test"] = None
+    c["reference"]["epochs"] = c["hyperdpo"]["epochs"] = 2
+    c["model"]["temperature_conditioned"] = True
+    cfgp.write_text(json.dumps(c))
+    assert main(["train", "--config", str(cfgp), "--out", str(tmp_path / "r"), "--set", "hyperdpo.beta=0.5"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["test_hypervolume"] is None and out["best_val_hypervolume"] > 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["hyperdpo"]["beta"] == 0.5
+    assert main(["front", str(tmp_path / "r"), "--data", str(synth_files / "test.parquet"), "--grid", "5",
+                 "--out", str(tmp_path / "f")]) == 0
+    text = capsys.readouterr().out
+    assert "hypervolume (ndcg@10, reference point [0.0, 0.0], maximise)" in text
+    f1 = json.loads((tmp_path / "f" / "front.json").read_text())
+    assert len(f1["points"]) == 5 and f1["blank_policy"] == "skip"
+    assert main(["front", str(tmp_path / "r"), "--data", str(synth_files / "test.parquet"), "--grid", "5",
+                 "--out", str(tmp_path / "f2"), "--beta", "2.0"]) == 0
+    f2 = json.loads((tmp_path / "f2" / "front.json").read_text())
+    assert f2["beta"] == 2.0 and f2["points"] != f1["points"]
+    assert main(["train", "--out", str(tmp_path / "x"), "--set", "data.train=" + str(tmp_path / "missing.txt")]) == 2
+
+
+def test_real_mq2008_pipeline(tmp_path):
+    d = shared_path("data", "ltr", "mq2008_fold1")
+    cfg = RunConfig.from_dict({
+        "data": {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"), "test": str(d / "test.txt"),
+                 "objectives": "mq2008", "batch_size": 32},
+        "model": {"kind": "mlp", "hidden": [32], "dropout": 0.0},
+        "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2}, "eval": {"grid": 6}, "progress": False})
+    res = train(cfg, tmp_path / "mq")
+    f = res.front
+    assert f["objectives"] == ["relevance", "pagerank", "inlinks"]
+    assert len(f["points"]) == 6 and f["hypervolume"] > 0
+    assert set(f["blank_queries"]) == {"relevance", "pagerank", "inlinks"}
+    assert 0 < f["reference"]["ndcg@10"][0] <= 1
