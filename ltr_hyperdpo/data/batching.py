@@ -56,7 +56,7 @@ class SlateLoader:
 
     def __init__(self, ds: RankingDataset, batch_size: int = 32, *, slate_length: int | None = None,
                  shuffle: bool = False, bucket: bool = True, seed: int = 0, drop_last: bool = False,
-                 min_docs: int = 1):
+                 min_docs: int = 1, prefetch: int = 0):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.ds = ds
@@ -67,6 +67,7 @@ class SlateLoader:
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
+        self.prefetch = prefetch
         self.queries = np.flatnonzero(ds.list_sizes >= min_docs)
 
     def set_epoch(self, epoch: int) -> None:
@@ -94,10 +95,52 @@ class SlateLoader:
             out = [out[i] for i in order]
         return out
 
-    def __iter__(self) -> Iterator[Slates]:
+    def _produce(self) -> Iterator[Slates]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         for qs in self.batches():
             yield gather_slates(self.ds, qs, self.slate_length if self.shuffle or self.slate_length else None, rng)
+
+    def __iter__(self) -> Iterator[Slates]:
+        """Batches in order; with ``prefetch > 0`` they are gathered by a background thread (numpy copies release
+        the GIL, so gathering overlaps the model's step) — same batches, same order."""
+        if self.prefetch <= 0:
+            yield from self._produce()
+            return
+        import queue
+        import threading
+
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        done = object()
+
+        def work():
+            try:
+                for b in self._produce():
+                    while not stop.is_set():
+                        try:
+                            q.put(b, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as e:  # surface errors in the consumer
+                q.put(e)
+
+        t = threading.Thread(target=work, daemon=True)
+        t.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            t.join(timeout=5)
 
     def __len__(self) -> int:
         n = self.queries.size

@@ -17,7 +17,8 @@ def _plt():
 
 
 def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, reference: np.ndarray | None = None,
-                nondominated: dict[str, np.ndarray] | None = None, title: str = "", metric: str = "NDCG@10") -> Path:
+                nondominated: dict[str, np.ndarray] | None = None, title: str = "", metric: str = "NDCG@10",
+                weights: np.ndarray | None = None) -> Path:
     """Plot one or more fronts (``label -> [points, K]``) into ``path`` (written atomically)."""
     from ..data.store import atomic_path
 
@@ -34,6 +35,11 @@ def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, refere
             if nondominated and label in nondominated:
                 nd = np.asarray(nondominated[label])
                 ax.plot(pts[nd, a], pts[nd, b], "o", ms=7, mfc="none", color=line.get_color())
+        if weights is not None and k == 2 and len(fronts) == 1:
+            pts = np.asarray(next(iter(fronts.values())))
+            for w, p in zip(np.asarray(weights), pts):
+                ax.annotate(f"{w[0]:.1f}", (p[a], p[b]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                            alpha=0.7)
         if reference is not None:
             ax.plot(reference[a], reference[b], "k*", ms=13, label="reference model")
         ax.set_xlabel(f"{metric} {names[a]}")

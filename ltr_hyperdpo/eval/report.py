@@ -56,5 +56,7 @@ def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
     m = res.front_metric
     plot_fronts({"HyperDPO (one model)": res.ndcg[m]}, res.objective_names, out / "front.png",
                 reference=res.reference_ndcg[m], nondominated={"HyperDPO (one model)": res.nondominated},
-                title=title or f"front, hypervolume {res.hypervolume:.4g}", metric=m.upper())
+                title=title or f"front, hypervolume {res.hypervolume:.4g} (labels: w_{res.objective_names[0]})"
+                if len(res.objective_names) == 2 else title or f"front, hypervolume {res.hypervolume:.4g}",
+                metric=m.upper(), weights=res.weights)
     return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png")}
