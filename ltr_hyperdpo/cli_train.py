@@ -31,8 +31,6 @@ def cmd_train(a) -> int:
     if a.method:
         d["method"] = a.method
     cfg = RunConfig.from_dict(d)
-    if cfg.method != "hyperdpo":
-        raise ValueError(f"method {cfg.method!r} is not available (available: hyperdpo)")
     try:
         res = train(cfg, a.out, resume=a.resume)
     except TrainingDivergedError as e:
@@ -83,7 +81,8 @@ def add_commands(sub, fmt) -> None:
     t.add_argument("--config", help="JSON or YAML RunConfig")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
-    t.add_argument("--method", help="training method (hyperdpo)")
+    t.add_argument("--method", choices=["hyperdpo", "cosmos", "dpo_ls", "dpo_soup", "modpo", "reference"],
+                   help="stage-2 method (default hyperdpo; the others are the multi-objective baselines)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. "
                                                                        "hyperdpo.epochs=5")
     t.set_defaults(fn=cmd_train)
@@ -104,6 +103,10 @@ def add_commands(sub, fmt) -> None:
     f.add_argument("--ref-point", type=float, nargs="*", help="hypervolume reference point (default 0)")
     f.add_argument("--blank-policy", choices=["skip", "zero", "one"])
     f.set_defaults(fn=cmd_front)
+
+    from .tune import add_command as add_tune
+
+    add_tune(sub, fmt)
 
     d = sub.add_parser("demo", help="run the main job on the embedded synthetic dataset",
                        description="Generate the synthetic two-objective dataset (conflicting objectives), convert "

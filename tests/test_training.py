@@ -72,7 +72,7 @@ def test_resume_gives_the_same_result(synth_files, tmp_path, kind):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(synth_files, tmp_path, monkeypatch):
-    import ltr_hyperdpo.train.api as api
+    import ltr_hyperdpo.train.methods as api
 
     calls = {"n": 0}
     real = api.pl_dpo_loss

@@ -18,7 +18,7 @@ def _plt():
 
 def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, reference: np.ndarray | None = None,
                 nondominated: dict[str, np.ndarray] | None = None, title: str = "", metric: str = "NDCG@10",
-                weights: np.ndarray | None = None) -> Path:
+                weights: np.ndarray | None = None, points: dict[str, np.ndarray] | None = None) -> Path:
     """Plot one or more fronts (``label -> [points, K]``) into ``path`` (written atomically)."""
     from ..data.store import atomic_path
 
@@ -31,7 +31,8 @@ def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, refere
     for ax, (a, b) in zip(axes.flat, pairs):
         for label, pts in fronts.items():
             pts = np.asarray(pts)
-            line, = ax.plot(pts[:, a], pts[:, b], "-o", ms=3.5, lw=1, alpha=0.85, label=label)
+            # a line only makes sense along the K=2 segment of weights; for K>2 the grid has no order
+            line, = ax.plot(pts[:, a], pts[:, b], "-o" if k == 2 else "o", ms=3.5, lw=1, alpha=0.85, label=label)
             if nondominated and label in nondominated:
                 nd = np.asarray(nondominated[label])
                 ax.plot(pts[nd, a], pts[nd, b], "o", ms=7, mfc="none", color=line.get_color())
@@ -42,6 +43,8 @@ def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, refere
                             alpha=0.7)
         if reference is not None:
             ax.plot(reference[a], reference[b], "k*", ms=13, label="reference model")
+        for (label, p), mk in zip((points or {}).items(), "DsP^vX"):
+            ax.plot(p[a], p[b], mk, ms=9, mec="k", label=label)
         ax.set_xlabel(f"{metric} {names[a]}")
         ax.set_ylabel(f"{metric} {names[b]}")
         ax.grid(alpha=0.3)

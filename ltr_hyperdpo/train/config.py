@@ -7,7 +7,9 @@ from pathlib import Path
 from ..config import from_dict, load_config_file, to_dict
 from ..models.scorers import ScorerConfig
 
-REFERENCE_LOSSES = ("listnet", "pl")
+from ..losses import LOSSES
+
+REFERENCE_LOSSES = tuple(LOSSES)
 
 
 @dataclass
@@ -48,13 +50,16 @@ class HyperDPOConfig:
     epochs: int = 20
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    alpha: float | list = 1.0
+    alpha: float | list = 0.5
     beta: float = 1.0
     beta_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
     top_k: int | None = None
     tie_break: str = "random"
     patience: int = 5
     grad_clip: float = 5.0
+    cosmos_lambda: float = 1.0
+    modpo_margin_scale: float = 1.0
+    modpo_w0_min: float = 0.05
 
     def __post_init__(self) -> None:
         if self.beta <= 0:
@@ -86,6 +91,12 @@ class RunConfig:
     seed: int = 0
     threads: int | None = None
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        from .methods import METHODS
+
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; available: {', '.join(METHODS)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

@@ -52,7 +52,8 @@ def epoch_seed(seed: int, stage_id: int, epoch: int) -> int:
 
 
 def run_stage(spec: StageSpec, loader: SlateLoader, run_dir: Path, seed: int, *, resume: dict | None = None,
-              progress: bool = True, log_path: Path | None = None, stop_after: int | None = None) -> StageState:
+              progress: bool = True, log_path: Path | None = None, stop_after: int | None = None,
+              on_epoch: Callable[[str, dict], None] | None = None) -> StageState:
     """Train ``spec.model`` in place (ending with its best-validation weights); returns the stage state.
 
     ``resume`` is a checkpoint dict of this stage; ``stop_after`` ends after that many epochs this call (used to
@@ -128,6 +129,8 @@ def run_stage(spec: StageSpec, loader: SlateLoader, run_dir: Path, seed: int, *,
             with open(log_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")
         st.epoch = e + 1
+        if on_epoch is not None:
+            on_epoch(spec.name, rec)
         if st.bad_epochs >= spec.patience:
             st.done = True
         if st.epoch >= spec.epochs:

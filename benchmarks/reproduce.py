@@ -1,0 +1,272 @@
+#!/usr/bin/env python
+"""Reproduction benchmark: one-shot HyperDPO against multi-run fronts, same backbone, data and evaluation.
+
+    python benchmarks/reproduce.py --quick                 # reduced matrix, < 15 min on 2 cores
+    python benchmarks/reproduce.py --seeds 5 --out results/full
+    python benchmarks/reproduce.py --mslr10k ~/ltr_data/mslr-web10k/Fold1   # paper setting, data_scripts output
+
+Matrix {dataset} x {method} x {seed}. Per (dataset, seed) the reference model is trained once (ListNet) and shared
+by every method; single-objective references with other losses and LightGBM LambdaMART give the main-objective bar.
+Writes OUT/results.json, OUT/report.md and OUT/front_<dataset>.png (all fronts of seed 0 overlaid), prints one JSON
+line (the target checks) and the markdown summary. Times are training wall/CPU seconds of the method's stage 2
+(summed over a multi-run method's models); the shared reference time is listed separately.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_ROOT, ROOT, rss_bytes  # noqa: E402
+
+METHODS = ["reference", "hyperdpo", "dpo_ls", "dpo_soup", "modpo", "cosmos"]
+LABELS = {"reference": "reference", "hyperdpo": "HyperDPO (1 run)", "dpo_ls": "DPO-LS (multi-run)",
+          "dpo_soup": "DPO soup", "modpo": "MODPO-style", "cosmos": "COSMOS-style"}
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM (Linux >= 4.0) so each cell's peak RSS is its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def datasets(a, tmp: Path) -> dict:
+    from ltr_hyperdpo.data.store import write_table
+    from ltr_hyperdpo.data.synth import make_synthetic
+
+    ltr = a.data_root / "ltr"
+    out = {}
+    if (ltr / "mslr_msn1_fold1_5k").exists():
+        d = ltr / "mslr_msn1_fold1_5k"
+        out["mslr5_5k"] = {"train": str(d / "train.txt"), "test": str(d / "test.txt"), "objectives": "mslr5",
+                           "vali_fraction": 0.2, "batch_size": 8}
+    if (ltr / "mq2008_fold1").exists():
+        d = ltr / "mq2008_fold1"
+        out["mq2008"] = {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"), "test": str(d / "test.txt"),
+                         "objectives": "mq2008", "batch_size": 32}
+    for name, corr in (("synth_conflict", -0.5), ("synth_aligned", 0.5)):
+        paths = {}
+        for split, seed, nq in (("train", 0, 300), ("vali", 1, 80), ("test", 2, 120)):
+            p = tmp / f"{name}_{split}.arrow"
+            write_table(p, make_synthetic(nq, 60, 40, 2, corr, seed=seed))
+            paths[split] = str(p)
+        from ltr_hyperdpo.data.synth import synth_objectives
+        from ltr_hyperdpo.data.objectives import objectives_to_json
+
+        out[name] = {**paths, "objectives": objectives_to_json(synth_objectives(40, 2)), "batch_size": 16}
+    if a.mslr10k:
+        d = Path(a.mslr10k)
+        ext = "parquet" if (d / "train.parquet").exists() else "txt"
+        out["mslr10k"] = {"train": str(d / f"train.{ext}"), "vali": str(d / f"vali.{ext}"),
+                          "test": str(d / f"test.{ext}"), "objectives": "mslr5", "batch_size": 32}
+    return {k: v for k, v in out.items() if not a.datasets or k in a.datasets}
+
+
+def base_config(ds: dict, a, seed: int) -> dict:
+    data = {k: v for k, v in ds.items() if k != "batch_size"}
+    return {"data": {**data, "batch_size": ds["batch_size"], "slate_length": 120},
+            "model": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
+            "reference": {"epochs": a.ref_epochs, "lr": 2e-3, "patience": 8},
+            "hyperdpo": {"epochs": a.epochs, "lr": 2e-3, "patience": a.epochs, "alpha": 0.5},
+            "eval": {"ks": [10, 5], "grid": 11, "grid_method": "random", "val_grid": 5},
+            "seed": seed, "progress": False, "threads": a.threads}
+
+
+def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
+    from ltr_hyperdpo.train import RunConfig, train
+
+    reset_peak()
+    rss0 = rss_bytes()
+    res = train(RunConfig.from_dict(cfg_dict), run_dir, splits=splits)
+    f = res.front
+    pts = np.array([p["ndcg@10"] for p in f["points"]])
+    w = np.array([p["w"] for p in f["points"]])
+    e_main = int(np.argmax(w[:, 0]))
+    return {"hypervolume": f["hypervolume"], "points": pts.tolist(), "weights": w.tolist(),
+            "main_ndcg10_at_e_main": float(pts[e_main, 0]), "reference_ndcg10": f["reference"]["ndcg@10"],
+            "wall_s": res.method_seconds, "cpu_s": res.method_cpu_seconds, "reference_wall_s": res.reference_seconds,
+            "peak_mem_mb": max(peak_rss() - rss0, 0) / 1e6, "val_hypervolume": res.best_val_hypervolume,
+            "blank_queries": f["blank_queries"]}
+
+
+def single_objective_bars(name, ds, a, seed, splits, work: Path) -> dict:
+    """Main-objective test NDCG@10 of references trained with each single-objective loss, and of LambdaMART."""
+    from ltr_hyperdpo.eval.front import ndcg_matrix
+    from ltr_hyperdpo.train import RunConfig, train
+    from ltr_hyperdpo.train.lambdamart import fit_lambdamart, predict_lists
+
+    tr, va, te = splits
+    out = {}
+    for loss in a.ref_losses:
+        c = base_config(ds, a, seed)
+        c["reference"]["loss"] = loss
+        c["method"] = "reference"
+        t = time.perf_counter()
+        r = train(RunConfig.from_dict(c), work / f"ref_{loss}", splits=splits)
+        out[f"neural_{loss}"] = {"ndcg10": r.front["reference"]["ndcg@10"], "wall_s": time.perf_counter() - t}
+    t = time.perf_counter()
+    m = fit_lambdamart(tr, va, seed=seed)
+    res = ndcg_matrix(te, predict_lists(m, te), (10,))
+    out["lightgbm_lambdamart"] = {"ndcg10": res["ndcg@10"].tolist(), "wall_s": time.perf_counter() - t}
+    return out
+
+
+def mean_std(v) -> tuple[float, float]:
+    v = np.asarray(v, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def summarise(results: dict) -> tuple[dict, str, dict]:
+    """Per dataset and method: mean ± std of every figure; the normalised HV; the target checks."""
+    summary, lines, checks = {}, [], {}
+    for dname, dres in results.items():
+        seeds = sorted(dres["seeds"])
+        # normalisation: per seed, the ideal point = best NDCG@10 per objective over all methods' points
+        ideal = {s: np.max(np.vstack([np.asarray(dres["seeds"][s]["methods"][m]["points"])
+                                      for m in dres["seeds"][s]["methods"]]), axis=0) for s in seeds}
+        rows = {}
+        for m in dres["seeds"][seeds[0]]["methods"]:
+            cells = [dres["seeds"][s]["methods"][m] for s in seeds]
+            nhv = [c["hypervolume"] / float(np.prod(ideal[s])) for c, s in zip(cells, seeds)]
+            rows[m] = {k: mean_std([c[k] for c in cells]) for k in
+                       ("hypervolume", "main_ndcg10_at_e_main", "wall_s", "cpu_s", "peak_mem_mb")}
+            rows[m]["hypervolume_normalised"] = mean_std(nhv)
+            rows[m]["ndcg10_per_weight"] = np.mean([c["points"] for c in cells], axis=0).tolist()
+        bars = {}
+        for b in dres["seeds"][seeds[0]]["bars"]:
+            bars[b] = mean_std([dres["seeds"][s]["bars"][b]["ndcg10"][0] for s in seeds])
+        ref_time = mean_std([dres["seeds"][s]["methods"]["hyperdpo"]["reference_wall_s"] for s in seeds])
+        summary[dname] = {"methods": rows, "single_objective": bars, "reference_wall_s": ref_time,
+                          "objectives": dres["objectives"], "n_seeds": len(seeds)}
+        h, ls = rows["hyperdpo"], rows.get("dpo_ls")
+        neural = [v[0] for k, v in bars.items() if k.startswith("neural_")]
+        c = {}
+        if ls:
+            c["hv_ratio_vs_dpo_ls"] = h["hypervolume"][0] / ls["hypervolume"][0]
+            c["time_ratio_vs_dpo_ls"] = h["wall_s"][0] / ls["wall_s"][0]
+            c["time_ratio_vs_dpo_ls_incl_reference"] = (h["wall_s"][0] + ref_time[0]) / (ls["wall_s"][0] + ref_time[0])
+            c["target_hv>=1.0x_dpo_ls"] = c["hv_ratio_vs_dpo_ls"] >= 1.0
+            c["target_time<=0.2x_dpo_ls"] = c["time_ratio_vs_dpo_ls"] <= 0.2
+        if "dpo_soup" in rows:
+            c["target_hv>dpo_soup"] = h["hypervolume"][0] > rows["dpo_soup"]["hypervolume"][0]
+        if neural:
+            c["main_ndcg_ratio_vs_best_neural"] = h["main_ndcg10_at_e_main"][0] / max(neural)
+            c["target_main>=0.98x_best_neural"] = c["main_ndcg_ratio_vs_best_neural"] >= 0.98
+        checks[dname] = c
+        lines.append(f"### {dname} (objectives: {', '.join(dres['objectives'])}; {len(seeds)} seeds, mean ± std)\n")
+        lines.append("| method | hypervolume | normalised HV | NDCG@10 main at e_main | train wall s | train CPU s "
+                     "| peak MB |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for m, r in rows.items():
+            f = lambda k, d=4: f"{r[k][0]:.{d}g} ± {r[k][1]:.2g}"  # noqa: E731
+            lines.append(f"| {LABELS.get(m, m)} | {f('hypervolume')} | {f('hypervolume_normalised')} | "
+                         f"{f('main_ndcg10_at_e_main')} | {f('wall_s', 3)} | {f('cpu_s', 3)} | {f('peak_mem_mb', 3)} |")
+        for b, v in bars.items():
+            lines.append(f"| {b} (single objective) | | | {v[0]:.4g} ± {v[1]:.2g} | | | |")
+        lines.append(f"\nshared reference training: {ref_time[0]:.3g} ± {ref_time[1]:.2g} s. Targets: "
+                     + ", ".join(f"{k} = {v if isinstance(v, bool) else round(v, 3)}" for k, v in c.items()) + "\n")
+    return summary, "\n".join(lines), checks
+
+
+def plot(results: dict, out: Path) -> None:
+    from ltr_hyperdpo.eval.plots import plot_fronts
+
+    for dname, dres in results.items():
+        s0 = dres["seeds"][sorted(dres["seeds"])[0]]
+        fronts = {LABELS.get(m, m): np.asarray(c["points"]) for m, c in s0["methods"].items() if m != "reference"}
+        ref = np.asarray(s0["methods"]["hyperdpo"]["reference_ndcg10"])
+        pts = {"LightGBM LambdaMART": np.asarray(s0["bars"]["lightgbm_lambdamart"]["ndcg10"])}
+        plot_fronts(fronts, dres["objectives"], out / f"front_{dname}.png", reference=ref, points=pts,
+                    title=f"{dname}: test fronts (seed {sorted(dres['seeds'])[0]})")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced matrix (< 15 min on 2 cores)")
+    ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    ap.add_argument("--mslr10k", help="a converted MSLR-WEB10K fold directory (data_scripts output)")
+    ap.add_argument("--datasets", nargs="*")
+    ap.add_argument("--methods", nargs="*", default=METHODS)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--ref-epochs", type=int)
+    ap.add_argument("--ref-losses", nargs="*")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce")
+    a = ap.parse_args(argv)
+    a.epochs = a.epochs or (15 if a.quick else 40)
+    a.ref_epochs = a.ref_epochs or (20 if a.quick else 40)
+    a.ref_losses = a.ref_losses or (["listnet", "lambdaloss_ndcg2pp"] if a.quick else
+                                    ["listnet", "listmle", "ranknet", "lambdaloss_ndcg2pp", "lambdaloss_lambdarank",
+                                     "approxndcg", "neuralndcg"])
+    if "hyperdpo" not in a.methods:
+        a.methods = ["hyperdpo"] + a.methods
+    a.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    from ltr_hyperdpo.train import RunConfig
+    from ltr_hyperdpo.train.api import load_splits
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        for dname, ds in datasets(a, tmp).items():
+            dres = {"seeds": {}, "objectives": None}
+            for seed in range(a.seeds):
+                cfg0 = base_config(ds, a, seed)
+                splits = load_splits(RunConfig.from_dict(cfg0))
+                dres["objectives"] = splits[0].objective_names
+                work = tmp / f"{dname}_s{seed}"
+                ref_dir = work / "ref"
+                cells = {}
+                for m in ["reference"] + [x for x in a.methods if x != "reference"]:
+                    c = base_config(ds, a, seed)
+                    c["method"] = m
+                    if m != "reference":
+                        c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
+                    cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits)
+                    if m != "reference":
+                        cells[m]["reference_wall_s"] = cells["reference"]["reference_wall_s"]
+                    print(f"[{time.perf_counter() - t0:6.0f}s] {dname} seed {seed} {m}: HV "
+                          f"{cells[m]['hypervolume']:.4g}, {cells[m]['wall_s']:.1f}s", file=sys.stderr)
+                bars = single_objective_bars(dname, ds, a, seed, splits, work)
+                dres["seeds"][seed] = {"methods": cells, "bars": bars}
+                shutil.rmtree(work, ignore_errors=True)
+            results[dname] = dres
+    summary, md, checks = summarise(results)
+    plot(results, a.out)
+    header = (f"# HyperDPO reproduction ({'quick' if a.quick else 'full'})\n\n"
+              f"Stage-2 epochs {a.epochs} per model, reference epochs {a.ref_epochs}, MLP scorer [128, 64], "
+              f"grid 11 weights (K=2: segment; K>2: vertices + Sobol), NDCG@10 (ranx ndcg_burges, blank queries "
+              f"skipped), hypervolume reference point 0 (normalised: divided by the HV of the per-seed ideal point)."
+              f" Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n")
+    (a.out / "report.md").write_text(header + md + "\n")
+    from ltr_hyperdpo.data.store import atomic_write_json
+
+    atomic_write_json(a.out / "results.json", {"config": {k: str(v) if isinstance(v, Path) else v
+                                                          for k, v in vars(a).items()},
+                                               "summary": summary, "targets": checks, "raw": results})
+    print(json.dumps({"targets": checks, "seconds": round(time.perf_counter() - t0, 1)}))
+    print()
+    print(header + md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

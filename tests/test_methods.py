@@ -1,0 +1,132 @@
+"""Baselines (DPO-LS, soup, MODPO-style, COSMOS-style), LambdaMART anchor, Optuna tuning, the reproduce script."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ltr_hyperdpo.cli import main
+from ltr_hyperdpo.models import MemberRanker, ScorerConfig, SoupRanker, build_scorer
+from ltr_hyperdpo.train import RunConfig, load_run, train
+from ltr_hyperdpo.train.api import load_splits
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m")
+    for name, seed, q in (("train", 0, 120), ("test", 1, 40)):
+        assert main(["synth", str(d / f"{name}.parquet"), "--queries", str(q), "--docs-per-query", "30",
+                     "--features", "16", "--correlation", "-0.6", "--seed", str(seed)]) == 0
+    return d
+
+
+def cfg(d, method, **h):
+    return RunConfig.from_dict({"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"),
+                                         "batch_size": 16},
+                                "model": {"kind": "mlp", "hidden": [32], "dropout": 0.0},
+                                "reference": {"epochs": 3, "lr": 3e-3}, "hyperdpo": {"epochs": 3, "lr": 3e-3, **h},
+                                "eval": {"grid": 5}, "method": method, "progress": False})
+
+
+@pytest.mark.parametrize("method", ["dpo_ls", "dpo_soup", "modpo", "cosmos", "reference"])
+def test_each_method_trains_saves_and_reloads(files, tmp_path, method):
+    res = train(cfg(files, method), tmp_path / method)
+    assert res.method == method and res.front is not None and len(res.front["points"]) == 5
+    ranker, c, state = load_run(tmp_path / method)
+    assert c.method == method
+    meta = json.loads((tmp_path / method / "method.json").read_text())
+    n_members = {"dpo_ls": 5, "modpo": 5, "dpo_soup": 2}.get(method, 0)
+    assert len(meta["members"]) == n_members
+    # the reloaded ranker reproduces the saved front
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.eval.front import evaluate_front
+
+    te = RankingDataset.load(files / "test.parquet", state=state)
+    fr = evaluate_front(ranker, te, np.array([p["w"] for p in res.front["points"]]))
+    assert fr.hypervolume == pytest.approx(res.front["hypervolume"], rel=1e-9)
+    if method == "reference":
+        pts = np.array([p["ndcg@10"] for p in res.front["points"]])
+        assert np.allclose(pts, pts[0])
+
+
+def test_multi_run_members_resume_skips_finished(files, tmp_path):
+    # stop_after counts epochs per stage call: reference 2/3, then member m00 2/3, then m00 done + m01 2/3
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg(files, "dpo_ls"), tmp_path / "r", stop_after=2)
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg(files, "dpo_ls"), tmp_path / "r", resume=True, stop_after=2)
+    done = sorted(p.parent.name for p in (tmp_path / "r" / "members").glob("*/model.pt"))
+    assert done == ["m00"]
+    res = train(cfg(files, "dpo_ls"), tmp_path / "r", resume=True)
+    full = train(cfg(files, "dpo_ls"), tmp_path / "full")
+    assert res.front["hypervolume"] == full.front["hypervolume"]
+
+
+def test_soup_interpolates_parameters_and_member_ranker_picks_nearest():
+    c = ScorerConfig(kind="mlp", n_features=4, n_objectives=2, hidden=[8], dropout=0.0)
+    torch.manual_seed(0)
+    a, b, ref = (build_scorer(c, conditioned=False).eval() for _ in range(3))
+    soup = SoupRanker([a, b], ref)
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(soup.score(x, None, [1.0, 0.0]), a(x))
+    torch.testing.assert_close(soup.score(x, None, [0.0, 1.0]), b(x))
+    mid = build_scorer(c, conditioned=False).eval()
+    mid.load_state_dict({k: 0.5 * a.state_dict()[k] + 0.5 * b.state_dict()[k] for k in a.state_dict()})
+    torch.testing.assert_close(soup.score(x, None, [0.5, 0.5]), mid(x))
+    mr = MemberRanker([(np.array([1.0, 0.0]), a), (np.array([0.0, 1.0]), b)], ref)
+    torch.testing.assert_close(mr.score(x, None, [0.8, 0.2]), a(x))
+    torch.testing.assert_close(mr.score(x, None, [0.1, 0.9]), b(x))
+
+
+def test_cosmos_differs_from_hyperdpo_by_its_penalty(files, tmp_path):
+    h = train(cfg(files, "hyperdpo"), tmp_path / "h")
+    c = train(cfg(files, "cosmos", cosmos_lambda=50.0), tmp_path / "c")
+    assert h.front["hypervolume"] != c.front["hypervolume"]
+
+
+def test_lambdamart_anchor(files):
+    from ltr_hyperdpo.eval.front import ndcg_matrix
+    from ltr_hyperdpo.train.lambdamart import fit_lambdamart, predict_lists
+
+    tr, va, te = load_splits(cfg(files, "hyperdpo"))
+    m = fit_lambdamart(tr, va, params={"n_estimators": 30})
+    res = ndcg_matrix(te, predict_lists(m, te), (10,))
+    assert res["ndcg@10"][0] > 0.5  # relevance is learnable from the features
+    rnd = ndcg_matrix(te, [np.random.default_rng(0).random(n) for n in te.list_sizes], (10,))
+    assert res["ndcg@10"][0] > rnd["ndcg@10"][0] + 0.1
+
+
+def test_tune_runs_and_resumes(files, tmp_path):
+    from ltr_hyperdpo.tune import run_study
+
+    base = cfg(files, "hyperdpo").to_dict()
+    base["data"]["test"] = None
+    base["reference"]["epochs"] = base["hyperdpo"]["epochs"] = 2
+    st = f"sqlite:///{tmp_path / 'study.db'}"
+    r1 = run_study(base, tmp_path / "w", 2, st)
+    r2 = run_study(base, tmp_path / "w", 3, st)
+    assert r1["n_trials"] == 2 and r2["n_trials"] == 3
+    best = json.loads((tmp_path / "w" / "best_config.json").read_text())
+    assert RunConfig.from_dict(best).hyperdpo.lr == pytest.approx(r2["best_params"]["lr"])
+
+
+def test_reproduce_smoke(tmp_path):
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--datasets", "synth_conflict",
+                        "--seeds", "2", "--epochs", "2", "--ref-epochs", "2", "--ref-losses", "listnet",
+                        "--methods", "hyperdpo", "dpo_soup", "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    first = json.loads(p.stdout.splitlines()[0])
+    assert "target_hv>dpo_soup" in first["targets"]["synth_conflict"]
+    res = json.loads((out / "results.json").read_text())
+    s = res["summary"]["synth_conflict"]
+    assert set(s["methods"]) == {"reference", "hyperdpo", "dpo_soup"} and s["n_seeds"] == 2
+    assert s["methods"]["hyperdpo"]["hypervolume"][1] >= 0  # std over seeds
+    assert "lightgbm_lambdamart" in s["single_objective"]
+    assert (out / "report.md").read_text().startswith("# HyperDPO reproduction")
+    assert (out / "front_synth_conflict.png").stat().st_size > 1000
