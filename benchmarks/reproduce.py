@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, ROOT, rss_bytes  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT  # noqa: E402
 
 METHODS = ["reference", "hyperdpo", "dpo_ls", "dpo_soup", "modpo", "cosmos"]
 LABELS = {"reference": "reference", "hyperdpo": "HyperDPO (1 run)", "dpo_ls": "DPO-LS (multi-run)",
@@ -93,7 +93,6 @@ def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
     from ltr_hyperdpo.train import RunConfig, train
 
     reset_peak()
-    rss0 = rss_bytes()
     res = train(RunConfig.from_dict(cfg_dict), run_dir, splits=splits)
     f = res.front
     pts = np.array([p["ndcg@10"] for p in f["points"]])
@@ -102,7 +101,7 @@ def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
     return {"hypervolume": f["hypervolume"], "points": pts.tolist(), "weights": w.tolist(),
             "main_ndcg10_at_e_main": float(pts[e_main, 0]), "reference_ndcg10": f["reference"]["ndcg@10"],
             "wall_s": res.method_seconds, "cpu_s": res.method_cpu_seconds, "reference_wall_s": res.reference_seconds,
-            "peak_mem_mb": max(peak_rss() - rss0, 0) / 1e6, "val_hypervolume": res.best_val_hypervolume,
+            "peak_mem_mb": peak_rss() / 1e6, "val_hypervolume": res.best_val_hypervolume,
             "blank_queries": f["blank_queries"]}
 
 
@@ -172,7 +171,7 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
         checks[dname] = c
         lines.append(f"### {dname} (objectives: {', '.join(dres['objectives'])}; {len(seeds)} seeds, mean ± std)\n")
         lines.append("| method | hypervolume | normalised HV | NDCG@10 main at e_main | train wall s | train CPU s "
-                     "| peak MB |")
+                     "| peak RSS MB |")
         lines.append("|---|---|---|---|---|---|---|")
         for m, r in rows.items():
             f = lambda k, d=4: f"{r[k][0]:.{d}g} ± {r[k][1]:.2g}"  # noqa: E731
@@ -209,6 +208,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ref-epochs", type=int)
     ap.add_argument("--ref-losses", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hyperdpo-epochs-mult", type=float, default=1.0,
+                    help="epochs of the one-run methods relative to each multi-run model's (default 1: same budget "
+                         "per model)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce")
     a = ap.parse_args(argv)
     a.epochs = a.epochs or (15 if a.quick else 40)
@@ -238,6 +240,9 @@ def main(argv=None) -> int:
                 for m in ["reference"] + [x for x in a.methods if x != "reference"]:
                     c = base_config(ds, a, seed)
                     c["method"] = m
+                    hd_epochs = max(1, int(round(a.epochs * a.hyperdpo_epochs_mult)))
+                    if m in ("hyperdpo", "cosmos"):  # one-run methods: epochs x --hyperdpo-epochs-mult
+                        c["hyperdpo"]["epochs"] = c["hyperdpo"]["patience"] = hd_epochs
                     if m != "reference":
                         c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
                     cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits)
@@ -252,7 +257,8 @@ def main(argv=None) -> int:
     summary, md, checks = summarise(results)
     plot(results, a.out)
     header = (f"# HyperDPO reproduction ({'quick' if a.quick else 'full'})\n\n"
-              f"Stage-2 epochs {a.epochs} per model, reference epochs {a.ref_epochs}, MLP scorer [128, 64], "
+              f"Stage-2 epochs {a.epochs} per model (one-run methods x{a.hyperdpo_epochs_mult:g}), reference epochs "
+              f"{a.ref_epochs}, MLP scorer [128, 64], "
               f"grid 11 weights (K=2: segment; K>2: vertices + Sobol), NDCG@10 (ranx ndcg_burges, blank queries "
               f"skipped), hypervolume reference point 0 (normalised: divided by the HV of the per-seed ideal point)."
               f" Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n")

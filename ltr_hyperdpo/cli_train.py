@@ -104,9 +104,11 @@ def add_commands(sub, fmt) -> None:
     f.add_argument("--blank-policy", choices=["skip", "zero", "one"])
     f.set_defaults(fn=cmd_front)
 
+    from .llm.cli import add_commands as add_llm
     from .tune import add_command as add_tune
 
     add_tune(sub, fmt)
+    add_llm(sub, fmt)
 
     d = sub.add_parser("demo", help="run the main job on the embedded synthetic dataset",
                        description="Generate the synthetic two-objective dataset (conflicting objectives), convert "

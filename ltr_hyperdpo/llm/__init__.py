@@ -1,0 +1,1 @@
+"""HyperDPO over lists of LLM responses, with Hyper Prompt Tuning for causal LMs (imports ``core`` unchanged)."""

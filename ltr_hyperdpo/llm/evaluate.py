@@ -1,0 +1,109 @@
+"""How well the implicit reward ``β(log π − log π_ref)`` ranks held-out responses, per objective, over a grid of w.
+
+Per objective: pairwise accuracy (pairs with different scores; a reward tie counts 1/2) — the front's metric — and
+NDCG@10 of the reward order against within-list grades (the objective's scores cut into 5 equal-count grades,
+0..4, inside each list). The reference model's implicit reward is identically 0 (accuracy 1/2): its point is marked.
+The reference's own log-likelihood ranking is reported too, for information.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.sampling import weight_grid
+from ..eval.front import FrontResult
+from ..eval.metrics import ndcg_ranx
+from ..eval.pareto import hypervolume, nondominated
+from .data import PreferenceLists
+from .model import HyperPromptLM
+from .tokenize import Encoder
+
+
+def pairwise_accuracy(reward: np.ndarray, score: np.ndarray) -> tuple[float, int]:
+    """(accuracy, number of pairs) over pairs with different scores."""
+    ds = score[:, None] - score[None, :]
+    dr = reward[:, None] - reward[None, :]
+    pairs = ds > 0
+    n = int(pairs.sum())
+    if n == 0:
+        return float("nan"), 0
+    correct = (dr[pairs] > 0).sum() + 0.5 * (dr[pairs] == 0).sum()
+    return float(correct / n), n
+
+
+def within_list_grades(score: np.ndarray, n_grades: int = 5) -> np.ndarray:
+    """Equal-count grades 0..n_grades-1 of a list's scores (ties share the lower grade)."""
+    ranks = np.argsort(np.argsort(score, kind="stable"), kind="stable")
+    g = np.floor(ranks * n_grades / len(score))
+    # tied scores get the same (minimum) grade
+    for v in np.unique(score):
+        idx = score == v
+        g[idx] = g[idx].min()
+    return g
+
+
+def logprobs(model: HyperPromptLM, enc: Encoder, pairs: list[tuple[str, str]], dev, weights=None, beta=None,
+             batch_size: int = 16) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(pairs), batch_size):
+            ids, att, resp = enc.batch(pairs[s:s + batch_size])
+            w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)[None].expand(len(ids), -1)
+            out.append(model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev),
+                                               None if w is None else w.to(dev), beta).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def select(held: PreferenceLists, max_lists: int | None, list_size: int | None, seed: int = 0):
+    """A deterministic evaluation subset: the first ``max_lists`` lists, ``list_size`` responses each."""
+    rng = np.random.default_rng([seed, 99])
+    lists = list(range(min(len(held), max_lists or len(held))))
+    picks = [np.sort(rng.choice(len(held.responses[i]), size=min(list_size or 10 ** 9, len(held.responses[i])),
+                                replace=False)) for i in lists]
+    return lists, picks
+
+
+def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists, dev, *, grid: int = 5,
+                       beta: float = 0.1, max_lists: int | None = 100, list_size: int | None = 8,
+                       ref_point=None, seed: int = 0, eval_beta: float | None = None) -> FrontResult:
+    """Front over ``grid`` weights on held-out lists; the metrics are described in the module doc."""
+    K = len(held.objectives)
+    W = weight_grid(K, grid)
+    lists, picks = select(held, max_lists, list_size, seed)
+    pairs = [(held.prompts[i], held.responses[i][j]) for i, p in zip(lists, picks) for j in p]
+    bounds = np.cumsum([0] + [len(p) for p in picks])
+    ref_lp = logprobs(model, enc, pairs, dev)
+    cond_beta = (eval_beta or beta) if model.temperature_conditioned else None
+    pol = [logprobs(model, enc, pairs, dev, w, cond_beta) for w in W]
+    b = eval_beta or beta
+
+    def metrics(scores_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        acc, nd, blanks = np.zeros(K), np.zeros(K), []
+        for k, o in enumerate(held.objectives):
+            a_num, a_den, r_list, g_list = 0.0, 0, [], []
+            for li, (i, p) in enumerate(zip(lists, picks)):
+                r = scores_flat[bounds[li]:bounds[li + 1]]
+                s = held.scores[o][i][p]
+                a, n = pairwise_accuracy(r, s)
+                if n:
+                    a_num += a * n
+                    a_den += n
+                r_list.append(r)
+                g_list.append(within_list_grades(s))
+            acc[k] = a_num / max(a_den, 1)
+            res = ndcg_ranx(r_list, g_list, k=10, blank_policy="skip")
+            nd[k] = res.mean
+            blanks.append(res.n_blank)
+        return acc, nd, blanks
+
+    rows = [metrics(b * (p - ref_lp)) for p in pol]
+    acc = np.stack([r[0] for r in rows])
+    nd = np.stack([r[1] for r in rows])
+    ref_acc, ref_nd, blanks = metrics(np.zeros_like(ref_lp))
+    ll_acc, ll_nd, _ = metrics(ref_lp)
+    rp = np.zeros(K) if ref_point is None else np.broadcast_to(np.asarray(ref_point, float), (K,)).copy()
+    return FrontResult(held.objectives, W, {"pairwise_accuracy": acc, "ndcg@10": nd},
+                       {"pairwise_accuracy": ref_acc, "ndcg@10": ref_nd}, "pairwise_accuracy", rp,
+                       hypervolume(acc, rp), hypervolume(ref_acc[None], rp), nondominated(acc), blanks, "skip", b,
+                       extra={"reference_loglik": {"pairwise_accuracy": ll_acc.tolist(), "ndcg@10": ll_nd.tolist()},
+                              "n_lists": len(lists), "n_responses": int(bounds[-1])})

@@ -1,0 +1,112 @@
+"""Hyper Prompt Tuning for causal LMs: an MLP maps (w, β) to P soft-prompt embeddings inserted after BOS.
+
+The base model is frozen (optionally with trained LoRA adapters from peft); the reference is the base model
+without prompts or adapters. ``sequence_logprobs`` sums the log-probabilities of the response tokens only.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..models.conditioning import ConditionNet, condition_vector
+
+
+def load_causal_lm(path: str | Path, dtype=None):
+    """Any Hugging Face causal LM from a local directory (no download)."""
+    from transformers import AutoModelForCausalLM
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such model directory")
+    kw = {"local_files_only": True}
+    if dtype is not None:
+        kw["dtype"] = dtype
+    return AutoModelForCausalLM.from_pretrained(str(p), **kw)
+
+
+class HyperPromptLM(nn.Module):
+    """A frozen causal LM with a weight-conditioned soft-prompt network (and optional LoRA adapters)."""
+
+    def __init__(self, base, n_objectives: int, n_prompts: int = 4, hidden: int = 64,
+                 temperature_conditioned: bool = False, lora: dict | None = None):
+        super().__init__()
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora = bool(lora)
+        if lora:
+            from peft import LoraConfig, get_peft_model
+
+            cfg = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"], **lora}
+            base = get_peft_model(base, LoraConfig(**cfg))
+        self.base = base
+        self.n_objectives = n_objectives
+        self.n_prompts = n_prompts
+        self.temperature_conditioned = temperature_conditioned
+        d = self.embeddings().embedding_dim
+        self.prompt_net = ConditionNet(n_objectives + int(temperature_conditioned), hidden, n_prompts * d,
+                                       zero_init=False)
+        with torch.no_grad():
+            # start near typical token embeddings' scale
+            scale = self.embeddings().weight.std().item()
+            self.prompt_net.net[-1].weight.mul_(scale)
+            self.prompt_net.net[-1].bias.normal_(0, scale)
+
+    def embeddings(self) -> nn.Embedding:
+        return self.base.get_input_embeddings()
+
+    def trainable_state(self) -> dict:
+        """Only what is trained: the prompt network and the adapters."""
+        return {k: v.detach().clone() for k, v in self.named_parameters() if v.requires_grad}
+
+    def load_trainable_state(self, state: dict) -> None:
+        own = dict(self.named_parameters())
+        missing = [k for k in own if own[k].requires_grad and k not in state]
+        if missing:
+            raise KeyError(f"checkpoint lacks trained parameters: {missing[:5]}")
+        with torch.no_grad():
+            for k, v in state.items():
+                own[k].copy_(v)
+
+    def _adapters_off(self):
+        return self.base.disable_adapter() if self.lora else nullcontext()
+
+    def soft_prompts(self, weights: torch.Tensor, beta=None) -> torch.Tensor:
+        """``[batch, P, hidden]`` prompt embeddings for ``weights`` ``[batch, K]``."""
+        c = condition_vector(weights, beta, self.temperature_conditioned)
+        return self.prompt_net(c).view(weights.shape[0], self.n_prompts, -1)
+
+    def sequence_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor,
+                          weights: torch.Tensor | None = None, beta=None) -> torch.Tensor:
+        """Sum of log p(response tokens) per sequence ``[batch]``; with ``weights=None`` the reference model."""
+        emb = self.embeddings()(input_ids)
+        att = attention_mask.long()
+        p = 0
+        ctx = nullcontext() if weights is not None else self._adapters_off()
+        if weights is not None:
+            pr = self.soft_prompts(weights.to(emb.dtype), beta).to(emb.dtype)
+            p = pr.shape[1]
+            emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
+            att = torch.cat([att[:, :1], torch.ones(att.shape[0], p, dtype=att.dtype, device=att.device),
+                             att[:, 1:]], dim=1)
+        with ctx:
+            logits = self.base(inputs_embeds=emb, attention_mask=att).logits
+        logits = logits[:, p:] if p else logits  # re-align: position t-1 predicts token t
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        tok = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+        return (tok * response_mask[:, 1:].to(tok.dtype)).sum(-1)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:
+        """Generate continuations with the soft prompts of ``weights`` (``None`` = the reference model)."""
+        emb = self.embeddings()(input_ids)
+        att = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
+        if weights is not None:
+            pr = self.soft_prompts(weights.to(emb.dtype), beta).to(emb.dtype)
+            emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
+            att = torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device)
+            return self.base.generate(inputs_embeds=emb, attention_mask=att, **kw)
+        with self._adapters_off():
+            return self.base.generate(inputs_embeds=emb, attention_mask=att, **kw)

@@ -1,0 +1,108 @@
+"""Tokenisation of (prompt, response) pairs for sequence log-probabilities, with counted truncation."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+
+class TextTokenizer:
+    """A model's tokenizer: a Hugging Face tokenizer in the model directory, else a SentencePiece ``*.model`` file
+    in that directory or its parent (the llama2.c layout), or an explicit ``tokenizer`` path."""
+
+    def __init__(self, model_dir: str | Path, tokenizer: str | Path | None = None):
+        self.hf = None
+        self.sp = None
+        model_dir = Path(model_dir)
+        if tokenizer is not None and str(tokenizer).endswith(".model"):
+            self._load_sp(Path(tokenizer))
+            return
+        try:
+            from transformers import AutoTokenizer
+
+            self.hf = AutoTokenizer.from_pretrained(str(tokenizer or model_dir))
+            self.bos_id = self.hf.bos_token_id
+            self.eos_id = self.hf.eos_token_id
+            self.pad_id = self.hf.pad_token_id if self.hf.pad_token_id is not None else (self.eos_id or 0)
+            return
+        except Exception:  # no HF tokenizer files: fall back to SentencePiece
+            pass
+        cands = sorted(model_dir.glob("*.model")) + sorted(model_dir.parent.glob("*.model"))
+        if not cands:
+            raise FileNotFoundError(f"{model_dir}: no tokenizer (no Hugging Face tokenizer files, no *.model "
+                                    f"SentencePiece file here or in the parent); pass tokenizer=PATH")
+        self._load_sp(cands[0])
+
+    def _load_sp(self, path: Path) -> None:
+        import sentencepiece as spm
+
+        self.sp = spm.SentencePieceProcessor(model_file=str(path))
+        self.bos_id = self.sp.bos_id()
+        self.eos_id = self.sp.eos_id()
+        self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else max(self.eos_id, 0)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids without special tokens."""
+        if self.sp is not None:
+            return self.sp.encode(text)
+        return self.hf.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        if self.sp is not None:
+            return self.sp.decode(ids)
+        return self.hf.decode(ids, skip_special_tokens=True)
+
+
+@dataclass
+class Encoder:
+    """Builds ``[BOS] prompt response`` sequences within ``max_length`` tokens (the context minus soft prompts).
+
+    The prompt keeps its first ``max_prompt_tokens`` tokens; the response is cut to fit. Truncations are counted and
+    reported by :meth:`warn_truncations`.
+    """
+
+    tok: TextTokenizer
+    max_length: int
+    max_prompt_tokens: int = 64
+    n_truncated: int = 0
+    n_encoded: int = 0
+    _cache: dict = field(default_factory=dict)
+
+    def encode_pair(self, prompt: str, response: str) -> tuple[list[int], int]:
+        """(ids, index of the first response token)."""
+        key = (prompt, response)
+        if key in self._cache:
+            return self._cache[key]
+        p = self.tok.encode(prompt)[: self.max_prompt_tokens]
+        r = self.tok.encode(response)
+        head = ([self.tok.bos_id] if self.tok.bos_id is not None and self.tok.bos_id >= 0 else []) + p
+        room = self.max_length - len(head)
+        if room < 1:
+            raise ValueError(f"max_length {self.max_length} leaves no room for the response")
+        self.n_encoded += 1
+        if len(r) > room:
+            r = r[:room]
+            self.n_truncated += 1
+        out = (head + r, len(head))
+        self._cache[key] = out
+        return out
+
+    def batch(self, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input_ids, attention_mask, response_mask) ``[n, length]``, right-padded."""
+        enc = [self.encode_pair(p, r) for p, r in pairs]
+        n = max(len(ids) for ids, _ in enc)
+        ids = torch.full((len(enc), n), self.tok.pad_id, dtype=torch.long)
+        att = torch.zeros((len(enc), n), dtype=torch.bool)
+        resp = torch.zeros((len(enc), n), dtype=torch.bool)
+        for i, (x, start) in enumerate(enc):
+            ids[i, : len(x)] = torch.tensor(x)
+            att[i, : len(x)] = True
+            resp[i, start: len(x)] = True
+        return ids, att, resp
+
+    def warn_truncations(self, where: str = "") -> None:
+        if self.n_truncated:
+            warnings.warn(f"{where}{self.n_truncated} of {self.n_encoded} responses were truncated to fit "
+                          f"{self.max_length} tokens", stacklevel=2)

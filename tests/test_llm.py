@@ -1,0 +1,163 @@
+"""LLM module: converters on the real sets, tokenisation, the loss on log-probs, gradients, resume, generation."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_path
+from ltr_hyperdpo.core import dpo_sigmoid_loss, pl_dpo_loss
+from ltr_hyperdpo.llm.data import (PreferenceFormatError, PreferenceLists, convert_alpacaeval, convert_hh_rlhf,
+                                   convert_oasst, read_lists)
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return shared_path("models", "babyllama_tok105", "hf_llama")
+
+
+@pytest.fixture(scope="module")
+def alpaca():
+    return convert_alpacaeval(shared_path("data", "pref", "alpacaeval", "alpacaeval_805x54_lists.jsonl.gz"))
+
+
+def test_converters_on_real_sets(alpaca, tmp_path):
+    assert len(alpaca) == 805 and alpaca.objectives == ["preference", "brevity"]
+    assert max(len(r) for r in alpaca.responses) == 54
+    i = 3
+    assert np.all(alpaca.scores["brevity"][i] == -np.array([len(x) for x in alpaca.responses[i]])) or \
+        np.all(alpaca.scores["brevity"][i] < 0)
+    assert 1.0 <= min(min(v) for v in alpaca.scores["preference"]) and max(max(v) for v in alpaca.scores["preference"]) <= 2.0
+    oa = convert_oasst(shared_path("data", "pref", "oasst1", "en_100_message.jsonl"))
+    assert len(oa) >= 200 and all(len(r) >= 2 for r in oa.responses)
+    assert all(v.max() == 0 for v in oa.scores["human_rank"])  # rank 0 = best = score 0
+    hh = convert_hh_rlhf(shared_path("data", "pref", "hh_rlhf", "harmless-base.test.jsonl.gz"))
+    assert len(hh) > 2000 and all(p.endswith("Assistant:") for p in hh.prompts[:50])
+    assert all(len(r) == 2 for r in hh.responses)
+    # round trip through both storage formats
+    small = alpaca.subset(range(5))
+    for name in ("a.jsonl", "a.parquet"):
+        small.save(tmp_path / name)
+        back = read_lists(tmp_path / name)
+        assert back.prompts == small.prompts and back.responses == small.responses
+        np.testing.assert_array_equal(back.scores["brevity"][2], small.scores["brevity"][2])
+
+
+@pytest.mark.parametrize("line,msg", [
+    ('{"prompt": "p", "responses": ["a", "b"]}', "missing key 'scores'"),
+    ('{"prompt": "p", "responses": ["a"], "scores": {"x": [1]}}', "list of >= 2 strings"),
+    ('{"prompt": "p", "responses": ["a", "b"], "scores": {"x": [1]}}', "one value per response"),
+    ('{"prompt": "p", "responses": ["a", "b"], "scores": {"x": [1, null]}}', "missing or non-finite"),
+    ('{"prompt": "p", "responses": ["a", "b"], "scores": {"y": [1, 2]}}', "differ from the first"),
+    ("{oops", "invalid JSON"),
+])
+def test_bad_list_lines(tmp_path, line, msg):
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"prompt": "q", "responses": ["a", "b"], "scores": {"x": [1, 2]}}\n' + line + "\n")
+    with pytest.raises(PreferenceFormatError, match=msg) as ei:
+        read_lists(p)
+    assert f"{p}:2" in str(ei.value)
+
+
+@pytest.fixture(scope="module")
+def lm(model_dir):
+    from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
+    from ltr_hyperdpo.llm.tokenize import Encoder, TextTokenizer
+
+    torch.manual_seed(0)
+    model = HyperPromptLM(load_causal_lm(model_dir), n_objectives=2, n_prompts=3, hidden=16)
+    return model, Encoder(TextTokenizer(model_dir), 256 - 3, max_prompt_tokens=8)
+
+
+def test_prompt_tokens_masked_and_truncation_counted(lm):
+    model, enc = lm
+    ids, att, resp = enc.batch([("Tell me a story about a very long dog", "Once upon a time"), ("Hi", "x" * 500)])
+    assert ids[0, 0] == enc.tok.bos_id
+    start = 1 + 8  # BOS + the first 8 prompt tokens
+    assert not resp[0, :start].any() and resp[0, start:att[0].sum()].all()
+    assert att[1].sum() == 253 and enc.n_truncated == 1
+    with pytest.warns(UserWarning, match="1 of 2 responses were truncated"):
+        enc.warn_truncations()
+
+
+def test_reference_logprobs_equal_plain_model(lm):
+    model, enc = lm
+    ids, att, resp = enc.batch([("Hello", "Once upon a time there was a cat."), ("Why?", "Because.")])
+    got = model.sequence_logprobs(ids, att, resp)
+    with torch.no_grad():
+        logits = model.base(input_ids=ids, attention_mask=att.long()).logits
+    lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    exp = (lp * resp[:, 1:]).sum(-1)
+    torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-4)
+    # soft prompts change the policy's log-probs, and differently for different w
+    a = model.sequence_logprobs(ids, att, resp, torch.tensor([[1.0, 0.0]] * 2))
+    b = model.sequence_logprobs(ids, att, resp, torch.tensor([[0.0, 1.0]] * 2))
+    assert not torch.allclose(a, got) and not torch.allclose(a, b)
+
+
+def test_two_responses_loss_is_dpo_on_logprobs(lm):
+    model, enc = lm
+    ids, att, resp = enc.batch([("Q", "good answer"), ("Q", "bad")])
+    w = torch.tensor([[0.3, 0.7], [0.3, 0.7]])
+    pol = model.sequence_logprobs(ids, att, resp, w)
+    ref = model.sequence_logprobs(ids, att, resp).detach()
+    loss = pl_dpo_loss(pol[None], ref[None], torch.tensor([[[1.0], [0.0]]]), None, torch.ones(1, 1), beta=0.1)
+    exp = dpo_sigmoid_loss(pol[0], pol[1], ref[0], ref[1], 0.1)
+    torch.testing.assert_close(loss, exp)
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 2}])
+def test_gradients_reach_only_prompt_net_and_adapters(model_dir, lora):
+    from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
+    from ltr_hyperdpo.llm.tokenize import Encoder, TextTokenizer
+
+    torch.manual_seed(0)
+    model = HyperPromptLM(load_causal_lm(model_dir), 2, 2, 16, lora=lora)
+    enc = Encoder(TextTokenizer(model_dir), 200, 8)
+    base_before = {k: v.clone() for k, v in model.base.named_parameters() if "lora_" not in k}
+    ids, att, resp = enc.batch([("Q", "a cat sat"), ("Q", "a dog ran fast")])
+    w = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    pol = model.sequence_logprobs(ids, att, resp, w)
+    ref = model.sequence_logprobs(ids, att, resp).detach()
+    loss = pl_dpo_loss(pol[None], ref[None], torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), None, w[:1], beta=0.5)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    loss.backward()
+    opt.step()
+    trained = {k for k, v in model.named_parameters() if v.requires_grad}
+    assert trained and all(k.startswith("prompt_net.") or "lora_" in k for k in trained)
+    assert any("lora_" in k for k in trained) == bool(lora)
+    for k, v in model.base.named_parameters():
+        if "lora_" not in k:
+            assert v.grad is None and torch.equal(v, base_before[k]), k
+    # the reference (adapters off, no prompts) is the untouched base model
+    torch.testing.assert_close(model.sequence_logprobs(ids, att, resp), ref)
+
+
+def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
+    from ltr_hyperdpo.cli import main
+    from ltr_hyperdpo.llm.config import LLMConfig
+    from ltr_hyperdpo.llm.train import llm_train
+
+    data = tmp_path / "lists.jsonl"
+    alpaca.subset(range(12)).save(data)
+    base = dict(model=str(model_dir), data=str(data), heldout_fraction=0.25, list_size=3, epochs=2,
+                batch_lists=2, grad_accum=2, max_prompt_tokens=16, max_length=96, progress=False, n_prompts=2,
+                prompt_hidden=8)
+    full = llm_train(LLMConfig.from_dict(base), tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        llm_train(LLMConfig.from_dict(base), tmp_path / "cut", stop_after=1)
+    llm_train(LLMConfig.from_dict(base), tmp_path / "cut", resume=True)
+    a = torch.load(tmp_path / "full" / "prompt_model.pt", weights_only=False)["trainable"]
+    b = torch.load(tmp_path / "cut" / "prompt_model.pt", weights_only=False)["trainable"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert full.steps == 2 * 3  # 9 train lists, 2 a batch = 5 batches, 2 batches a step = 3 steps an epoch
+    assert main(["llm-front", str(tmp_path / "full"), "--grid", "3", "--out", str(tmp_path / "f"),
+                 "--list-size", "4"]) == 0
+    fr = json.loads((tmp_path / "f" / "front.json").read_text())
+    assert fr["front_metric"] == "pairwise_accuracy" and len(fr["points"]) == 3
+    assert fr["reference"]["pairwise_accuracy"] == [0.5, 0.5]
+    assert (tmp_path / "f" / "front.png").exists()
+    capsys.readouterr()
+    assert main(["llm-generate", str(tmp_path / "full"), "--prompt", "Once upon a time", "--w", "1", "0",
+                 "--max-new-tokens", "12"]) == 0
+    assert capsys.readouterr().out.strip()
