@@ -71,11 +71,12 @@ def datasets(a, tmp: Path) -> dict:
         from ltr_hyperdpo.data.objectives import objectives_to_json
 
         out[name] = {**paths, "objectives": objectives_to_json(synth_objectives(40, 2)), "batch_size": 16}
-    if a.mslr10k:
-        d = Path(a.mslr10k)
-        ext = "parquet" if (d / "train.parquet").exists() else "txt"
-        out["mslr10k"] = {"train": str(d / f"train.{ext}"), "vali": str(d / f"vali.{ext}"),
-                          "test": str(d / f"test.{ext}"), "objectives": "mslr5", "batch_size": 32}
+    for name, folder in (("mslr10k", a.mslr10k), ("mslr30k", a.mslr30k)):
+        if folder:
+            d = Path(folder)
+            ext = "parquet" if (d / "train.parquet").exists() else "txt"
+            out[name] = {"train": str(d / f"train.{ext}"), "vali": str(d / f"vali.{ext}"),
+                         "test": str(d / f"test.{ext}"), "objectives": "mslr5", "batch_size": 32}
     return {k: v for k, v in out.items() if not a.datasets or k in a.datasets}
 
 
@@ -201,6 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="reduced matrix (< 15 min on 2 cores)")
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--mslr10k", help="a converted MSLR-WEB10K fold directory (data_scripts output)")
+    ap.add_argument("--mslr30k", help="a converted MSLR-WEB30K fold directory (data_scripts output)")
     ap.add_argument("--datasets", nargs="*")
     ap.add_argument("--methods", nargs="*", default=METHODS)
     ap.add_argument("--seeds", type=int, default=3)

@@ -76,7 +76,7 @@ BAD = [
     ("1 qid:1 2:1 2:3\n", "duplicate feature index", "2:3"),
     ("1 qid:1 1:nan\n", "NaN or infinite", "1:nan"),
     ("1 qid:1 1:inf\n", "NaN or infinite", "1:inf"),
-    ("1 qid:1 1:1e999\n", "NaN or infinite", "1:1e999"),
+    ("1 qid:1 1:-Infinity\n", "NaN or infinite", "1:-Infinity"),
     ("qid:1 1:0.5\n", "label", "qid:1"),
     ("abc qid:1 1:0.5\n", "label", "abc"),
     ("1 qid:1 x:0.5\n", "non-numeric feature index", "x:0.5"),
@@ -103,6 +103,15 @@ def test_lenient_mode_skips_and_warns(tmp_path):
     q, y, x = table_arrays(t)
     np.testing.assert_array_equal(y, [0, 1])
     np.testing.assert_allclose(x, [[0.1], [1.0]])
+
+
+def test_values_beyond_float32_are_clipped_with_a_warning(tmp_path):
+    p = tmp_path / "big.txt"
+    p.write_text("1 qid:1 1:1.7976931348623157e308 2:-1e39 3:2.5 4:1e999 5:3.4e38\n")
+    with pytest.warns(LetorFormatWarning, match="3 value"):
+        q, y, x = table_arrays(parse_letor(p))
+    f32 = np.finfo(np.float32).max
+    np.testing.assert_array_equal(x, [[f32, -f32, 2.5, f32, np.float32(3.4e38)]])
 
 
 def test_empty_file(tmp_path):

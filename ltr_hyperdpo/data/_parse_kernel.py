@@ -18,6 +18,8 @@ ERR_INDEX_DUPLICATE = 6
 ERR_VALUE = 7
 ERR_NONFINITE = 8
 ERR_TOKEN = 9
+CLIPPED = 100  # a finite value beyond float32 range, clipped to +-FLT_MAX (Istella has such values)
+FLT_MAX = 3.4028234663852886e38
 
 ERROR_TEXT = {
     ERR_LABEL: "missing or non-numeric label",
@@ -103,6 +105,9 @@ def _parse_float(buf, s, e):
         exp10 += -ev if eneg else ev
     if i != e:
         return 0.0, ERR_VALUE
+    if mant != 0 and nd + exp10 > 39:
+        # beyond float32 whatever the digits (also beyond float64, e.g. 1e999): clip without overflowing
+        return (-FLT_MAX if neg else FLT_MAX), CLIPPED
     v = float(mant)
     if mant != 0:
         # Dividing by an exact power of ten keeps correct rounding for the common short decimals.
@@ -115,8 +120,10 @@ def _parse_float(buf, s, e):
             v = v * (_POW10[exp10] if exp10 <= 22 else 10.0 ** exp10)
     if neg:
         v = -v
-    if not np.isfinite(v) or abs(v) > 3.4028234663852886e38:
+    if not np.isfinite(v):
         return 0.0, ERR_NONFINITE
+    if abs(v) > FLT_MAX:
+        return (-FLT_MAX if v < 0 else FLT_MAX), CLIPPED
     return v, OK
 
 
@@ -149,11 +156,12 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                 out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines):
     """Parse the complete lines in buf[:n].
 
-    Returns (n_rows, n_bad, need_width, com_len, err_code, err_line, err_s, err_e).
+    Returns (n_rows, n_bad, need_width, com_len, err_code, err_line, err_s, err_e, n_clipped).
     Rows with an index above ``width`` are not stored; ``need_width`` then tells the caller to re-run wider.
     The first error (raise mode) stops parsing; in lenient mode bad lines are skipped and recorded.
     """
     row = 0
+    n_clipped = 0
     n_bad = 0
     need_width = 0
     com_len = 0
@@ -185,6 +193,9 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
             i += 1
         te = i
         lab, st = _parse_float(buf, ts, te)
+        if st == CLIPPED:
+            n_clipped += 1
+            st = OK
         if st != OK:
             code = ERR_LABEL if st == ERR_VALUE else st
         has_qid = False
@@ -233,6 +244,9 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                 code = ERR_INDEX_NONPOSITIVE
                 break
             val, st = _parse_float(buf, colon + 1, te)
+            if st == CLIPPED:
+                n_clipped += 1
+                st = OK
             if st != OK:
                 code = st
                 break
@@ -261,7 +275,7 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                 err_s = ts
                 err_e = te
             if not lenient:
-                return row, n_bad, need_width, com_len, err_code, err_line, err_s, err_e
+                return row, n_bad, need_width, com_len, err_code, err_line, err_s, err_e, n_clipped
             if n_bad < bad_lines.shape[0]:
                 bad_lines[n_bad] = line_no
             n_bad += 1
@@ -289,4 +303,4 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
         row += 1
         pos = le + 1
         line_no += 1
-    return row, n_bad, need_width, com_len, err_code, err_line, err_s, err_e
+    return row, n_bad, need_width, com_len, err_code, err_line, err_s, err_e, n_clipped

@@ -135,6 +135,7 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
     width = int(n_features or 0)
     stamp = np.zeros(max(width, 1 << 16) + 1, dtype=np.int64)
     bad_total = 0
+    clipped = 0
     bad_examples: list[str] = []
     any_rows = False
     for buf, n, first_line in _iter_line_chunks(path, chunk_bytes):
@@ -152,7 +153,7 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             com_buf = np.empty(n, dtype=np.uint8)
             bad = np.empty(16, dtype=np.int64)
             stamp[:] = 0
-            rows, n_bad, need, com_len, err, err_line, es, ee = parse_chunk(
+            rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = parse_chunk(
                 buf, n, width, require_qid, first_line, lenient,
                 out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad)
             if err != OK and not lenient:
@@ -163,6 +164,7 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
                     stamp = np.zeros(width + 1, dtype=np.int64)
                 continue
             break
+        clipped += int(n_clip)
         if n_bad:
             if len(bad_examples) < 5:
                 bad_examples.append(f"line {int(err_line)}: {ERROR_TEXT[int(err)]} ({_token(buf, es, ee)!r})")
@@ -176,6 +178,9 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             sink.rows += rows
         yield ParsedChunk(out_x[:rows], out_y[:rows], out_q[:rows], out_l[:rows],
                           com_off[:rows + 1].copy(), com_buf[:com_len].copy())
+    if clipped:
+        warnings.warn(f"{path}: {clipped} value(s) beyond the float32 range were clipped to +-3.4e38",
+                      LetorFormatWarning, stacklevel=2)
     if bad_total:
         warnings.warn(f"{path}: skipped {bad_total} malformed line(s); first: {'; '.join(bad_examples)}",
                       LetorFormatWarning, stacklevel=2)
