@@ -138,3 +138,19 @@ def test_real_mq2008_pipeline(tmp_path):
     assert len(f["points"]) == 6 and f["hypervolume"] > 0
     assert set(f["blank_queries"]) == {"relevance", "pagerank", "inlinks"}
     assert 0 < f["reference"]["ndcg@10"][0] <= 1
+
+
+def test_stage2_takes_conditioning_from_config_and_is_order_independent(synth_files, tmp_path):
+    base = small_cfg(synth_files, reference={"epochs": 2}, hyperdpo={"epochs": 1}).to_dict()
+    base["data"]["test"] = None
+    r = train(RunConfig.from_dict(base), tmp_path / "ref")
+    runs = {}
+    for name, model in (("film", {}), ("concat", {"conditioning": "concat"}), ("film2", {})):
+        c = json.loads(json.dumps(base))
+        c["model"].update(model)
+        c["reference"]["checkpoint"] = r.reference_path
+        torch.manual_seed(len(name))  # unrelated global RNG use must not change the result
+        runs[name] = train(RunConfig.from_dict(c), tmp_path / name)
+    saved = {n: torch.load(x.model_path, weights_only=False) for n, x in runs.items()}
+    assert saved["concat"]["config"]["conditioning"] == "concat" and saved["film"]["config"]["conditioning"] == "film"
+    assert all(torch.equal(saved["film"]["state"][k], saved["film2"]["state"][k]) for k in saved["film"]["state"])

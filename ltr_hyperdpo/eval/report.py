@@ -58,5 +58,6 @@ def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
                 reference=res.reference_ndcg[m], nondominated={"HyperDPO (one model)": res.nondominated},
                 title=title or f"front, hypervolume {res.hypervolume:.4g} (labels: w_{res.objective_names[0]})"
                 if len(res.objective_names) == 2 else title or f"front, hypervolume {res.hypervolume:.4g}",
-                metric=m.upper(), weights=res.weights)
+                metric=m.upper() if m.startswith("ndcg") else m.replace("_", " "),
+                weights=res.weights)
     return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png")}

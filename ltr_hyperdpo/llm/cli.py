@@ -43,7 +43,8 @@ def cmd_front(a) -> int:
                              max_lists=a.max_lists or cfg.eval_max_lists,
                              list_size=a.list_size or cfg.eval_list_size, ref_point=a.ref_point, seed=cfg.seed,
                              eval_beta=a.beta)
-    paths = write_front(res, a.out, title=f"LLM front (implicit-reward pairwise accuracy), HV {res.hypervolume:.4g}")
+    paths = write_front(res, a.out, title=f"LLM implicit-reward front, HV {res.hypervolume:.4g}\n(labels: w_{res.objective_names[0]})"
+                        if len(res.objective_names) == 2 else f"LLM implicit-reward front, HV {res.hypervolume:.4g}")
     print(markdown_table(res))
     print(json.dumps({"hypervolume": res.hypervolume, **paths}))
     return 0

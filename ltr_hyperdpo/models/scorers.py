@@ -176,9 +176,21 @@ def build_scorer(config: ScorerConfig, conditioned: bool = True) -> Scorer:
     return cls(config, conditioned=conditioned)
 
 
-def conditioned_copy(reference: Scorer) -> Scorer:
-    """A weight-conditioned scorer whose backbone starts from the reference's parameters."""
-    model = build_scorer(reference.config, conditioned=True)
+CONDITIONING_FIELDS = ("n_objectives", "conditioning", "n_prompts", "cond_hidden", "temperature_conditioned")
+
+
+def conditioned_copy(reference: Scorer, config: ScorerConfig | None = None) -> Scorer:
+    """A weight-conditioned scorer whose backbone starts from the reference's parameters.
+
+    The backbone (kind, sizes) is the reference's; the conditioning fields (``n_objectives``, ``conditioning``,
+    ``n_prompts``, ``cond_hidden``, ``temperature_conditioned``) come from ``config`` when given.
+    """
+    cfg = ScorerConfig(**reference.config.to_dict())
+    if config is not None:
+        for f in CONDITIONING_FIELDS:
+            setattr(cfg, f, getattr(config, f))
+        cfg.__post_init__()
+    model = build_scorer(cfg, conditioned=True)
     state = model.state_dict()
     for k, v in reference.state_dict().items():
         if k not in state:

@@ -60,7 +60,9 @@ def fit_conditioned(cfg: RunConfig, tr, va, reference: Scorer, run_dir: Path, re
     """HyperDPO or COSMOS-style: one weight-conditioned copy of the reference."""
     hc = cfg.hyperdpo
     K = tr.n_objectives
-    policy = conditioned_copy(reference)
+    # seeded here so the conditioning network's initialisation does not depend on what ran before
+    torch.manual_seed(cfg.seed * 7919 + 17)
+    policy = conditioned_copy(reference, cfg.model)
     temp = cfg.model.temperature_conditioned
     cosmos = cfg.method == "cosmos"
     k0 = cfg.eval.ks[0]
