@@ -57,6 +57,7 @@ class HyperDPOConfig:
     tie_break: str = "random"
     patience: int = 5
     grad_clip: float = 5.0
+    cond_lr_mult: float = 1.0
     cosmos_lambda: float = 1.0
     modpo_margin_scale: float = 1.0
     modpo_w0_min: float = 0.05

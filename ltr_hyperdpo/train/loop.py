@@ -35,6 +35,7 @@ class StageSpec:
     weight_decay: float
     patience: int
     grad_clip: float
+    param_groups: list | None = None  # optimiser parameter groups (e.g. a larger lr for the conditioning network)
 
 
 @dataclass
@@ -60,7 +61,7 @@ def run_stage(spec: StageSpec, loader: SlateLoader, run_dir: Path, seed: int, *,
     simulate an interrupted run in tests).
     """
     model = spec.model
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    opt = torch.optim.AdamW(spec.param_groups or model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     st = StageState()
     best_state = copy.deepcopy(model.state_dict())
     if resume is not None:

@@ -46,10 +46,11 @@ def _loader(cfg: RunConfig, tr: RankingDataset, offset: int = 1) -> SlateLoader:
     return SlateLoader(tr, d.batch_size, slate_length=d.slate_length, shuffle=True, seed=cfg.seed + offset)
 
 
-def _fit(name, stage_id, model, loss_fn, val_fn, val_key, cfg, tr, run_dir, resume_state, stop_after, on_epoch=None):
+def _fit(name, stage_id, model, loss_fn, val_fn, val_key, cfg, tr, run_dir, resume_state, stop_after, on_epoch=None,
+         param_groups=None):
     hc = cfg.hyperdpo
     spec = StageSpec(name, stage_id, model, loss_fn, val_fn, val_key, hc.epochs, hc.lr, hc.weight_decay,
-                     hc.patience, hc.grad_clip)
+                     hc.patience, hc.grad_clip, param_groups)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_stage(spec, _loader(cfg, tr), run_dir, cfg.seed, resume=resume_state, progress=cfg.progress,
                      log_path=run_dir / "log.jsonl", stop_after=stop_after, on_epoch=on_epoch)
@@ -87,7 +88,12 @@ def fit_conditioned(cfg: RunConfig, tr, va, reference: Scorer, run_dir: Path, re
         return {"val_hypervolume": val_hypervolume(fn, grid, va, k0, cfg.eval.ref_point)}
 
     resume = resume_state if resume_state and resume_state["stage"] == cfg.method else None
-    st = _fit(cfg.method, 2, policy, loss, val, "val_hypervolume", cfg, tr, run_dir, resume, stop_after, on_epoch)
+    cond = [p for n, p in policy.named_parameters() if n.startswith(("film.", "prompt_net."))]
+    ids = {id(p) for p in cond}
+    groups = [{"params": [p for p in policy.parameters() if id(p) not in ids]},
+              {"params": cond, "lr": hc.lr * hc.cond_lr_mult}] if cond else None
+    st = _fit(cfg.method, 2, policy, loss, val, "val_hypervolume", cfg, tr, run_dir, resume, stop_after, on_epoch,
+              groups)
     ckpt.save_scorer(policy, run_dir / "model.pt", beta=hc.beta, history=st.history)
     _write_method(run_dir, cfg.method, [], hc.beta)
     return HyperDPORanker(policy, reference, hc.beta), st.history, st.best_metric
