@@ -55,11 +55,12 @@ def logprobs(model: HyperPromptLM, enc: Encoder, pairs: list[tuple[str, str]], d
 
 
 def select(held: PreferenceLists, max_lists: int | None, list_size: int | None, seed: int = 0):
-    """A deterministic evaluation subset: the first ``max_lists`` lists, ``list_size`` responses each."""
+    """A deterministic evaluation subset: the first ``max_lists`` lists, ``list_size`` responses each (shuffled)."""
     rng = np.random.default_rng([seed, 99])
     lists = list(range(min(len(held), max_lists or len(held))))
-    picks = [np.sort(rng.choice(len(held.responses[i]), size=min(list_size or 10 ** 9, len(held.responses[i])),
-                                replace=False)) for i in lists]
+    # random order inside a list: positions (which break reward ties) carry no information about the scores
+    picks = [rng.choice(len(held.responses[i]), size=min(list_size or 10 ** 9, len(held.responses[i])),
+                        replace=False) for i in lists]
     return lists, picks
 
 
