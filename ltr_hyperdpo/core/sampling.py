@@ -60,7 +60,7 @@ def sample_beta(batch: int, beta_range: tuple[float, float], *, generator: torch
 def weight_grid(n_objectives: int, n_points: int, *, method: str = "auto", seed: int = 0) -> np.ndarray:
     """Weights ``[points, objectives]`` on the simplex for evaluating a front.
 
-    K=2: ``n_points`` evenly spaced from (0, 1) to (1, 0). K>=3: ``lattice`` (the simplex lattice with the largest
+    K=2 (any method): ``n_points`` evenly spaced from (0, 1) to (1, 0). K>=3: ``lattice`` (the simplex lattice with the largest
     resolution H giving at most ``n_points`` points, all vertices included) or ``random`` (quasi-random Sobol
     points mapped to the simplex, plus the vertices). ``auto`` = segment for K=2, lattice otherwise.
     """
@@ -68,7 +68,7 @@ def weight_grid(n_objectives: int, n_points: int, *, method: str = "auto", seed:
         raise ValueError("need n_objectives >= 1 and n_points >= 1")
     if n_objectives == 1:
         return np.ones((1, 1))
-    if n_objectives == 2 and method in ("auto", "lattice"):
+    if n_objectives == 2:  # the segment is the natural grid for two objectives, whatever the method
         t = np.linspace(0.0, 1.0, max(n_points, 2))
         return np.stack([t, 1 - t], axis=1)
     if method in ("auto", "lattice"):

@@ -31,10 +31,12 @@ def plot_fronts(fronts: dict[str, np.ndarray], names: list[str], path, *, refere
     for ax, (a, b) in zip(axes.flat, pairs):
         for label, pts in fronts.items():
             pts = np.asarray(pts)
+            order = np.lexsort((pts[:, 1], pts[:, 0])) if k == 2 else np.arange(len(pts))
+            pts = pts[order]  # the K=2 front is drawn in order along the curve
             # a line only makes sense along the K=2 segment of weights; for K>2 the grid has no order
             line, = ax.plot(pts[:, a], pts[:, b], "-o" if k == 2 else "o", ms=3.5, lw=1, alpha=0.85, label=label)
             if nondominated and label in nondominated:
-                nd = np.asarray(nondominated[label])
+                nd = np.asarray(nondominated[label])[order]
                 ax.plot(pts[nd, a], pts[nd, b], "o", ms=7, mfc="none", color=line.get_color())
         if weights is not None and k == 2 and len(fronts) == 1:
             pts = np.asarray(next(iter(fronts.values())))
