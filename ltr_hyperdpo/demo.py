@@ -37,8 +37,6 @@ def run_demo(out: str, quick: bool = False) -> int:
 
         shutil.rmtree(run_dir)
     res = train(cfg, run_dir)
-    from .eval.front import FrontResult  # noqa: F401  (the table comes from the saved front)
-
     front = json.loads((run_dir / "front" / "front.json").read_text())
     print()
     print(_table_from_json(front))

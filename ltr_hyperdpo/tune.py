@@ -41,7 +41,6 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
     """Run (or resume) the study; returns the best trial's value, params and config path."""
     import optuna
 
-    from .config import from_dict  # noqa: F401  (validation happens in RunConfig)
     from .train import RunConfig, train
     from .train.api import load_splits
 

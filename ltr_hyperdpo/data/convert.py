@@ -53,7 +53,7 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *, gr
                 raise ValueError(f"{input_path}: objective feature {f} exceeds the file's {width} features")
         # Fit on just the needed columns so the full matrix is never concatenated.
         lab = np.concatenate([c.labels for c in chunks])
-        sub = np.zeros((n_rows, width), dtype=np.float32) if not need else None
+        sub = np.zeros((n_rows, 0), dtype=np.float32)  # label-only objectives read no feature column
         if need:
             cols = np.zeros((n_rows, max(need)), dtype=np.float32)
             r = 0

@@ -15,6 +15,7 @@ from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.store import atomic_write_json
 from ..train.checkpoint import load as load_ckpt
+from ..train.checkpoint import open_run_dir
 from ..train.checkpoint import save_atomic
 from ..train.loop import TrainingDivergedError
 from .config import LLMConfig
@@ -107,12 +108,7 @@ class LLMRunResult:
 
 def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False, stop_after: int | None = None):
     """Train the prompt network (and adapters) with PL-DPO over response lists; returns an :class:`LLMRunResult`."""
-    run_dir = Path(run_dir)
-    if not resume and (run_dir / "config.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume or use another directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    run_dir = open_run_dir(run_dir, resume, cfg.threads)
     train, _ = load_data(cfg)
     atomic_write_json(run_dir / "config.json", cfg.to_dict())
     model, enc, dev = build_model(cfg, len(train.objectives))

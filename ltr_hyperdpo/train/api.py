@@ -39,6 +39,7 @@ class RunResult:
 
     @property
     def model_path(self) -> str:
+        """``model.pt`` of a one-model method (multi-run methods list their members in ``method.json``)."""
         return str(Path(self.run_dir) / "model.pt")
 
     def to_dict(self) -> dict:
@@ -77,12 +78,7 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
     ``splits`` (train, vali, test) skips loading the data (the benchmark reuses loaded splits); ``on_epoch(stage,
     record)`` is called after every stage-2 epoch (Optuna reports and prunes through it).
     """
-    run_dir = Path(run_dir)
-    if not resume and (run_dir / "config.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or use another directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    run_dir = ckpt.open_run_dir(run_dir, resume, cfg.threads)
     t_start = time.perf_counter()
     tr, va, te = splits if splits is not None else load_splits(cfg)
     cfg.model.n_features, cfg.model.n_objectives = tr.n_features, tr.n_objectives

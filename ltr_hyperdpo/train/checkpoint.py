@@ -9,6 +9,17 @@ from ..data.store import atomic_path
 from ..models.scorers import Scorer, ScorerConfig, build_scorer
 
 
+def open_run_dir(run_dir: str | Path, resume: bool, threads: int | None = None) -> Path:
+    """Create ``run_dir``; refuse to overwrite a run unless resuming; apply the torch thread count."""
+    run_dir = Path(run_dir)
+    if not resume and (run_dir / "config.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or use another directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    return run_dir
+
+
 def save_atomic(obj, path: str | Path) -> Path:
     """``torch.save`` to a temp file beside ``path``, then rename."""
     with atomic_path(path) as tmp:
