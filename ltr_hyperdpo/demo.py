@@ -12,7 +12,6 @@ def run_demo(out: str, quick: bool = False) -> int:
     """Synthesise, convert, train (reference + one-shot HyperDPO), evaluate the front, print and plot it."""
     from .data.convert import convert
     from .data.synth import make_synthetic, synth_objectives, write_letor_text
-    from .eval.report import markdown_table
     from .train import RunConfig, train
 
     t0 = time.perf_counter()

@@ -1,5 +1,4 @@
 """The LETOR/SVMlight reader: equality with sklearn on every shared file, both layouts, errors, chunking."""
-import warnings
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import torch
 
 from conftest import shared_path
 from ltr_hyperdpo.core import dpo_sigmoid_loss, pl_dpo_loss
-from ltr_hyperdpo.llm.data import (PreferenceFormatError, PreferenceLists, convert_alpacaeval, convert_hh_rlhf,
+from ltr_hyperdpo.llm.data import (PreferenceFormatError, convert_alpacaeval, convert_hh_rlhf,
                                    convert_oasst, read_lists)
 
 

@@ -125,7 +125,6 @@ def test_listwise_losses_against_loops(seed):
 
 def test_listmle_is_pl_nll_and_all_losses_train_direction():
     s, y, m = batch(9)
-    g = torch.Generator().manual_seed(0)
     from ltr_hyperdpo.core import plackett_luce_nll
 
     torch.testing.assert_close(listmle_loss(T(s), T(y), T(m), generator=torch.Generator().manual_seed(0)),

@@ -12,7 +12,7 @@ from ltr_hyperdpo.data.convert import convert
 from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
 from ltr_hyperdpo.data.store import open_table, read_metadata, storage_format
-from conftest import ROOT, shared_path
+from conftest import ROOT
 
 
 @pytest.mark.parametrize("ext", ["parquet", "arrow"])

@@ -7,7 +7,6 @@ import torch
 from scipy.stats import spearmanr
 
 from ltr_hyperdpo.cli import main
-from ltr_hyperdpo.core.sampling import weight_grid
 from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.eval.front import evaluate_front
 from ltr_hyperdpo.train import RunConfig, TrainingDivergedError, load_run, train

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..core.sampling import weight_grid
 from ..data.dataset import DatasetState, RankingDataset
