@@ -1,6 +1,7 @@
 """`convert`: LETOR/SVMlight text to Parquet or Arrow IPC, streaming, atomic, with optional fitted objectives."""
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -80,11 +81,12 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *, gr
                 b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
             yield b
 
-    first = next(iter(batches()))
+    gen = batches()
+    first = next(gen)  # its schema is the file's; it is written first, not rebuilt
     meta = {"version": 1, "source": str(input_path), "n_features": width,
             "group_file": str(group_file) if group_file else None,
             "objectives": objectives_to_json(objs) if objs is not None else None}
-    write_batches(output_path, first.schema, batches(), fmt=fmt, meta=meta)
+    write_batches(output_path, first.schema, itertools.chain([first], gen), fmt=fmt, meta=meta)
     n_q = int(np.count_nonzero(np.r_[True, all_q[1:] != all_q[:-1]]))
     return {"input": str(input_path), "output": str(output_path), "rows": n_rows, "queries": n_q,
             "features": width, "objectives": [o.name for o in objs] if objs else None}

@@ -17,7 +17,7 @@ from ..data.store import atomic_write_json
 from ..train.checkpoint import load as load_ckpt
 from ..train.checkpoint import open_run_dir
 from ..train.checkpoint import save_atomic
-from ..train.loop import TrainingDivergedError
+from ..train.loop import TrainingDivergedError, progress_bar
 from .config import LLMConfig
 from .data import PreferenceLists, load_preferences, read_lists
 from .model import HyperPromptLM, load_causal_lm
@@ -131,7 +131,7 @@ def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False, stop
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 1)
         order = rng.permutation(len(train))
         batches = [order[s:s + cfg.batch_lists].tolist() for s in range(0, len(order), cfg.batch_lists)]
-        bar = _bar(cfg.progress, len(batches), f"llm epoch {epoch + 1}/{cfg.epochs}")
+        bar = progress_bar(cfg.progress, len(batches), f"llm epoch {epoch + 1}/{cfg.epochs}")
         model.train()
         tot, n, tokens = 0.0, 0, 0
         opt.zero_grad(set_to_none=True)
@@ -203,10 +203,3 @@ def load_llm_run(run_dir: str | Path) -> tuple[HyperPromptLM, Encoder, LLMConfig
     model.load_trainable_state(saved["trainable"])
     return model.eval(), enc, cfg, saved["objectives"], dev
 
-
-def _bar(progress: bool, total: int, desc: str):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)

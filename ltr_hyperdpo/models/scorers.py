@@ -60,9 +60,12 @@ class Scorer(nn.Module):
 
     config: ScorerConfig
 
+    _conditioned: bool = False
+
     @property
     def conditioned(self) -> bool:
-        raise NotImplementedError
+        """Whether the scorer takes (w, β) as input."""
+        return self._conditioned
 
     def _cond(self, x: torch.Tensor, weights, beta) -> torch.Tensor | None:
         if not self.conditioned:
@@ -101,10 +104,6 @@ class MLPScorer(Scorer):
         if extra:
             with torch.no_grad():
                 self.layers[0].weight[:, config.n_features:].zero_()
-
-    @property
-    def conditioned(self) -> bool:
-        return self._conditioned
 
     def forward(self, x, mask=None, weights=None, beta=None):
         mask = self._check(x, mask)
@@ -146,10 +145,6 @@ class TransformerScorer(Scorer):
             self.prompt_net = ConditionNet(config.cond_dim, config.cond_hidden, config.n_prompts * d, zero_init=False)
             with torch.no_grad():
                 self.prompt_net.net[-1].weight.mul_(0.1)
-
-    @property
-    def conditioned(self) -> bool:
-        return self._conditioned
 
     def forward(self, x, mask=None, weights=None, beta=None):
         mask = self._check(x, mask)

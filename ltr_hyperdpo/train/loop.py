@@ -79,7 +79,7 @@ def run_stage(spec: StageSpec, loader: SlateLoader, run_dir: Path, seed: int, *,
         model.train()
         t0 = time.perf_counter()
         total, n_b, wait = 0.0, 0, 0.0
-        bar = _bar(progress, len(loader), f"{spec.name} {e + 1}/{spec.epochs}")
+        bar = progress_bar(progress, len(loader), f"{spec.name} {e + 1}/{spec.epochs}")
         it = iter(loader)
         while True:
             tw = time.perf_counter()
@@ -146,7 +146,8 @@ def run_stage(spec: StageSpec, loader: SlateLoader, run_dir: Path, seed: int, *,
     return st
 
 
-def _bar(progress: bool, total: int, desc: str):
+def progress_bar(progress: bool, total: int, desc: str):
+    """A tqdm bar, or None when progress is off."""
     if not progress:
         return None
     from tqdm.auto import tqdm
