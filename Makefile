@@ -1,33 +1,49 @@
-# The two README commands: `make demo` and `make test`. Both create .venv when missing.
+# The README's commands: `make demo` and `make test`. Both create .venv when missing.
+# `make demo` installs the package alone; `make test`, `make test-fast` and `make lint` add the test, llm, bench and
+# dev extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+FULL := $(VENV)/.installed-full
 TORCH_VERSION := 2.13.0
+DEMO_OUT ?= demo_output
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(VPY):
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 
 # torch first, pinned: an unpinned resolve could pull a multi-GB CUDA build.
-$(STAMP): $(VPY) setup.cfg setup.py
+$(CORE): $(VPY) setup.cfg setup.py
 	@$(VPY) -c "import torch" 2>/dev/null || $(VPY) -m pip install -q torch==$(TORCH_VERSION)
-	$(VPY) -m pip install -q -e ".[test,llm,bench]"
-	@touch $(STAMP)
+	$(VPY) -m pip install -q -e .
+	@touch $(CORE)
 
-install: $(STAMP)
+$(FULL): $(CORE)
+	$(VPY) -m pip install -q -e ".[test,llm,bench,dev]"
+	@touch $(FULL)
 
-demo: $(STAMP)
-	$(VENV)/bin/ltr-hyperdpo demo
+install: $(FULL)
+
+demo: $(CORE)
+	$(VENV)/bin/ltr-hyperdpo demo --out $(DEMO_OUT)
+	@echo "next: $(VENV)/bin/ltr-hyperdpo --help   (or: source $(VENV)/bin/activate; ltr-hyperdpo --help)"
 
 # pytest exits 5 when no test ran; that must fail, and it does (any non-zero exit fails make).
-test: $(STAMP)
+test: $(FULL)
 	$(VPY) -m pytest -q tests
 
-bench: $(STAMP)
+test-fast: $(FULL)
+	$(VPY) -m pytest -q -m "not slow" tests
+
+lint: $(FULL)
+	$(VENV)/bin/ruff check ltr_hyperdpo tests benchmarks data_scripts
+	$(VENV)/bin/mypy
+
+bench: $(FULL)
 	$(VPY) benchmarks/bench_io.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import time
@@ -50,5 +49,10 @@ def emit(result: dict, table_rows: list[list], headers: list[str]) -> None:
         print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r) + " |")
 
 
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0))
+def reset_peak_rss() -> bool:
+    """Reset VmHWM (Linux >= 4.0) so a later :func:`peak_rss_bytes` measures from now."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False

@@ -24,27 +24,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, ROOT  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, peak_rss_bytes, reset_peak_rss  # noqa: E402
 
-METHODS = ["reference", "hyperdpo", "dpo_ls", "dpo_soup", "modpo", "cosmos"]
-LABELS = {"reference": "reference", "hyperdpo": "HyperDPO (1 run)", "dpo_ls": "DPO-LS (multi-run)",
-          "dpo_soup": "DPO soup", "modpo": "MODPO-style", "cosmos": "COSMOS-style"}
+from ltr_hyperdpo.methods import get_method, labels, method_names  # noqa: E402
 
-
-def reset_peak() -> bool:
-    """Reset VmHWM (Linux >= 4.0) so each cell's peak RSS is its own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
+METHODS = list(method_names())
+LABELS = labels()
 
 
 def datasets(a, tmp: Path) -> dict:
@@ -65,10 +50,10 @@ def datasets(a, tmp: Path) -> dict:
         paths = {}
         for split, seed, nq in (("train", 0, 300), ("vali", 1, 80), ("test", 2, 120)):
             p = tmp / f"{name}_{split}.arrow"
-            write_table(p, make_synthetic(nq, 60, 40, 2, corr, seed=seed))
+            write_table(p, make_synthetic(max(8, int(nq * a.synth_scale)), 60, 40, 2, corr, seed=seed))
             paths[split] = str(p)
-        from ltr_hyperdpo.data.synth import synth_objectives
         from ltr_hyperdpo.data.objectives import objectives_to_json
+        from ltr_hyperdpo.data.synth import synth_objectives
 
         out[name] = {**paths, "objectives": objectives_to_json(synth_objectives(40, 2)), "batch_size": 16}
     for name, folder in (("mslr10k", a.mslr10k), ("mslr30k", a.mslr30k)):
@@ -93,7 +78,7 @@ def base_config(ds: dict, a, seed: int) -> dict:
 def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
     from ltr_hyperdpo.train import RunConfig, train
 
-    reset_peak()
+    reset_peak_rss()
     res = train(RunConfig.from_dict(cfg_dict), run_dir, splits=splits)
     f = res.front
     pts = np.array([p["ndcg@10"] for p in f["points"]])
@@ -102,15 +87,15 @@ def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
     return {"hypervolume": f["hypervolume"], "points": pts.tolist(), "weights": w.tolist(),
             "main_ndcg10_at_e_main": float(pts[e_main, 0]), "reference_ndcg10": f["reference"]["ndcg@10"],
             "wall_s": res.method_seconds, "cpu_s": res.method_cpu_seconds, "reference_wall_s": res.reference_seconds,
-            "peak_mem_mb": peak_rss() / 1e6, "val_hypervolume": res.best_val_hypervolume,
+            "peak_mem_mb": peak_rss_bytes() / 1e6, "val_hypervolume": res.best_val_hypervolume,
             "blank_queries": f["blank_queries"]}
 
 
 def single_objective_bars(name, ds, a, seed, splits, work: Path) -> dict:
     """Main-objective test NDCG@10 of references trained with each single-objective loss, and of LambdaMART."""
     from ltr_hyperdpo.eval.front import ndcg_matrix
+    from ltr_hyperdpo.methods.lambdamart import fit_lambdamart, lambdamart_scores
     from ltr_hyperdpo.train import RunConfig, train
-    from ltr_hyperdpo.train.lambdamart import fit_lambdamart, predict_lists
 
     tr, va, te = splits
     out = {}
@@ -123,7 +108,7 @@ def single_objective_bars(name, ds, a, seed, splits, work: Path) -> dict:
         out[f"neural_{loss}"] = {"ndcg10": r.front["reference"]["ndcg@10"], "wall_s": time.perf_counter() - t}
     t = time.perf_counter()
     m = fit_lambdamart(tr, va, seed=seed)
-    res = ndcg_matrix(te, predict_lists(m, te), (10,))
+    res = ndcg_matrix(te, lambdamart_scores(m, te), (10,))
     out["lightgbm_lambdamart"] = {"ndcg10": res["ndcg@10"].tolist(), "wall_s": time.perf_counter() - t}
     return out
 
@@ -144,7 +129,7 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
         rows = {}
         for m in dres["seeds"][seeds[0]]["methods"]:
             cells = [dres["seeds"][s]["methods"][m] for s in seeds]
-            nhv = [c["hypervolume"] / float(np.prod(ideal[s])) for c, s in zip(cells, seeds)]
+            nhv = [c["hypervolume"] / float(np.prod(ideal[s])) for c, s in zip(cells, seeds, strict=True)]
             rows[m] = {k: mean_std([c[k] for c in cells]) for k in
                        ("hypervolume", "main_ndcg10_at_e_main", "wall_s", "cpu_s", "peak_mem_mb")}
             rows[m]["hypervolume_normalised"] = mean_std(nhv)
@@ -175,7 +160,8 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
                      "| peak RSS MB |")
         lines.append("|---|---|---|---|---|---|---|")
         for m, r in rows.items():
-            f = lambda k, d=4: f"{r[k][0]:.{d}g} ± {r[k][1]:.2g}"  # noqa: E731
+            def f(k: str, d: int = 4, r: dict = r) -> str:
+                return f"{r[k][0]:.{d}g} ± {r[k][1]:.2g}"
             lines.append(f"| {LABELS.get(m, m)} | {f('hypervolume')} | {f('hypervolume_normalised')} | "
                          f"{f('main_ndcg10_at_e_main')} | {f('wall_s', 3)} | {f('cpu_s', 3)} | {f('peak_mem_mb', 3)} |")
         for b, v in bars.items():
@@ -210,6 +196,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ref-epochs", type=int)
     ap.add_argument("--ref-losses", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--synth-scale", type=float, default=1.0,
+                    help="scale the synthetic sets' query counts (the test suite's smoke run uses 0.2)")
     ap.add_argument("--hyperdpo-epochs-mult", type=float, default=1.5,
                     help="epochs of the one-run methods relative to each multi-run model's (default 1.5, still "
                          "~0.14x the epochs of an 11-model multi-run method)")
@@ -224,8 +212,7 @@ def main(argv=None) -> int:
         a.methods = ["hyperdpo"] + a.methods
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    from ltr_hyperdpo.train import RunConfig
-    from ltr_hyperdpo.train.api import load_splits
+    from ltr_hyperdpo.train import RunConfig, load_run_splits
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as td:
@@ -234,7 +221,7 @@ def main(argv=None) -> int:
             dres = {"seeds": {}, "objectives": None}
             for seed in range(a.seeds):
                 cfg0 = base_config(ds, a, seed)
-                splits = load_splits(RunConfig.from_dict(cfg0))
+                splits = load_run_splits(RunConfig.from_dict(cfg0))
                 dres["objectives"] = splits[0].objective_names
                 work = tmp / f"{dname}_s{seed}"
                 ref_dir = work / "ref"
@@ -243,7 +230,7 @@ def main(argv=None) -> int:
                     c = base_config(ds, a, seed)
                     c["method"] = m
                     hd_epochs = max(1, int(round(a.epochs * a.hyperdpo_epochs_mult)))
-                    if m in ("hyperdpo", "cosmos"):  # one-run methods: epochs x --hyperdpo-epochs-mult
+                    if m != "reference" and not get_method(m).multi_run:  # one-run: epochs x --hyperdpo-epochs-mult
                         c["hyperdpo"]["epochs"] = c["hyperdpo"]["patience"] = hd_epochs
                     if m != "reference":
                         c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
@@ -266,7 +253,7 @@ def main(argv=None) -> int:
               f"peak RSS is the benchmark process's during the cell (libraries included, ~0.7 GB)."
               f" Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n")
     (a.out / "report.md").write_text(header + md + "\n")
-    from ltr_hyperdpo.data.store import atomic_write_json
+    from ltr_hyperdpo.runs.io import atomic_write_json
 
     atomic_write_json(a.out / "results.json", {"config": {k: str(v) if isinstance(v, Path) else v
                                                           for k, v in vars(a).items()},

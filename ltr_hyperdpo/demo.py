@@ -1,28 +1,51 @@
-"""`ltr-hyperdpo demo`: the main job on the embedded synthetic dataset (two conflicting objectives)."""
+"""`ltr-hyperdpo demo`: the main job on the embedded synthetic dataset (two conflicting objectives).
+
+The demo owns its output directory (marked by a ``.ltr-hyperdpo-demo`` file): a re-run, also after an
+interruption, replaces the previous demo's files; a directory that is not a demo output is never touched.
+"""
 from __future__ import annotations
 
-import json
+import shutil
+import sys
 import time
 from pathlib import Path
 
+from .data.convert import convert
+from .data.synth import make_synthetic, synth_objectives, write_letor_text
+from .errors import RunDirError
+from .eval.front import FrontResult
+from .eval.report import markdown_table
+from .runs.io import dumps_json
+from .train import RunConfig, train
+
 N_FEATURES = 136
+MARKER = ".ltr-hyperdpo-demo"
+
+
+def _claim(out_dir: Path) -> None:
+    """Make ``out_dir`` the demo's: create it, or clear a previous demo's files; refuse any other directory."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise RunDirError(f"{out_dir}: exists and is not a demo output directory; choose another --out")
+    if (out_dir / MARKER).exists():
+        for p in out_dir.iterdir():
+            if p.name != MARKER:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).touch()
 
 
 def run_demo(out: str, quick: bool = False) -> int:
     """Synthesise, convert, train (reference + one-shot HyperDPO), evaluate the front, print and plot it."""
-    from .data.convert import convert
-    from .data.synth import make_synthetic, synth_objectives, write_letor_text
-    from .train import RunConfig, train
-
     t0 = time.perf_counter()
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _claim(out_dir)
     nq = 80 if quick else 400
     for split, seed, n in (("train", 0, nq), ("test", 1, max(nq // 3, 20))):
         write_letor_text(make_synthetic(n, 120, N_FEATURES, 2, -0.5, seed=seed), out_dir / f"{split}.txt")
-    print(json.dumps(convert(out_dir / "train.txt", out_dir / "train.parquet",
+    print(dumps_json(convert(out_dir / "train.txt", out_dir / "train.parquet",
                              objectives=synth_objectives(N_FEATURES, 2))))
-    print(json.dumps(convert(out_dir / "test.txt", out_dir / "test.parquet", objectives_from=out_dir / "train.parquet")))
+    print(dumps_json(convert(out_dir / "test.txt", out_dir / "test.parquet",
+                             objectives_from=out_dir / "train.parquet")))
     cfg = RunConfig.from_dict({
         "data": {"train": str(out_dir / "train.parquet"), "test": str(out_dir / "test.parquet"),
                  "slate_length": 60, "batch_size": 16},
@@ -31,28 +54,18 @@ def run_demo(out: str, quick: bool = False) -> int:
         "hyperdpo": {"epochs": 4 if quick else 12, "lr": 2e-3},
     })
     run_dir = out_dir / "run"
-    if (run_dir / "checkpoint.pt").exists():
-        import shutil
-
-        shutil.rmtree(run_dir)
     res = train(cfg, run_dir)
-    front = json.loads((run_dir / "front" / "front.json").read_text())
+    assert res.front is not None
+    front = FrontResult.from_dict(res.front)
     print()
-    print(_table_from_json(front))
+    print(markdown_table(front))
     print()
-    print(f"one model, {len(front['points'])} trade-offs; test hypervolume {front['hypervolume']:.4f} "
-          f"(reference model alone {front['reference_hypervolume']:.4f}); plot: {run_dir / 'front' / 'front.png'}")
-    print(f"demo finished in {time.perf_counter() - t0:.1f}s (training {res.train_seconds:.1f}s)")
+    print(f"One model, {len(front.weights)} trade-offs chosen after training: each row is a preference weight w, "
+          f"'1' in the last column marks a non-dominated point (no other row is at least as good on every "
+          f"objective). The hypervolume is the area dominated by the points above the reference point 0 (larger is "
+          f"better): {front.hypervolume:.4f}, against {front.reference_hypervolume:.4f} for the reference model "
+          f"alone.", file=sys.stdout)
+    print(f"outputs in {out_dir.resolve()}: the plot {run_dir / 'front' / 'front.png'}, the front table "
+          f"{run_dir / 'front' / 'front.csv'}; demo finished in {time.perf_counter() - t0:.1f}s "
+          f"(training {res.train_seconds:.1f}s)")
     return 0
-
-
-def _table_from_json(front: dict) -> str:
-    names = front["objectives"]
-    head = [f"w_{n}" for n in names] + [f"NDCG@10 {n}" for n in names] + ["front"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for p in front["points"]:
-        lines.append("| " + " | ".join([f"{v:.1f}" for v in p["w"]] + [f"{v:.4f}" for v in p["ndcg@10"]]
-                                       + ["*" if p["nondominated"] else ""]) + " |")
-    ref = front["reference"]["ndcg@10"]
-    lines.append("| reference | " + " | " * (len(names) - 1) + " | ".join(f"{v:.4f}" for v in ref) + " | |")
-    return "\n".join(lines)

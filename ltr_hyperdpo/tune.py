@@ -9,12 +9,17 @@ trial's full config is written to ``WORK/best_config.json``.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+import optuna
+
+from .runs.io import atomic_write_json
+from .train import RunConfig, load_run_splits, train
 
 
-def suggest(trial, base: dict) -> dict:
+def suggest(trial: optuna.Trial, base: dict) -> dict:
     """A config dict for this trial: ``base`` with the searched values set."""
     c = copy.deepcopy(base)
     h = c.setdefault("hyperdpo", {})
@@ -39,28 +44,23 @@ def suggest(trial, base: dict) -> dict:
 def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None = None,
               study_name: str = "ltr_hyperdpo", seed: int = 0) -> dict:
     """Run (or resume) the study; returns the best trial's value, params and config path."""
-    import optuna
-
-    from .train import RunConfig, train
-    from .train.api import load_splits
-
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     base = copy.deepcopy(base)
     base["progress"] = False
-    splits = load_splits(RunConfig.from_dict(base))
+    splits = load_run_splits(RunConfig.from_dict(base))
     study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
 
-    def objective(trial):
+    def objective(trial: optuna.Trial) -> float:
         cfg_d = suggest(trial, base)
         run_dir = work / f"trial_{trial.number}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         trial.set_user_attr("config", cfg_d)
 
-        def on_epoch(stage, rec):
+        def on_epoch(stage: str, rec: dict[str, Any]) -> None:
             if "val_hypervolume" in rec:
                 trial.report(rec["val_hypervolume"], rec["epoch"])
                 if trial.should_prune():
@@ -72,33 +72,6 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
     done = len([t for t in study.trials if t.state.is_finished()])
     study.optimize(objective, n_trials=max(n_trials - done, 0), show_progress_bar=False)
     best = study.best_trial
-    from .data.store import atomic_write_json
-
     atomic_write_json(work / "best_config.json", best.user_attrs["config"])
     return {"best_value": best.value, "best_params": best.params, "best_trial": best.number,
             "best_config": str(work / "best_config.json"), "n_trials": len(study.trials)}
-
-
-def cmd_tune(a) -> int:
-    from .cli_train import apply_overrides
-    from .config import load_config_file
-
-    base = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
-    res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed)
-    print(json.dumps(res))
-    return 0
-
-
-def add_command(sub, fmt) -> None:
-    t = sub.add_parser("tune", help="Optuna search maximising validation hypervolume",
-                       description=__doc__,
-                       **fmt("example:\n  ltr-hyperdpo tune --config run.yaml --trials 30 --storage sqlite:///study.db "
-                             "--work runs/tune\n  (run the same command again to resume the study)"))
-    t.add_argument("--config", help="base RunConfig (JSON/YAML)")
-    t.add_argument("--trials", type=int, default=20, help="total number of trials in the study")
-    t.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///study.db (default: in memory)")
-    t.add_argument("--study-name", default="ltr_hyperdpo")
-    t.add_argument("--work", default="runs/tune", help="directory for trial runs and best_config.json")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE")
-    t.set_defaults(fn=cmd_tune)

@@ -24,3 +24,19 @@ def mslr_train():
 @pytest.fixture
 def mq2008_dir():
     return shared_path("data", "ltr", "mq2008_fold1")
+
+
+class StopTraining(Exception):
+    """Raised by :func:`stop_after` to simulate a kill after some epochs (the epoch's checkpoint is written)."""
+
+
+def stop_after(n: int):
+    """An ``on_epoch`` hook that stops training after ``n`` epochs (over all stages of one call)."""
+    seen = {"n": 0}
+
+    def hook(stage: str, record: dict) -> None:
+        seen["n"] += 1
+        if seen["n"] >= n:
+            raise StopTraining(f"stopped after {n} epoch(s) in {stage}")
+
+    return hook

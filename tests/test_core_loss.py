@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from ltr_hyperdpo.core import (dpo_sigmoid_loss, pl_dpo_loss, pl_dpo_objective_losses, plackett_luce_nll,
-                               rescale_temperature, sample_beta, sample_weights, weight_grid)
+from ltr_hyperdpo.core import (
+    dpo_sigmoid_loss,
+    pl_dpo_loss,
+    pl_dpo_objective_losses,
+    plackett_luce_nll,
+    rescale_temperature,
+    sample_beta,
+    sample_weights,
+    weight_grid,
+)
 
 
 def brute_pl_nll(scores, labels, top_k=None):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ltr_hyperdpo.data.batching import SlateLoader, gather_slates
-from ltr_hyperdpo.data.dataset import RankingDataset, prepare_splits
+from ltr_hyperdpo.data.dataset import RankingDataset, load_splits
 from ltr_hyperdpo.data.normalize import FeatureNormalizer
 from ltr_hyperdpo.data.objectives import ObjectiveSpec, parse_objectives
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
@@ -52,7 +52,7 @@ def test_presets_ids():
 
 
 def test_splits_share_state_and_drop_objective_columns(mslr_train):
-    tr, te = prepare_splits(mslr_train, mslr_train.with_name("test.txt"), objectives="mslr5")
+    tr, te, _ = load_splits(mslr_train, mslr_train.with_name("test.txt"), objectives="mslr5")
     assert tr.state is te.state
     assert tr.n_features == te.n_features == 132
     assert 132 not in tr.feature_ids and 131 in tr.feature_ids
@@ -94,11 +94,11 @@ def test_loader_epochs_are_reproducible_and_bucketed():
     a = [b.rows.copy() for b in ld]
     ld.set_epoch(1)
     b = [b.rows.copy() for b in ld]
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     ld.set_epoch(2)
     c = [b.rows.copy() for b in ld]
-    assert not all(u.shape == v.shape and np.array_equal(u, v) for u, v in zip(a, c))
-    seen = np.concatenate([bq for bq in ld.batches()])
+    assert not all(u.shape == v.shape and np.array_equal(u, v) for u, v in zip(a, c, strict=False))
+    seen = np.concatenate(list(ld.batches()))
     assert sorted(seen.tolist()) == list(range(ds.n_queries))
     # bucketing: padding share is lower than for random batches
     ev = SlateLoader(ds, batch_size=8, bucket=True)
@@ -121,3 +121,29 @@ def test_synthetic_correlation_is_controllable(corr):
     t1 = make_synthetic(5, 10, 20, 2, 0.3, seed=7)
     t2 = make_synthetic(5, 10, 20, 2, 0.3, seed=7)
     assert t1.equals(t2)
+
+
+def test_prefetch_yields_the_same_batches_and_surfaces_errors(monkeypatch):
+    import ltr_hyperdpo.data.batching as batching
+
+    ds = RankingDataset.from_table(make_synthetic(30, 12, 8, 2, 0.0, seed=3), objectives=synth_objectives(8, 2),
+                                   fit=True)
+    plain = SlateLoader(ds, 4, slate_length=6, shuffle=True, seed=5)
+    pre = SlateLoader(ds, 4, slate_length=6, shuffle=True, seed=5, prefetch=2)
+    for epoch in (0, 1):
+        a, b = list(plain.epoch_batches(epoch)), list(pre.epoch_batches(epoch))
+        assert len(a) == len(b) == len(plain)
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.rows, y.rows) and np.array_equal(x.features.numpy(), y.features.numpy())
+    calls = {"n": 0}
+    real = batching.gather_slates
+
+    def broken(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("gather failed")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(batching, "gather_slates", broken)
+    with pytest.raises(RuntimeError, match="gather failed"):
+        list(pre.epoch_batches(2))

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from sklearn.datasets import load_svmlight_file
 
 from ltr_hyperdpo.data.dataset import table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, LetorFormatWarning, parse_letor
-from conftest import shared_path
 
 LTR_FILES = [("mslr_msn1_fold1_5k", "train.txt"), ("mslr_msn1_fold1_5k", "test.txt"),
              ("mq2008_fold1", "train.txt"), ("mq2008_fold1", "vali.txt"), ("mq2008_fold1", "test.txt")]
@@ -54,7 +54,7 @@ def test_comments_dense_lines_and_crlf(tmp_path):
 def test_small_chunks_and_width_growth_match_one_chunk(mslr_train):
     a = table_arrays(parse_letor(mslr_train, chunk_bytes=1 << 22))
     b = table_arrays(parse_letor(mslr_train, chunk_bytes=3000))
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
 
 

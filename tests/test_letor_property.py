@@ -19,7 +19,7 @@ def letor_rows(draw):
             label = draw(st.integers(0, 4))
             dense = draw(st.lists(values, min_size=n_feat, max_size=n_feat))
             keep = draw(st.lists(st.booleans(), min_size=n_feat, max_size=n_feat))
-            rows.append((q + 1, label, [v if k else 0.0 for v, k in zip(dense, keep)]))
+            rows.append((q + 1, label, [v if k else 0.0 for v, k in zip(dense, keep, strict=True)]))
     return n_feat, rows
 
 

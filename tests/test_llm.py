@@ -4,11 +4,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import StopTraining, shared_path, stop_after
 
-from conftest import shared_path
 from ltr_hyperdpo.core import dpo_sigmoid_loss, pl_dpo_loss
-from ltr_hyperdpo.llm.data import (PreferenceFormatError, convert_alpacaeval, convert_hh_rlhf,
-                                   convert_oasst, read_lists)
+from ltr_hyperdpo.llm.data import PreferenceFormatError, convert_alpacaeval, convert_hh_rlhf, convert_oasst, read_lists
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,8 @@ def test_converters_on_real_sets(alpaca, tmp_path):
     i = 3
     # n_chars in the AlpacaEval file equals len(output); brevity is its negation
     np.testing.assert_array_equal(alpaca.scores["brevity"][i], -np.array([len(x) for x in alpaca.responses[i]]))
-    assert 1.0 <= min(min(v) for v in alpaca.scores["preference"]) and max(max(v) for v in alpaca.scores["preference"]) <= 2.0
+    pref = alpaca.scores["preference"]
+    assert 1.0 <= min(min(v) for v in pref) and max(max(v) for v in pref) <= 2.0
     oa = convert_oasst(shared_path("data", "pref", "oasst1", "en_100_message.jsonl"))
     assert len(oa) >= 200 and all(len(r) >= 2 for r in oa.responses)
     assert all(v.max() == 0 for v in oa.scores["human_rank"])  # rank 0 = best = score 0
@@ -133,6 +133,7 @@ def test_gradients_reach_only_prompt_net_and_adapters(model_dir, lora):
     torch.testing.assert_close(model.sequence_logprobs(ids, att, resp), ref)
 
 
+@pytest.mark.slow
 def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
     from ltr_hyperdpo.cli import main
     from ltr_hyperdpo.llm.config import LLMConfig
@@ -140,15 +141,15 @@ def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
 
     data = tmp_path / "lists.jsonl"
     alpaca.subset(range(12)).save(data)
-    base = dict(model=str(model_dir), data=str(data), heldout_fraction=0.25, list_size=3, epochs=2,
-                batch_lists=2, grad_accum=2, max_prompt_tokens=16, max_length=96, progress=False, n_prompts=2,
-                prompt_hidden=8)
+    base = {"model": str(model_dir), "data": str(data), "heldout_fraction": 0.25, "list_size": 3, "epochs": 2,
+            "batch_lists": 2, "grad_accum": 2, "max_prompt_tokens": 16, "max_length": 96, "progress": False,
+            "n_prompts": 2, "prompt_hidden": 8}
     full = llm_train(LLMConfig.from_dict(base), tmp_path / "full")
-    with pytest.raises(KeyboardInterrupt):
-        llm_train(LLMConfig.from_dict(base), tmp_path / "cut", stop_after=1)
+    with pytest.raises(StopTraining):
+        llm_train(LLMConfig.from_dict(base), tmp_path / "cut", on_epoch=stop_after(1))
     llm_train(LLMConfig.from_dict(base), tmp_path / "cut", resume=True)
-    a = torch.load(tmp_path / "full" / "prompt_model.pt", weights_only=False)["trainable"]
-    b = torch.load(tmp_path / "cut" / "prompt_model.pt", weights_only=False)["trainable"]
+    a = torch.load(tmp_path / "full" / "prompt_model.pt", weights_only=True)["trainable"]
+    b = torch.load(tmp_path / "cut" / "prompt_model.pt", weights_only=True)["trainable"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert full.steps == 2 * 3  # 9 train lists, 2 a batch = 5 batches, 2 batches a step = 3 steps an epoch
     assert main(["llm-front", str(tmp_path / "full"), "--grid", "3", "--out", str(tmp_path / "f"),

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from ltr_hyperdpo.losses import (LOSSES, approx_ndcg_loss, get_loss, lambdaloss, listmle_loss, listnet_loss,
-                                 neural_ndcg_loss, ranknet_loss)
+from ltr_hyperdpo.losses import (
+    LOSSES,
+    approx_ndcg_loss,
+    get_loss,
+    lambdaloss,
+    listmle_loss,
+    listnet_loss,
+    neural_ndcg_loss,
+    ranknet_loss,
+)
 
 
 def batch(seed, b=5, n=7, ties=False):

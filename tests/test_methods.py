@@ -1,17 +1,15 @@
 """Baselines (DPO-LS, soup, MODPO-style, COSMOS-style), LambdaMART anchor, Optuna tuning, the reproduce script."""
+import importlib.util
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, StopTraining, stop_after
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.models import MemberRanker, ScorerConfig, SoupRanker, build_scorer
-from ltr_hyperdpo.train import RunConfig, load_run, train
-from ltr_hyperdpo.train.api import load_splits
-from conftest import ROOT
+from ltr_hyperdpo.train import RunConfig, load_run, load_run_splits, train
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +29,14 @@ def cfg(d, method, **h):
                                 "eval": {"grid": 5}, "method": method, "progress": False})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dpo_ls", "dpo_soup", "modpo", "cosmos", "reference"])
 def test_each_method_trains_saves_and_reloads(files, tmp_path, method):
     res = train(cfg(files, method), tmp_path / method)
     assert res.method == method and res.front is not None and len(res.front["points"]) == 5
-    ranker, c, state = load_run(tmp_path / method)
-    assert c.method == method
+    run = load_run(tmp_path / method)
+    ranker, c, state = run.ranker, run.config, run.state
+    assert c.method == method and run.method == method
     meta = json.loads((tmp_path / method / "method.json").read_text())
     n_members = {"dpo_ls": 5, "modpo": 5, "dpo_soup": 2}.get(method, 0)
     assert len(meta["members"]) == n_members
@@ -52,13 +52,14 @@ def test_each_method_trains_saves_and_reloads(files, tmp_path, method):
         assert np.allclose(pts, pts[0])
 
 
+@pytest.mark.slow
 def test_multi_run_members_resume_skips_finished(files, tmp_path):
-    # stop_after counts epochs per stage call: reference 2/3, then member m00 2/3, then m00 done + m01 2/3
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg(files, "dpo_ls"), tmp_path / "r", stop_after=2)
-    for _ in range(2):
-        with pytest.raises(KeyboardInterrupt):
-            train(cfg(files, "dpo_ls"), tmp_path / "r", resume=True, stop_after=2)
+    # killed after reference 2/3; then after reference 3/3 + member m00 1/3; then after m00 3/3 + m01 1/3
+    with pytest.raises(StopTraining):
+        train(cfg(files, "dpo_ls"), tmp_path / "r", on_epoch=stop_after(2))
+    for n in (2, 3):
+        with pytest.raises(StopTraining):
+            train(cfg(files, "dpo_ls"), tmp_path / "r", resume=True, on_epoch=stop_after(n))
     done = sorted(p.parent.name for p in (tmp_path / "r" / "members").glob("*/model.pt"))
     assert done == ["m00"]
     res = train(cfg(files, "dpo_ls"), tmp_path / "r", resume=True)
@@ -80,8 +81,14 @@ def test_soup_interpolates_parameters_and_member_ranker_picks_nearest():
     mr = MemberRanker([(np.array([1.0, 0.0]), a), (np.array([0.0, 1.0]), b)], ref)
     torch.testing.assert_close(mr.score(x, None, [0.8, 0.2]), a(x))
     torch.testing.assert_close(mr.score(x, None, [0.1, 0.9]), b(x))
+    # a batch of mixed weights (one per list) is scored list by list
+    mixed = torch.tensor([[0.8, 0.2], [0.1, 0.9]])
+    torch.testing.assert_close(mr.score(x, None, mixed), torch.cat([a(x[:1]), b(x[1:])]))
+    torch.testing.assert_close(soup.score(x, None, mixed), torch.cat([soup.score(x[:1], None, [0.8, 0.2]),
+                                                                      soup.score(x[1:], None, [0.1, 0.9])]))
 
 
+@pytest.mark.slow
 def test_cosmos_differs_from_hyperdpo_by_its_penalty(files, tmp_path):
     h = train(cfg(files, "hyperdpo"), tmp_path / "h")
     c = train(cfg(files, "cosmos", cosmos_lambda=50.0), tmp_path / "c")
@@ -90,16 +97,17 @@ def test_cosmos_differs_from_hyperdpo_by_its_penalty(files, tmp_path):
 
 def test_lambdamart_anchor(files):
     from ltr_hyperdpo.eval.front import ndcg_matrix
-    from ltr_hyperdpo.train.lambdamart import fit_lambdamart, predict_lists
+    from ltr_hyperdpo.methods.lambdamart import fit_lambdamart, lambdamart_scores
 
-    tr, va, te = load_splits(cfg(files, "hyperdpo"))
+    tr, va, te = load_run_splits(cfg(files, "hyperdpo"))
     m = fit_lambdamart(tr, va, params={"n_estimators": 30})
-    res = ndcg_matrix(te, predict_lists(m, te), (10,))
+    res = ndcg_matrix(te, lambdamart_scores(m, te), (10,))
     assert res["ndcg@10"][0] > 0.5  # relevance is learnable from the features
     rnd = ndcg_matrix(te, [np.random.default_rng(0).random(n) for n in te.list_sizes], (10,))
     assert res["ndcg@10"][0] > rnd["ndcg@10"][0] + 0.1
 
 
+@pytest.mark.slow
 def test_tune_runs_and_resumes(files, tmp_path):
     from ltr_hyperdpo.tune import run_study
 
@@ -114,14 +122,16 @@ def test_tune_runs_and_resumes(files, tmp_path):
     assert RunConfig.from_dict(best).hyperdpo.lr == pytest.approx(r2["best_params"]["lr"])
 
 
-def test_reproduce_smoke(tmp_path):
+@pytest.mark.slow
+def test_reproduce_smoke(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
     out = tmp_path / "rep"
-    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--datasets", "synth_conflict",
-                        "--seeds", "2", "--epochs", "2", "--ref-epochs", "2", "--ref-losses", "listnet",
-                        "--methods", "hyperdpo", "dpo_soup", "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
-    first = json.loads(p.stdout.splitlines()[0])
+    assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "2", "--epochs", "2", "--ref-epochs", "2",
+                           "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.2",
+                           "--out", str(out)]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert "target_hv>dpo_soup" in first["targets"]["synth_conflict"]
     res = json.loads((out / "results.json").read_text())
     s = res["summary"]["synth_conflict"]

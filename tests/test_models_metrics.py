@@ -96,7 +96,7 @@ def _pad(S, Y):
     L = max(len(s) for s in S)
     s_t, y_t = torch.zeros(len(S), L), torch.zeros(len(S), L)
     m = torch.zeros(len(S), L, dtype=torch.bool)
-    for i, (s, y) in enumerate(zip(S, Y)):
+    for i, (s, y) in enumerate(zip(S, Y, strict=True)):
         s_t[i, : len(s)], y_t[i, : len(s)], m[i, : len(s)] = torch.tensor(s), torch.tensor(y), True
     return s_t, y_t, m
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.data.convert import convert
 from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
 from ltr_hyperdpo.data.store import open_table, read_metadata, storage_format
-from conftest import ROOT
 
 
 @pytest.mark.parametrize("ext", ["parquet", "arrow"])
@@ -24,7 +24,7 @@ def test_convert_round_trip(tmp_path, mslr_train, ext):
     t = open_table(out)
     a = table_arrays(t)
     b = table_arrays(parse_letor(mslr_train))
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
     meta = read_metadata(t.schema)
     assert [o["name"] for o in meta["objectives"]] == ["relevance", "quality_score", "quality_score2",

@@ -29,8 +29,8 @@ def ranking_from_labels(ranking_labels: torch.Tensor, mask: torch.Tensor, *, tie
 
 def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                       top_k: int | None = None, tie_break: str = "random",
-                      generator: torch.Generator | None = None, reduce_fn=None) -> torch.Tensor:
-    """Negative PL log-likelihood per list ``[batch]`` (or reduced with ``reduce_fn``, e.g. ``torch.mean``).
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Negative PL log-likelihood per list ``[batch]``.
 
     ``-log P(π | s) = Σ_{i < min(n, top_k)} [logsumexp(s_π(i..n-1)) − s_π(i)]``, computed with a reverse
     log-cumsum-exp over the sorted list, padded items excluded. An all-padded list has loss 0.
@@ -54,5 +54,4 @@ def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: 
     if top_k is not None:
         pos = torch.arange(s.shape[-1], device=s.device)
         keep = keep & (pos < top_k)
-    loss = torch.where(keep, terms, torch.zeros_like(terms)).sum(-1)
-    return reduce_fn(loss) if reduce_fn is not None else loss
+    return torch.where(keep, terms, torch.zeros_like(terms)).sum(-1)

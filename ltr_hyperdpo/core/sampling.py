@@ -48,7 +48,8 @@ def _gamma_mt(alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
-def sample_beta(batch: int, beta_range: tuple[float, float], *, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_beta(batch: int, beta_range: tuple[float, float], *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """β log-uniform in ``[lo, hi]`` ``[batch]``."""
     lo, hi = float(beta_range[0]), float(beta_range[1])
     if not 0 < lo <= hi:
@@ -60,9 +61,9 @@ def sample_beta(batch: int, beta_range: tuple[float, float], *, generator: torch
 def weight_grid(n_objectives: int, n_points: int, *, method: str = "auto", seed: int = 0) -> np.ndarray:
     """Weights ``[points, objectives]`` on the simplex for evaluating a front.
 
-    K=2 (any method): ``n_points`` evenly spaced from (0, 1) to (1, 0). K>=3: ``lattice`` (the simplex lattice with the largest
-    resolution H giving at most ``n_points`` points, all vertices included) or ``random`` (quasi-random Sobol
-    points mapped to the simplex, plus the vertices). ``auto`` = segment for K=2, lattice otherwise.
+    K=2 (any method): ``n_points`` evenly spaced from (0, 1) to (1, 0). K>=3: ``lattice`` (the simplex lattice with
+    the largest resolution H giving at most ``n_points`` points, all vertices included) or ``random``
+    (quasi-random Sobol points mapped to the simplex, plus the vertices). ``auto`` = segment for K=2, lattice otherwise.
     """
     if n_objectives < 1 or n_points < 1:
         raise ValueError("need n_objectives >= 1 and n_points >= 1")

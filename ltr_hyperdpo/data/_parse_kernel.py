@@ -220,7 +220,8 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                     colon = i
                 i += 1
             te = i
-            if first_tok and te - ts >= 4 and buf[ts] == 113 and buf[ts + 1] == 105 and buf[ts + 2] == 100 and buf[ts + 3] == _COLON:
+            if (first_tok and te - ts >= 4 and buf[ts] == 113 and buf[ts + 1] == 105 and buf[ts + 2] == 100
+                    and buf[ts + 3] == _COLON):  # "qid:"
                 first_tok = False
                 qv, ok = _parse_int(buf, ts + 4, te)
                 if not ok:

@@ -5,8 +5,8 @@ shorter ones; batches are bucketed by list length so they are not mostly padding
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ class Slates:
     queries: np.ndarray  # [batch] query indices
     rows: np.ndarray  # [batch, list] int64
 
-    def to(self, device) -> "Slates":
+    def to(self, device) -> Slates:
         return Slates(self.features.to(device), self.labels.to(device), self.mask.to(device), self.queries, self.rows)
 
 
@@ -35,7 +35,7 @@ def gather_slates(ds: RankingDataset, queries: np.ndarray, slate_length: int | N
     lens = np.minimum(sizes, slate_length) if slate_length else sizes
     width = int(lens.max()) if len(lens) else 0
     rows = np.full((len(queries), width), -1, dtype=np.int64)
-    for b, (q, n, m) in enumerate(zip(queries, sizes, lens)):
+    for b, (q, n, m) in enumerate(zip(queries, sizes, lens, strict=True)):
         start = ds.offsets[q]
         if m < n:
             pick = rng.choice(n, size=m, replace=False) if rng is not None else np.arange(m)
@@ -72,6 +72,11 @@ class SlateLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def epoch_batches(self, epoch: int) -> Iterator[Slates]:
+        """The batches of one epoch (a reproducible function of the seed and the epoch)."""
+        self.set_epoch(epoch)
+        return iter(self)
 
     def batches(self) -> list[np.ndarray]:
         """The epoch's batches of query indices (bucketed by length inside shuffled pools)."""

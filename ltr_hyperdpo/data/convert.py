@@ -1,98 +1,274 @@
-"""`convert`: LETOR/SVMlight text to Parquet or Arrow IPC, streaming, atomic, with optional fitted objectives."""
+"""`convert`: LETOR/SVMlight text to Parquet or Arrow IPC in bounded memory, atomically, optionally in parallel.
+
+Pass 1 scans the file: the feature width, the rows, query contiguity, label validity, and only the columns the
+objectives read (their quantile edges are fitted on those). Pass 2 parses again and writes one record batch per
+chunk, so only a few chunks are in memory at a time whatever the file size. With ``workers > 1`` both passes parse
+byte ranges cut at line boundaries in worker processes (results are written in file order, so the output equals
+``workers=1``); gzip input is read by one process. A failure or Ctrl-C leaves no output file.
+"""
 from __future__ import annotations
 
-import itertools
+import multiprocessing
 import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .letor import (DEFAULT_CHUNK_BYTES, _iter_chunks_with_progress, assign_group_qids, check_contiguous,
-                    chunk_to_batch, find_group_file)
-from .objectives import ObjectiveSpec, fit_objectives, objectives_to_json, parse_objectives
-from .store import open_table, read_metadata, write_batches
+from ..errors import DataError
+from .letor import (
+    DEFAULT_CHUNK_BYTES,
+    ParsedChunk,
+    ParseStats,
+    byte_progress,
+    check_contiguous,
+    chunk_to_batch,
+    iter_parse,
+)
+from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives
+from .store import format_for_output, open_table, read_metadata, write_batches
+from .textio import LetorFormatError, check_input_path, count_newlines, group_qids, is_gzip, plan_ranges
+from .textio import resolve_group_file as _resolve_group_file
+
+#: bytes per worker task: large enough to amortise the hand-over, small enough to bound memory in flight
+RANGE_BYTES = 32 << 20
 
 
 def objectives_from_file(path: str | os.PathLike) -> list[ObjectiveSpec]:
     """The fitted objectives stored in a converted (training) file, to convert vali/test with the same bins."""
     meta = read_metadata(open_table(path).schema)
     if not meta.get("objectives"):
-        raise ValueError(f"{path}: holds no fitted objectives (convert the training split with --objectives)")
+        raise DataError(f"{path}: holds no fitted objectives (convert the training split with --objectives)")
     return parse_objectives(meta["objectives"])
 
 
-def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *, group_file=None,
-            objectives: str | list | None = None, objectives_from: str | os.PathLike | None = None,
-            fmt: str | None = None, n_features: int | None = None, on_error: str = "raise",
-            chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False, keep_comments: bool = True) -> dict:
-    """Convert one text file; returns a summary dict. Nothing is written if parsing fails.
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (through links too); a missing ``b`` is never the same."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+@dataclass
+class _Task:
+    """One byte range of the input, with what a worker needs to parse it."""
+
+    path: str
+    start: int
+    end: int | None
+    first_line: int
+    require_qid: bool
+    width: int
+    scan: bool
+    on_error: str
+    chunk_bytes: int
+    columns: tuple[int, ...]  # 0-based feature columns to keep (pass 1)
+
+
+@dataclass
+class _Scan:
+    """Pass-1 result of one range: line-relative when produced by a worker."""
+
+    newlines: int
+    qids: np.ndarray
+    lines: np.ndarray
+    labels: np.ndarray
+    columns: np.ndarray  # [rows, len(task.columns)]
+    has_comment: bool
+    stats: ParseStats
+
+
+def _scan_range(t: _Task) -> _Scan:
+    stats = ParseStats()
+    q, ln, y, cols, com = [], [], [], [], False
+    for c in iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
+                        chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
+                        stats=stats):
+        q.append(c.qids.copy())
+        ln.append(c.lines.copy())
+        y.append(c.labels.copy())
+        cols.append(c.features[:, list(t.columns)].copy())
+        com = com or c.comment_bytes.size > 0
+    newlines = count_newlines(t.path, t.start, t.end) if t.end is not None else 0
+    empty = np.empty(0)
+    return _Scan(newlines, np.concatenate(q) if q else empty.astype(np.int64),
+                 np.concatenate(ln) if ln else empty.astype(np.int64),
+                 np.concatenate(y) if y else empty.astype(np.float32),
+                 np.concatenate(cols) if cols else np.empty((0, len(t.columns)), np.float32), com, stats)
+
+
+def _iter_range(t: _Task) -> Iterator[ParsedChunk]:
+    return iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
+                      chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
+                      stats=ParseStats())
+
+
+def _parse_range(t: _Task) -> list[ParsedChunk]:
+    return list(_iter_range(t))
+
+
+def _ordered(fn: Callable[[_Task], Any], tasks: list[_Task], pool: Any, window: int) -> Iterator[Any]:
+    """``map(fn, tasks)`` in order, at most ``window`` tasks in flight (bounded memory)."""
+    if pool is None:
+        yield from map(fn, tasks)
+        return
+    pending: deque = deque()
+    it = iter(tasks)
+    for t in it:
+        pending.append(pool.apply_async(fn, (t,)))
+        if len(pending) >= window:
+            break
+    while pending:
+        res = pending.popleft().get()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.apply_async(fn, (nxt,)))
+        yield res
+
+
+def _relocate(e: LetorFormatError, offset: int) -> LetorFormatError:
+    return LetorFormatError(e.path, None if e.line is None else e.line + offset, e.reason, e.token)
+
+
+def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+            group_file: str | os.PathLike | None = None, objectives: str | list | None = None,
+            objectives_from: str | os.PathLike | None = None, fmt: str | None = None, n_features: int | None = None,
+            on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
+            keep_comments: bool = True, workers: int = 1) -> dict:
+    """Convert one text file; returns a summary dict. Nothing is written if anything fails.
 
     With ``objectives`` (preset/spec) the objectives are fitted on this file (use it for the training split); with
-    ``objectives_from`` the fitted objectives of an already converted training file are reused.
-    An ``objectives`` column (fixed-size list of float32, one grade per objective) is then added.
+    ``objectives_from`` the fitted objectives of an already converted training file are reused. An ``objectives``
+    column (fixed-size list of float32, one grade per objective) is then added.
     """
-    input_path = Path(input_path)
-    if group_file is None and not _has_qid(input_path):
-        group_file = find_group_file(input_path)
-    chunks = list(_iter_chunks_with_progress(input_path, group_file, n_features, on_error, chunk_bytes, progress))
-    width = max([c.features.shape[1] for c in chunks] + [int(n_features or 0)])
-    n_rows = sum(c.labels.shape[0] for c in chunks)
-    if group_file is not None:
-        all_q = assign_group_qids(input_path, group_file, n_rows)
-    else:
-        all_q = np.concatenate([c.qids for c in chunks])
-        check_contiguous(input_path, all_q, np.concatenate([c.lines for c in chunks]))
-    objs = None
+    src = check_input_path(input_path)
+    out = Path(output_path)
+    for other, what in ((src, "the input"), (group_file, "the group file"), (objectives_from, "--objectives-from")):
+        if other is not None and same_file(other, out):
+            raise DataError(f"{out}: the output would overwrite {what} ({other}); choose another output path")
+    fmt = format_for_output(out, fmt)
+    if workers < 1:
+        raise DataError(f"workers must be >= 1, got {workers}")
+    group = _resolve_group_file(src, group_file)
+    objs: list[ObjectiveSpec] | None = None
     if objectives_from is not None:
         objs = objectives_from_file(objectives_from)
     elif objectives is not None:
         objs = parse_objectives(objectives)
-        need = sorted({o.feature for o in objs if o.source == "feature"})
-        for f in need:
-            if f > width:
-                raise ValueError(f"{input_path}: objective feature {f} exceeds the file's {width} features")
-        # Fit on just the needed columns so the full matrix is never concatenated.
-        lab = np.concatenate([c.labels for c in chunks])
-        sub = np.zeros((n_rows, 0), dtype=np.float32)  # label-only objectives read no feature column
-        if need:
-            cols = np.zeros((n_rows, max(need)), dtype=np.float32)
-            r = 0
-            for c in chunks:
-                m = c.labels.shape[0]
-                w = min(c.features.shape[1], max(need))
-                cols[r:r + m, :w] = c.features[:, :w]
-                r += m
-            sub = cols
-        objs = fit_objectives(objs, lab, sub)
-    with_comment = keep_comments and any(c.comment_bytes.size for c in chunks)
+    feat_objs = [o for o in (objs or []) if o.source == "feature"]
+    columns = tuple(sorted({o.column for o in feat_objs}))
+    scan_width = max(int(n_features or 0), (max(columns) + 1) if columns else 0)
+    parallel = workers > 1 and not is_gzip(src)
+    ranges: list[tuple[int, int | None]] = list(plan_ranges(src, RANGE_BYTES)) if parallel else [(0, None)]
+    if not ranges:
+        raise LetorFormatError(src, None, "empty file: no data lines")
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(workers) if parallel else None
+    try:
+        return _convert(src, out, fmt, group, objs, objectives is not None and objectives_from is None, columns,
+                        scan_width, n_features, on_error, chunk_bytes, progress, keep_comments, ranges, pool,
+                        2 * workers)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
-    def batches():
-        start = 0
-        for c in chunks:
-            m = c.labels.shape[0]
-            b = chunk_to_batch(c, width, all_q[start:start + m], with_comment)
-            start += m
-            if objs is not None:
-                feats = c.features
-                if feats.shape[1] < width:
-                    feats = np.pad(feats, ((0, 0), (0, width - feats.shape[1])))
-                g = np.stack([o.grades(c.labels, feats) for o in objs], axis=1).astype(np.float32)
-                b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
-            yield b
 
-    gen = batches()
-    first = next(gen)  # its schema is the file's; it is written first, not rebuilt
-    meta = {"version": 1, "source": str(input_path), "n_features": width,
-            "group_file": str(group_file) if group_file else None,
+def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None, fit: bool,
+             columns: tuple[int, ...], scan_width: int, n_features: int | None, on_error: str, chunk_bytes: int,
+             progress: bool, keep_comments: bool, ranges: list[tuple[int, int | None]], pool: Any,
+             window: int) -> dict:
+    # pass 1: scan
+    def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> _Task:
+        s, e = ranges[i]
+        return _Task(str(src), s, e, first_line, group is None, width, True, on_error, chunk_bytes, scan_cols)
+
+    stats = ParseStats()
+    bar, cb = byte_progress(progress, src, f"scan {src.name}")
+    scans: list[_Scan] = []
+    offsets = [0]
+    try:
+        for i, sc in enumerate(_ordered(_scan_range, [task(i, 1, scan_width, columns) for i in range(len(ranges))],
+                                        pool, window)):
+            scans.append(sc)
+            offsets.append(offsets[-1] + sc.newlines)
+            stats.merge(sc.stats.shifted(offsets[i]))
+            if cb is not None:
+                e = ranges[i][1]
+                cb((e if e is not None else os.path.getsize(src)) - ranges[i][0])
+    except LetorFormatError as e:
+        raise _relocate(e, offsets[len(scans)]) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    n_rows = sum(len(s.labels) for s in scans)
+    if n_rows == 0:
+        raise LetorFormatError(src, None, "empty file: no data lines")
+    width = max(stats.width, int(n_features or 0))
+    if group is not None:
+        all_q = group_qids(src, group, n_rows)
+    else:
+        all_q = np.concatenate([s.qids for s in scans])
+        check_contiguous(src, all_q, np.concatenate([s.lines + off for s, off in zip(scans, offsets, strict=False)]))
+    if objs is not None and fit:
+        labels = np.concatenate([s.labels for s in scans])
+        colvals = np.concatenate([s.columns for s in scans]) if columns else None
+        for o in objs:
+            col = None if o.source == "label" or colvals is None else colvals[:, columns.index(o.column)]
+            if o.source == "feature" and o.column >= width:
+                raise DataError(f"{src}: objective {o.name!r} reads feature {o.feature} but the file has {width} "
+                                f"features")
+            o.fit_raw(o.raw_from(labels, col))
+    elif objs is not None:
+        for o in objs:
+            if o.source == "feature" and o.column >= width:
+                raise DataError(f"{src}: objective {o.name!r} reads feature {o.feature} but the file has {width} "
+                                f"features")
+    with_comment = keep_comments and any(s.has_comment for s in scans)
+    row_starts = np.cumsum([0] + [len(s.labels) for s in scans])
+    del scans
+
+    # pass 2: parse again and write batch by batch
+    def batches() -> Iterator[pa.RecordBatch]:
+        bar2, cb2 = byte_progress(progress, src, f"write {out.name}")
+        try:
+            tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, ())
+                     for i, (s, e) in enumerate(ranges)]
+            per_range = (map(_iter_range, tasks) if pool is None else _ordered(_parse_range, tasks, pool, window))
+            for i, chunks in enumerate(per_range):
+                r = int(row_starts[i])
+                for c in chunks:
+                    m = len(c.labels)
+                    b = chunk_to_batch(c, width, all_q[r:r + m], with_comment, stats)
+                    r += m
+                    if objs is not None:
+                        g = np.stack([o.grades(c.labels, c.features) for o in objs], axis=1).astype(np.float32)
+                        b = b.append_column("objectives",
+                                            pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
+                    yield b
+                if cb2 is not None:
+                    e = ranges[i][1]
+                    cb2((e if e is not None else os.path.getsize(src)) - ranges[i][0])
+        finally:
+            if bar2 is not None:
+                bar2.close()
+
+    meta = {"version": 1, "source": str(src), "n_features": width, "group_file": str(group) if group else None,
             "objectives": objectives_to_json(objs) if objs is not None else None}
-    write_batches(output_path, first.schema, itertools.chain([first], gen), fmt=fmt, meta=meta)
+    gen = batches()
+    first = next(gen)  # its schema is the file's
+    write_batches(out, first.schema, _chain(first, gen), fmt=fmt, meta=meta)
+    stats.warn(src)
     n_q = int(np.count_nonzero(np.r_[True, all_q[1:] != all_q[:-1]]))
-    return {"input": str(input_path), "output": str(output_path), "rows": n_rows, "queries": n_q,
-            "features": width, "objectives": [o.name for o in objs] if objs else None}
+    return {"input": str(src), "output": str(out), "rows": n_rows, "queries": n_q, "features": width,
+            "objectives": [o.name for o in objs] if objs else None}
 
 
-def _has_qid(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    return b"qid:" in head
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .letor import LetorFormatError, check_contiguous, find_group_file, parse_letor
+from .letor import LetorFormatError, check_contiguous, parse_letor
 from .normalize import FeatureNormalizer
 from .objectives import ObjectiveSpec, fit_objectives, input_columns, objectives_to_json, parse_objectives
 from .store import open_table, read_metadata, storage_format
+from .textio import check_input_path
 
 
 def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -25,15 +26,11 @@ def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return q, y, x
 
 
-def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = None, **parse_kw) -> pa.Table:
+def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = None, **parse_kw: Any) -> pa.Table:
     """A converted Arrow/Parquet file, or LETOR text parsed on the fly (the group side file is found if present)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = check_input_path(path)
     if storage_format(path) != "text":
         return open_table(path)
-    if group_file is None:
-        group_file = find_group_file(path)
     return parse_letor(path, group_file=group_file, **parse_kw)
 
 
@@ -51,7 +48,7 @@ class DatasetState:
                 "n_raw_features": self.n_raw_features}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DatasetState":
+    def from_dict(cls, d: dict) -> DatasetState:
         return cls(parse_objectives(d["objectives"]),
                    FeatureNormalizer.from_dict(d["normalizer"]) if d.get("normalizer") else None,
                    int(d["n_raw_features"]))
@@ -87,7 +84,7 @@ class RankingDataset:
     # construction -------------------------------------------------------------------------------------------
     @classmethod
     def from_table(cls, table: pa.Table, *, objectives=None, state: DatasetState | None = None, fit: bool = False,
-                   normalize: bool = True, name: str = "dataset") -> "RankingDataset":
+                   normalize: bool = True, name: str = "dataset") -> RankingDataset:
         """Build from a converted table; ``fit=True`` fits objectives and normaliser here (training split)."""
         q, lab, feats = table_arrays(table)
         meta = read_metadata(table.schema)
@@ -114,7 +111,7 @@ class RankingDataset:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, group_file=None, objectives=None, state: DatasetState | None = None,
-             fit: bool = False, normalize: bool = True) -> "RankingDataset":
+             fit: bool = False, normalize: bool = True) -> RankingDataset:
         """Load LETOR text or a converted file; see :meth:`from_table`."""
         table = load_table(path, group_file=group_file)
         return cls.from_table(table, objectives=objectives, state=state, fit=fit, normalize=normalize,
@@ -149,7 +146,7 @@ class RankingDataset:
         s, e = self.offsets[i], self.offsets[i + 1]
         return self.x[s:e], self.y[s:e]
 
-    def subset(self, query_indices: np.ndarray, name: str | None = None) -> "RankingDataset":
+    def subset(self, query_indices: np.ndarray, name: str | None = None) -> RankingDataset:
         """A new dataset holding the given queries (copied)."""
         query_indices = np.asarray(query_indices)
         rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in query_indices])
@@ -167,7 +164,7 @@ class RankingDataset:
     def label_histogram(self, k: int = 0) -> dict[float, int]:
         """Count of documents per grade of objective k."""
         v, c = np.unique(self.y[:, k], return_counts=True)
-        return {float(a): int(b) for a, b in zip(v, c)}
+        return {float(a): int(b) for a, b in zip(v, c, strict=True)}
 
     def summary(self) -> dict:
         """Sizes, list-length statistics, per-objective label histograms and blank-query counts."""
@@ -180,13 +177,24 @@ class RankingDataset:
         }
 
 
-def prepare_splits(train, *others, objectives=None, normalize: bool = True, group_files=None):
-    """Load a training split (fitting objectives and normaliser) and further splits with the same state."""
-    gfs = list(group_files or [None] * (1 + len(others)))
-    tr = RankingDataset.load(train, group_file=gfs[0], objectives=objectives, fit=True, normalize=normalize)
-    rest = [RankingDataset.load(p, group_file=g, state=tr.state) if p is not None else None
-            for p, g in zip(others, gfs[1:])]
-    return (tr, *rest)
+def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
+                test: str | os.PathLike | None = None, *, objectives=None, normalize: bool = True,
+                vali_fraction: float = 0.15, seed: int = 0
+                ) -> tuple[RankingDataset, RankingDataset, RankingDataset | None]:
+    """(train, vali, test): objectives and normaliser fitted on train; without ``vali``, a seeded ``vali_fraction``
+    of the training queries is held out; ``test`` is optional."""
+    tr = RankingDataset.load(train, objectives=objectives, fit=True, normalize=normalize)
+    if vali is not None:
+        va = RankingDataset.load(vali, state=tr.state)
+    else:
+        q = np.random.default_rng(seed).permutation(tr.n_queries)
+        n_va = max(1, int(round(vali_fraction * tr.n_queries)))
+        if tr.n_queries - n_va < 1:
+            raise ValueError(f"{train}: too few queries to hold out a validation split")
+        va = tr.subset(np.sort(q[:n_va]), name=f"{tr.name}[vali]")
+        tr = tr.subset(np.sort(q[n_va:]), name=f"{tr.name}[train]")
+    te = RankingDataset.load(test, state=tr.state) if test is not None else None
+    return tr, va, te
 
 
-__all__ = ["RankingDataset", "DatasetState", "prepare_splits", "load_table", "table_arrays", "LetorFormatError"]
+__all__ = ["RankingDataset", "DatasetState", "load_splits", "load_table", "table_arrays", "LetorFormatError"]

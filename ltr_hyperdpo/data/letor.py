@@ -1,51 +1,48 @@
-"""Streaming reader for LETOR / SVMlight ranking text into Arrow tables.
+"""Parsing LETOR / SVMlight ranking text into dense float32 rows and Arrow tables.
 
 Two layouts are read:
 
 * LETOR / SVMlight with query ids: ``label qid:Q idx:val ... [# comment]`` (MSLR, MQ2007/8, Istella, Yahoo).
 * The LightGBM / XGBoost layout: no ``qid:``; query sizes one per line in a side file (``.group`` / ``.query``).
 
-Indices are 1-based; missing indices are 0 (sparse lines) and dense lines work the same way.
-Parsing is done by a numba kernel over byte chunks, so peak memory stays near the dense float32 output.
+Indices are 1-based; missing indices are 0 (sparse lines) and dense lines work the same way. Parsing is done by a
+numba kernel over byte chunks. Labels are validated as they are read: negative labels fail with file:line,
+non-integer labels are accepted with one warning (NDCG uses the gain ``2^y - 1`` of the value as given).
 """
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ..runs.progress import progress_bar
 from ._parse_kernel import ERROR_TEXT, OK, parse_chunk
+from .textio import (
+    LetorFormatError,
+    check_input_path,
+    count_lines,
+    group_qids,
+    is_gzip,
+    iter_line_chunks,
+    resolve_group_file,
+)
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 
 
-class LetorFormatError(ValueError):
-    """A malformed LETOR/SVMlight input: the message names the file, the line and the offending token."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, reason: str, token: str | None = None):
-        self.path = str(path)
-        self.line = line
-        self.reason = reason
-        self.token = token
-        where = f"{self.path}:{line}" if line is not None else self.path
-        msg = f"{where}: {reason}"
-        if token is not None:
-            msg += f" (token {token!r})"
-        super().__init__(msg)
-
-
 class LetorFormatWarning(UserWarning):
-    """Lines skipped in lenient mode (``on_error='warn'``)."""
+    """Something in the input was accepted with a change: skipped lines, clipped values, replaced characters."""
 
 
 @dataclass
 class ParsedChunk:
-    """Rows parsed from one byte chunk; ``features`` is ``[rows, width]`` float32."""
+    """Rows parsed from one byte chunk; ``features`` is ``[rows, width]`` float32, ``lines`` are 1-based."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -55,28 +52,52 @@ class ParsedChunk:
     comment_bytes: np.ndarray
 
 
-def _iter_line_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[np.ndarray, int, int]]:
-    """Yield (buffer, n_valid_bytes, first_line_number) over chunks that end on a line boundary."""
-    line_no = 1
-    carry = b""
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk_bytes)
-            if not block:
-                if carry:
-                    buf = np.frombuffer(carry, dtype=np.uint8)
-                    yield buf, buf.shape[0], line_no
-                return
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            buf = np.frombuffer(data, dtype=np.uint8)
-            n = cut + 1
-            yield buf, n, line_no
-            line_no += data.count(b"\n", 0, n)
-            carry = data[n:]
+@dataclass
+class ParseStats:
+    """What parsing accepted with a change, gathered so each kind is warned about once per file."""
+
+    clipped: int = 0
+    bad: int = 0
+    bad_examples: list[tuple[int, str]] = field(default_factory=list)
+    fractional: tuple[int, float] | None = None
+    comments_replaced: int = 0
+    comment_first_line: int | None = None
+    width: int = 0
+
+    def shifted(self, offset: int) -> ParseStats:
+        """The same stats with every line number moved by ``offset`` (worker ranges count lines from 1)."""
+        return ParseStats(self.clipped, self.bad, [(ln + offset, t) for ln, t in self.bad_examples],
+                          None if self.fractional is None else (self.fractional[0] + offset, self.fractional[1]),
+                          self.comments_replaced,
+                          None if self.comment_first_line is None else self.comment_first_line + offset, self.width)
+
+    def merge(self, o: ParseStats) -> None:
+        """Add another range's stats (ranges merged in file order)."""
+        self.clipped += o.clipped
+        self.bad += o.bad
+        self.bad_examples = (self.bad_examples + o.bad_examples)[:5]
+        self.fractional = self.fractional or o.fractional
+        self.comments_replaced += o.comments_replaced
+        self.comment_first_line = self.comment_first_line or o.comment_first_line
+        self.width = max(self.width, o.width)
+
+    def warn(self, path: str | os.PathLike) -> None:
+        """One warning per kind of accepted change."""
+        if self.clipped:
+            warnings.warn(f"{path}: {self.clipped} value(s) beyond the float32 range were clipped to +-3.4e38",
+                          LetorFormatWarning, stacklevel=3)
+        if self.bad:
+            first = "; ".join(f"line {ln}: {t}" for ln, t in self.bad_examples)
+            warnings.warn(f"{path}: skipped {self.bad} malformed line(s); first: {first}", LetorFormatWarning,
+                          stacklevel=3)
+        if self.fractional is not None:
+            warnings.warn(f"{path}: labels are not all integers (first at line {self.fractional[0]}: "
+                          f"{self.fractional[1]:g}); NDCG uses the gain 2^y - 1 of the value as given and counts "
+                          f"labels >= 1 as relevant", LetorFormatWarning, stacklevel=3)
+        if self.comments_replaced:
+            warnings.warn(f"{path}: {self.comments_replaced} comment(s) were not valid UTF-8 (first at line "
+                          f"{self.comment_first_line}) and were decoded with replacement characters",
+                          LetorFormatWarning, stacklevel=3)
 
 
 def _token(buf: np.ndarray, s: int, e: int) -> str:
@@ -84,7 +105,7 @@ def _token(buf: np.ndarray, s: int, e: int) -> str:
 
 
 class DenseSink:
-    """Preallocated output for a whole file (rows = its newline count), so chunks are parsed in place, no copy."""
+    """Preallocated output for a whole file (rows = its line count), so chunks are parsed in place, no copy."""
 
     def __init__(self, n_rows_max: int, width: int):
         self.x = np.zeros((n_rows_max, width), dtype=np.float32)
@@ -93,7 +114,7 @@ class DenseSink:
         self.lines = np.empty(n_rows_max, dtype=np.int64)
         self.rows = 0
 
-    def views(self, n_lines: int, width: int):
+    def views(self, n_lines: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if width > self.x.shape[1]:
             # rare: a later chunk has a larger index; widen once (rows so far are copied)
             new = np.zeros((self.x.shape[0], width), dtype=np.float32)
@@ -103,42 +124,29 @@ class DenseSink:
         return self.x[r:r + n_lines], self.y[r:r + n_lines], self.q[r:r + n_lines], self.lines[r:r + n_lines]
 
 
-def count_lines(path: str | os.PathLike, chunk_bytes: int = 1 << 24) -> int:
-    """Number of newline characters in a file (+1 for a last line without one)."""
-    n = 0
-    last = b"\n"
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk_bytes)
-            if not b:
-                break
-            n += b.count(b"\n")
-            last = b[-1:]
-    return n + (last != b"\n")
-
-
 def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features: int | None = None,
                on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-               progress: Callable[[int], None] | None = None, sink: DenseSink | None = None) -> Iterator[ParsedChunk]:
-    """Parse a LETOR text file chunk by chunk; each chunk's width is the widest index seen so far.
+               progress: Callable[[int], None] | None = None, sink: DenseSink | None = None,
+               start: int = 0, end: int | None = None, first_line: int = 1, scan: bool = False,
+               stats: ParseStats | None = None) -> Iterator[ParsedChunk]:
+    """Parse ``[start, end)`` of a LETOR text file chunk by chunk.
 
-    ``on_error='raise'`` raises :class:`LetorFormatError` on the first bad line; ``'warn'`` skips bad lines and
-    emits one :class:`LetorFormatWarning` at the end naming the count and the first few lines.
-    With a ``sink``, rows are written straight into its preallocated arrays and the chunks are views of it.
+    Each chunk's width is the widest index seen so far; with ``scan=True`` the width stays ``n_features`` (columns
+    beyond it are not stored) and the widest index is recorded in ``stats.width``. ``on_error='raise'`` raises
+    :class:`LetorFormatError` on the first bad line; ``'warn'`` skips bad lines (counted in ``stats``). Negative
+    labels always raise. With a ``sink``, rows are written into its preallocated arrays. When ``stats`` is not
+    given, the accepted changes are warned about at the end; an input with no data line raises.
     """
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = check_input_path(path)
+    own_stats = stats is None
+    st = ParseStats() if stats is None else stats
     lenient = on_error == "warn"
     width = int(n_features or 0)
     stamp = np.zeros(max(width, 1 << 16) + 1, dtype=np.int64)
-    bad_total = 0
-    clipped = 0
-    bad_examples: list[str] = []
     any_rows = False
-    for buf, n, first_line in _iter_line_chunks(path, chunk_bytes):
+    for buf, n, chunk_line in iter_line_chunks(path, chunk_bytes, start, end, first_line):
         n_lines = int(np.count_nonzero(buf[:n] == 10)) + 1
         while True:
             if sink is not None:
@@ -154,68 +162,44 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             bad = np.empty(16, dtype=np.int64)
             stamp[:] = 0
             rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = parse_chunk(
-                buf, n, width, require_qid, first_line, lenient,
+                buf, n, width, require_qid, chunk_line, lenient,
                 out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad)
             if err != OK and not lenient:
                 raise LetorFormatError(path, int(err_line), ERROR_TEXT[int(err)], _token(buf, es, ee))
-            if need > width:
+            if need >= stamp.shape[0]:
+                stamp = np.zeros(int(need) + 1, dtype=np.int64)
+            if need > width and not scan:
                 width = int(need)
-                if width >= stamp.shape[0]:
-                    stamp = np.zeros(width + 1, dtype=np.int64)
                 continue
             break
-        clipped += int(n_clip)
+        st.width = max(st.width, int(need), width)
+        st.clipped += int(n_clip)
         if n_bad:
-            if len(bad_examples) < 5:
-                bad_examples.append(f"line {int(err_line)}: {ERROR_TEXT[int(err)]} ({_token(buf, es, ee)!r})")
-            bad_total += int(n_bad)
+            if len(st.bad_examples) < 5:
+                st.bad_examples.append((int(err_line), f"{ERROR_TEXT[int(err)]} ({_token(buf, es, ee)!r})"))
+            st.bad += int(n_bad)
         if progress is not None:
             progress(n)
         if rows == 0:
             continue
+        labels = out_y[:rows]
+        neg = np.flatnonzero(labels < 0)
+        if neg.size:
+            raise LetorFormatError(path, int(out_l[neg[0]]), "negative label (relevance grades must be >= 0)",
+                                   f"{float(labels[neg[0]]):g}")
+        if st.fractional is None:
+            frac = np.flatnonzero(labels != np.floor(labels))
+            if frac.size:
+                st.fractional = (int(out_l[frac[0]]), float(labels[frac[0]]))
         any_rows = True
         if sink is not None:
             sink.rows += rows
         yield ParsedChunk(out_x[:rows], out_y[:rows], out_q[:rows], out_l[:rows],
                           com_off[:rows + 1].copy(), com_buf[:com_len].copy())
-    if clipped:
-        warnings.warn(f"{path}: {clipped} value(s) beyond the float32 range were clipped to +-3.4e38",
-                      LetorFormatWarning, stacklevel=2)
-    if bad_total:
-        warnings.warn(f"{path}: skipped {bad_total} malformed line(s); first: {'; '.join(bad_examples)}",
-                      LetorFormatWarning, stacklevel=2)
-    if not any_rows:
-        raise LetorFormatError(path, None, "empty file: no data lines")
-
-
-def read_group_file(path: str | os.PathLike) -> np.ndarray:
-    """Read a LightGBM/XGBoost ``.group``/``.query`` side file (one positive query size per line)."""
-    path = Path(path)
-    sizes = []
-    with open(path, "r", encoding="utf-8") as fh:
-        for no, line in enumerate(fh, 1):
-            s = line.strip()
-            if not s:
-                continue
-            try:
-                v = int(s)
-            except ValueError:
-                raise LetorFormatError(path, no, "group size is not an integer", s) from None
-            if v <= 0:
-                raise LetorFormatError(path, no, "group size must be positive", s)
-            sizes.append(v)
-    if not sizes:
-        raise LetorFormatError(path, None, "empty group file")
-    return np.asarray(sizes, dtype=np.int64)
-
-
-def find_group_file(path: str | os.PathLike) -> Path | None:
-    """Return the side file ``PATH.group`` / ``PATH.query`` (or with the extension replaced) if one exists."""
-    p = Path(path)
-    for cand in (Path(str(p) + ".group"), Path(str(p) + ".query"), p.with_suffix(".group"), p.with_suffix(".query")):
-        if cand.exists():
-            return cand
-    return None
+    if own_stats:
+        st.warn(path)
+        if not any_rows:
+            raise LetorFormatError(path, None, "empty file: no data lines")
 
 
 def check_contiguous(path: str | os.PathLike, qids: np.ndarray, lines: np.ndarray) -> None:
@@ -231,12 +215,35 @@ def check_contiguous(path: str | os.PathLike, qids: np.ndarray, lines: np.ndarra
     second_runs = order[dup + 1]
     first_bad = int(starts[second_runs.min()])
     raise LetorFormatError(path, int(lines[first_bad]),
-                           f"query lines are not contiguous: qid {int(qids[first_bad])} appears again after other queries",
-                           f"qid:{int(qids[first_bad])}")
+                           f"query lines are not contiguous: qid {int(qids[first_bad])} appears again after other "
+                           f"queries", f"qid:{int(qids[first_bad])}")
 
 
-def chunk_to_batch(ch: ParsedChunk, width: int, qids: np.ndarray | None = None,
-                   with_comment: bool = False) -> pa.RecordBatch:
+def comment_array(ch: ParsedChunk, stats: ParseStats | None = None) -> pa.Array:
+    """The chunk's ``# comments`` as a string array; invalid UTF-8 is decoded with replacement (and counted)."""
+    raw = ch.comment_bytes.tobytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        offs = ch.comment_offsets
+        texts = []
+        for i in range(len(ch.labels)):
+            piece = raw[offs[i]:offs[i + 1]]
+            try:
+                texts.append(piece.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(piece.decode("utf-8", "replace"))
+                if stats is not None:
+                    stats.comments_replaced += 1
+                    if stats.comment_first_line is None:
+                        stats.comment_first_line = int(ch.lines[i])
+        return pa.array(texts, type=pa.string())
+    return pa.StringArray.from_buffers(len(ch.labels), pa.py_buffer(ch.comment_offsets.astype(np.int32)),
+                                       pa.py_buffer(ch.comment_bytes))
+
+
+def chunk_to_batch(ch: ParsedChunk, width: int, qids: np.ndarray | None = None, with_comment: bool = False,
+                   stats: ParseStats | None = None) -> pa.RecordBatch:
     """Turn a parsed chunk into a RecordBatch ``qid, label, features[, comment]`` (features zero-copy when possible)."""
     x = ch.features
     if x.shape[1] != width:
@@ -247,36 +254,49 @@ def chunk_to_batch(ch: ParsedChunk, width: int, qids: np.ndarray | None = None,
             pa.array(ch.labels, type=pa.float32()), feats]
     names = ["qid", "label", "features"]
     if with_comment:
-        com = pa.StringArray.from_buffers(len(ch.labels), pa.py_buffer(ch.comment_offsets.astype(np.int32)),
-                                          pa.py_buffer(ch.comment_bytes))
-        cols.append(com)
+        cols.append(comment_array(ch, stats))
         names.append("comment")
     return pa.RecordBatch.from_arrays(cols, names=names)
 
 
+def byte_progress(enabled: bool, path: Path, desc: str) -> tuple[Any, Callable[[int], None] | None]:
+    """A progress bar over the file's bytes (on a terminal) and its update callback."""
+    bar = progress_bar(enabled, None if is_gzip(path) else os.path.getsize(path), desc, unit="B", unit_scale=True)
+    return bar, (bar.update if bar is not None else None)
+
+
 def parse_letor(path: str | os.PathLike, *, group_file: str | os.PathLike | None = None,
                 n_features: int | None = None, on_error: str = "raise",
-                chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool | Callable[[int], None] = False,
+                chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
                 keep_comments: bool = True) -> pa.Table:
     """Parse a LETOR/SVMlight file (optionally with a group side file) into an Arrow table.
 
     Columns: ``qid`` int64, ``label`` float32, ``features`` fixed-size list of float32 (dense, width = the largest
     index or ``n_features``), and ``comment`` (string) when any line has a ``# comment``. The output is written in
-    place into one preallocated buffer (sized by a newline count), so peak memory is ~1x the dense output.
+    place into one preallocated buffer (sized by a line count), so peak memory is ~1x the dense output.
     """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = check_input_path(path)
+    group_file = resolve_group_file(path, group_file)
     sink = DenseSink(count_lines(path), int(n_features or 0))
     com_off, com_parts = [np.zeros(1, np.int64)], []
     total = 0
-    for c in _iter_chunks_with_progress(path, group_file, n_features, on_error, chunk_bytes, progress, sink):
-        if keep_comments:
-            com_off.append(c.comment_offsets[1:] + total)
-            com_parts.append(c.comment_bytes)
-            total += c.comment_bytes.size
+    stats = ParseStats()
+    bar, cb = byte_progress(progress, path, f"parse {path.name}")
+    try:
+        for c in iter_parse(path, require_qid=group_file is None, n_features=n_features, on_error=on_error,
+                            chunk_bytes=chunk_bytes, progress=cb, sink=sink, stats=stats):
+            if keep_comments:
+                com_off.append(c.comment_offsets[1:] + total)
+                com_parts.append(c.comment_bytes)
+                total += c.comment_bytes.size
+    finally:
+        if bar is not None:
+            bar.close()
     n = sink.rows
+    if n == 0:
+        raise LetorFormatError(path, None, "empty file: no data lines")
     if group_file is not None:
-        qids = assign_group_qids(path, group_file, n)
+        qids = group_qids(path, group_file, n)
     else:
         qids = sink.q[:n]
         check_contiguous(path, qids, sink.lines[:n])
@@ -284,31 +304,10 @@ def parse_letor(path: str | os.PathLike, *, group_file: str | os.PathLike | None
     merged = ParsedChunk(sink.x[:n], sink.y[:n], qids, sink.lines[:n],
                          np.concatenate(com_off) if with_comment else np.zeros(n + 1, np.int64),
                          np.concatenate(com_parts) if with_comment else np.empty(0, np.uint8))
-    return pa.Table.from_batches([chunk_to_batch(merged, sink.x.shape[1], qids, with_comment)])
+    table = pa.Table.from_batches([chunk_to_batch(merged, sink.x.shape[1], qids, with_comment, stats)])
+    stats.warn(path)
+    return table
 
 
-def _iter_chunks_with_progress(path, group_file, n_features, on_error, chunk_bytes, progress, sink=None):
-    bar = None
-    cb = progress if callable(progress) else None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=os.path.getsize(path), unit="B", unit_scale=True, desc=f"parse {Path(path).name}")
-        cb = bar.update
-    try:
-        yield from iter_parse(path, require_qid=group_file is None, n_features=n_features, on_error=on_error,
-                              chunk_bytes=chunk_bytes, progress=cb, sink=sink)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def assign_group_qids(path, group_file, n_rows: int) -> np.ndarray:
-    """Query ids 0..G-1 from a group side file; raises if the sizes do not sum to the row count."""
-    sizes = read_group_file(group_file)
-    if int(sizes.sum()) != n_rows:
-        raise LetorFormatError(group_file, None,
-                               f"group sizes sum to {int(sizes.sum())} but {path} has {n_rows} data rows")
-    return np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
-
-
+__all__ = ["LetorFormatError", "LetorFormatWarning", "ParsedChunk", "ParseStats", "iter_parse", "parse_letor",
+           "check_contiguous", "chunk_to_batch", "comment_array", "DEFAULT_CHUNK_BYTES"]

@@ -16,7 +16,7 @@ class FeatureNormalizer:
     mean: list[float] | None = None
     std: list[float] | None = None
 
-    def fit(self, x: np.ndarray, chunk: int = 65536) -> "FeatureNormalizer":
+    def fit(self, x: np.ndarray, chunk: int = 65536) -> FeatureNormalizer:
         """Fit on ``[docs, features]`` float32 (computed in float64, chunked to bound memory)."""
         n, f = x.shape
         mn = np.full(f, np.inf)
@@ -72,5 +72,5 @@ class FeatureNormalizer:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureNormalizer":
+    def from_dict(cls, d: dict) -> FeatureNormalizer:
         return cls(**d)

@@ -11,11 +11,13 @@ test use the same bins. Tied quantiles collapse, so a column with few distinct v
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..config import read_structured_file
+from ..errors import DataError
 
 TRANSFORMS = ("identity", "quantile")
 
@@ -47,21 +49,33 @@ class ObjectiveSpec:
     def fitted(self) -> bool:
         return self.transform != "quantile" or self.edges is not None
 
-    def raw_values(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """The objective's raw values ``[docs]`` from the label column and the full feature matrix."""
+    @property
+    def column(self) -> int:
+        """The 0-based feature column of a feature objective."""
+        if self.feature is None:
+            raise ValueError(f"objective {self.name!r} is the label, not a feature column")
+        return int(self.feature) - 1
+
+    def raw_from(self, labels: np.ndarray, column: np.ndarray | None) -> np.ndarray:
+        """The objective's raw values ``[docs]`` (negated when lower is better) from the labels or its column."""
         if self.source == "label":
             v = labels.astype(np.float64)
         else:
-            if self.feature > features.shape[1]:
-                raise ValueError(f"objective {self.name!r}: feature {self.feature} but the data has "
-                                 f"{features.shape[1]} features")
-            v = features[:, self.feature - 1].astype(np.float64)
+            if column is None:
+                raise ValueError(f"objective {self.name!r} reads feature {self.feature}: pass its column")
+            v = column.astype(np.float64)
         return -v if self.lower_is_better else v
 
-    def fit(self, labels: np.ndarray, features: np.ndarray) -> "ObjectiveSpec":
-        """Fit the quantile edges on training data (no-op for identity); returns self."""
+    def raw_values(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The objective's raw values ``[docs]`` from the label column and the full feature matrix."""
+        if self.source == "feature" and self.column >= features.shape[1]:
+            raise ValueError(f"objective {self.name!r}: feature {self.feature} but the data has "
+                             f"{features.shape[1]} features")
+        return self.raw_from(labels, features[:, self.column] if self.source == "feature" else None)
+
+    def fit_raw(self, v: np.ndarray) -> ObjectiveSpec:
+        """Fit the quantile edges on raw training values (no-op for identity); returns self."""
         if self.transform == "quantile":
-            v = self.raw_values(labels, features)
             nz = v[v != 0]
             if nz.size == 0:
                 self.edges = []
@@ -69,6 +83,10 @@ class ObjectiveSpec:
                 qs = np.linspace(0, 1, self.n_grades)[1:-1]
                 self.edges = [float(e) for e in np.unique(np.quantile(nz, qs))]
         return self
+
+    def fit(self, labels: np.ndarray, features: np.ndarray) -> ObjectiveSpec:
+        """Fit the quantile edges on training data (no-op for identity); returns self."""
+        return self.fit_raw(self.raw_values(labels, features))
 
     def grades(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Graded labels ``[docs]`` float32 for this objective."""
@@ -82,31 +100,31 @@ class ObjectiveSpec:
 
 
 PRESETS: dict[str, list[dict]] = {
-    "label": [dict(name="relevance")],
+    "label": [{"name": "relevance"}],
     "mslr5": [
-        dict(name="relevance"),
-        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
-        dict(name="quality_score2", source="feature", feature=133, transform="quantile"),
-        dict(name="query_url_clicks", source="feature", feature=134, transform="quantile"),
-        dict(name="url_dwell_time", source="feature", feature=136, transform="quantile"),
+        {"name": "relevance"},
+        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
+        {"name": "quality_score2", "source": "feature", "feature": 133, "transform": "quantile"},
+        {"name": "query_url_clicks", "source": "feature", "feature": 134, "transform": "quantile"},
+        {"name": "url_dwell_time", "source": "feature", "feature": 136, "transform": "quantile"},
     ],
     "mslr6": [
-        dict(name="relevance"),
-        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
-        dict(name="quality_score2", source="feature", feature=133, transform="quantile"),
-        dict(name="query_url_clicks", source="feature", feature=134, transform="quantile"),
-        dict(name="url_clicks", source="feature", feature=135, transform="quantile"),
-        dict(name="url_dwell_time", source="feature", feature=136, transform="quantile"),
+        {"name": "relevance"},
+        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
+        {"name": "quality_score2", "source": "feature", "feature": 133, "transform": "quantile"},
+        {"name": "query_url_clicks", "source": "feature", "feature": 134, "transform": "quantile"},
+        {"name": "url_clicks", "source": "feature", "feature": 135, "transform": "quantile"},
+        {"name": "url_dwell_time", "source": "feature", "feature": 136, "transform": "quantile"},
     ],
     # LETOR 4.0 feature list: 41 PageRank, 42 inlink number (43 outlinks, 44 #slash, 45 URL length, 46 #child pages).
     "mq2008": [
-        dict(name="relevance"),
-        dict(name="pagerank", source="feature", feature=41, transform="quantile"),
-        dict(name="inlinks", source="feature", feature=42, transform="quantile"),
+        {"name": "relevance"},
+        {"name": "pagerank", "source": "feature", "feature": 41, "transform": "quantile"},
+        {"name": "inlinks", "source": "feature", "feature": 42, "transform": "quantile"},
     ],
     "mslr_quality": [
-        dict(name="relevance"),
-        dict(name="quality_score", source="feature", feature=132, transform="quantile"),
+        {"name": "relevance"},
+        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
     ],
 }
 
@@ -120,15 +138,11 @@ def parse_objectives(spec: str | list | None) -> list[ObjectiveSpec]:
             return [ObjectiveSpec(**d) for d in PRESETS[spec]]
         p = Path(spec)
         if p.exists():
-            text = p.read_text(encoding="utf-8")
-            if p.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
+            data = read_structured_file(p)
             if isinstance(data, dict):
                 data = data.get("objectives", data)
+            if not isinstance(data, list):
+                raise DataError(f"{p}: an objective spec file holds a list of objectives (or 'objectives: [...]')")
             return parse_objectives(data)
         raise ValueError(f"unknown objectives {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
     out = []
@@ -153,5 +167,5 @@ def fit_objectives(objs: list[ObjectiveSpec], labels: np.ndarray, features: np.n
 
 def input_columns(objs: list[ObjectiveSpec], n_features: int) -> np.ndarray:
     """0-based feature columns that remain model input once objective columns are dropped."""
-    drop = {o.feature - 1 for o in objs if o.source == "feature" and o.drop_from_input}
+    drop = {o.column for o in objs if o.source == "feature" and o.drop_from_input}
     return np.array([j for j in range(n_features) if j not in drop], dtype=np.int64)

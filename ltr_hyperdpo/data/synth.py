@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ..runs.io import atomic_path
+from .dataset import table_arrays
 from .objectives import ObjectiveSpec
 
 LABEL_MASS = (0.50, 0.30, 0.14, 0.045, 0.015)
@@ -76,12 +78,10 @@ def make_synthetic(n_queries: int = 200, docs_per_query: int = 120, n_features: 
 
 def write_letor_text(table: pa.Table, path, precision: int = 6) -> None:
     """Write a table as dense LETOR text (``label qid:Q 1:v ... F:v``), like MSLR — for benchmarks and tests."""
-    from .dataset import table_arrays
-    from .store import atomic_path
-
     q, y, x = table_arrays(table)
     fmt = "%d qid:%d " + " ".join(f"{j + 1}:%.{precision}g" for j in range(x.shape[1])) + "\n"
     with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii") as fh:
         for s in range(0, x.shape[0], 4096):
             xs = x[s:s + 4096].astype(np.float64).tolist()
-            fh.write("".join(fmt % (int(a), int(b), *r) for a, b, r in zip(y[s:s + 4096], q[s:s + 4096], xs)))
+            fh.write("".join(fmt % (int(a), int(b), *r) for a, b, r in zip(y[s:s + 4096], q[s:s + 4096], xs,
+                                                                              strict=True)))

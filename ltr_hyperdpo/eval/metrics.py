@@ -32,7 +32,7 @@ def ranx_ndcg_per_query(scores: list[np.ndarray], labels: list[np.ndarray], k: i
     from ranx.metrics import ndcg_burges
 
     qrels, runs = List(), List()
-    for s, y in zip(scores, labels):
+    for s, y in zip(scores, labels, strict=True):
         y = np.asarray(y, dtype=np.float64)
         if y.size and y.min() < 0:
             raise ValueError("NDCG needs non-negative grades")

@@ -5,27 +5,27 @@ import csv
 import io
 from pathlib import Path
 
-from ..data.store import atomic_write_json, atomic_write_text
+from ..runs.io import atomic_write_json, atomic_write_text
 from .front import FrontResult
 from .plots import plot_fronts
 
 
 def front_table_rows(res: FrontResult) -> tuple[list[str], list[list]]:
     """Header and rows: one row per weight, NDCG@k per objective, non-dominated flag; the reference last."""
-    metrics = list(res.ndcg)
+    metrics = list(res.metrics)
     head = [f"w_{n}" for n in res.objective_names]
     for m in metrics:
         head += [f"{m}_{n}" for n in res.objective_names]
     head.append("nondominated")
-    rows = []
+    rows: list[list] = []
     for i, w in enumerate(res.weights):
         r = [f"{v:.3f}" for v in w]
         for m in metrics:
-            r += [f"{v:.5f}" for v in res.ndcg[m][i]]
+            r += [f"{v:.5f}" for v in res.metrics[m][i]]
         rows.append(r + [int(res.nondominated[i])])
     ref = ["ref"] + [""] * (len(res.objective_names) - 1)
     for m in metrics:
-        ref += [f"{v:.5f}" for v in res.reference_ndcg[m]]
+        ref += [f"{v:.5f}" for v in res.reference_metrics[m]]
     rows.append(ref + [""])
     return head, rows
 
@@ -38,7 +38,8 @@ def markdown_table(res: FrontResult) -> str:
     lines.append(f"hypervolume ({res.front_metric}, reference point {res.ref_point.tolist()}, maximise): "
                  f"{res.hypervolume:.6g}; reference model alone: {res.reference_hypervolume:.6g}")
     lines.append(f"queries with no relevant document ({res.blank_policy} policy): "
-                 + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries)))
+                 + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries,
+                                                                      strict=True)))
     return "\n".join(lines)
 
 
@@ -54,8 +55,8 @@ def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
     atomic_write_text(out / "front.csv", buf.getvalue())
     atomic_write_json(out / "front.json", res.to_dict())
     m = res.front_metric
-    plot_fronts({"HyperDPO (one model)": res.ndcg[m]}, res.objective_names, out / "front.png",
-                reference=res.reference_ndcg[m], nondominated={"HyperDPO (one model)": res.nondominated},
+    plot_fronts({"HyperDPO (one model)": res.metrics[m]}, res.objective_names, out / "front.png",
+                reference=res.reference_metrics[m], nondominated={"HyperDPO (one model)": res.nondominated},
                 title=title or f"front, hypervolume {res.hypervolume:.4g} (labels: w_{res.objective_names[0]})"
                 if len(res.objective_names) == 2 else title or f"front, hypervolume {res.hypervolume:.4g}",
                 metric=m.upper() if m.startswith("ndcg") else m.replace("_", " "),

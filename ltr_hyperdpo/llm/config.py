@@ -1,14 +1,16 @@
-"""Configuration of an LLM HyperDPO run (saved as config.json in the run directory)."""
+"""Configuration of an LLM HyperDPO run (validated when loaded; saved as config.json in the run directory)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from ..config import from_dict, load_config_file, to_dict
+from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
 
 
 @dataclass
-class LLMConfig:
+class LLMConfig(Validated):
     """Model, data, Hyper Prompt Tuning and training settings."""
 
     model: str = ""
@@ -16,47 +18,47 @@ class LLMConfig:
     data: str = ""
     source: str = "jsonl"
     heldout: str | None = None
-    heldout_fraction: float = 0.2
-    max_train_lists: int | None = None
-    list_size: int = 4
-    max_prompt_tokens: int = 64
-    max_length: int | None = None
-    n_prompts: int = 4
-    prompt_hidden: int = 64
+    heldout_fraction: float = opt(0.2, gt=0.0, lt=1.0)
+    max_train_lists: int | None = opt(None, ge=1)
+    list_size: int = opt(4, ge=2)
+    max_prompt_tokens: int = opt(64, ge=1)
+    max_length: int | None = opt(None, ge=2)
+    n_prompts: int = opt(4, ge=1)
+    prompt_hidden: int = opt(64, ge=1)
     temperature_conditioned: bool = False
-    beta: float = 0.1
-    beta_range: list[float] = field(default_factory=lambda: [0.05, 0.5])
-    alpha: float = 0.5
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    epochs: int = 1
-    batch_lists: int = 2
-    grad_accum: int = 4
-    grad_clip: float = 1.0
+    beta: float = opt(0.1, gt=0.0)
+    beta_range: list[float] = opt(factory=lambda: [0.05, 0.5], items_gt=0.0, length=2)
+    alpha: float = opt(0.5, gt=0.0)
+    lr: float = opt(3e-3, gt=0.0)
+    weight_decay: float = opt(0.0, ge=0.0)
+    epochs: int = opt(1, ge=1)
+    batch_lists: int = opt(2, ge=1)
+    grad_accum: int = opt(4, ge=1)
+    grad_clip: float = opt(1.0, ge=0.0)
     lora: dict | None = None
-    seed: int = 0
+    seed: int = opt(0, ge=0)
     device: str = "auto"
-    dtype: str = "auto"
-    eval_grid: int = 5
-    eval_max_lists: int | None = 100
-    eval_list_size: int | None = 8
-    threads: int | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    eval_grid: int = opt(5, ge=1)
+    eval_max_lists: int | None = opt(100, ge=1)
+    eval_list_size: int | None = opt(8, ge=2)
+    threads: int | None = opt(None, ge=1)
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        if self.list_size < 2:
-            raise ValueError("list_size must be >= 2")
-        if self.beta <= 0:
-            raise ValueError("beta must be positive")
-        if self.grad_accum < 1 or self.batch_lists < 1:
-            raise ValueError("batch_lists and grad_accum must be >= 1")
+    def check(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise FieldError("device", f"expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.beta_range[0] > self.beta_range[1]:
+            raise FieldError("beta_range", f"must be [low, high] with low <= high, got {self.beta_range}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LLMConfig":
+    def from_dict(cls, d: dict) -> LLMConfig:
+        """Build and validate from a mapping."""
         return from_dict(cls, d)
 
     @classmethod
-    def load(cls, path: str | Path) -> "LLMConfig":
+    def load(cls, path: str | Path) -> LLMConfig:
+        """Read and validate a JSON or YAML LLM config."""
         return cls.from_dict(load_config_file(path))
 
     def to_dict(self) -> dict:

@@ -45,12 +45,12 @@ class PreferenceLists:
         """``[responses, objectives]`` scores of list i."""
         return np.stack([self.scores[o][i] for o in self.objectives], axis=1)
 
-    def subset(self, idx) -> "PreferenceLists":
+    def subset(self, idx) -> PreferenceLists:
         idx = list(idx)
         return PreferenceLists([self.prompts[i] for i in idx], [self.responses[i] for i in idx],
                                {o: [v[i] for i in idx] for o, v in self.scores.items()})
 
-    def split(self, fraction: float, seed: int = 0) -> tuple["PreferenceLists", "PreferenceLists"]:
+    def split(self, fraction: float, seed: int = 0) -> tuple[PreferenceLists, PreferenceLists]:
         """(train, held-out) split by prompt."""
         perm = np.random.default_rng(seed).permutation(len(self))
         n = int(round(len(self) * (1 - fraction)))
@@ -65,7 +65,7 @@ class PreferenceLists:
         return pa.table(cols)
 
     @classmethod
-    def from_table(cls, t: pa.Table) -> "PreferenceLists":
+    def from_table(cls, t: pa.Table) -> PreferenceLists:
         scores = {c[len("score:"):]: [np.asarray(x, dtype=np.float64) for x in t.column(c).to_pylist()]
                   for c in t.column_names if c.startswith("score:")}
         return cls(t.column("prompt").to_pylist(), t.column("responses").to_pylist(), scores)
@@ -93,7 +93,9 @@ def read_lists(path: str | os.PathLike) -> PreferenceLists:
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix != ".gz" and storage_format(path) != "text":
         return PreferenceLists.from_table(open_table(path))
-    prompts, responses, scores = [], [], {}
+    prompts: list[str] = []
+    responses: list[list[str]] = []
+    scores: dict[str, list[np.ndarray]] = {}
     with _open_text(path) as fh:
         for no, line in enumerate(fh, 1):
             if not line.strip():

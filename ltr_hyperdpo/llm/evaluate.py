@@ -13,7 +13,7 @@ import torch
 from ..core.sampling import weight_grid
 from ..eval.front import FrontResult
 from ..eval.metrics import ndcg_ranx
-from ..eval.pareto import hypervolume, nondominated
+from ..eval.pareto import hypervolume, nondominated, reference_point
 from .data import PreferenceLists
 from .model import HyperPromptLM
 from .tokenize import Encoder
@@ -71,7 +71,7 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
     K = len(held.objectives)
     W = weight_grid(K, grid)
     lists, picks = select(held, max_lists, list_size, seed)
-    pairs = [(held.prompts[i], held.responses[i][j]) for i, p in zip(lists, picks) for j in p]
+    pairs = [(held.prompts[i], held.responses[i][j]) for i, p in zip(lists, picks, strict=True) for j in p]
     bounds = np.cumsum([0] + [len(p) for p in picks])
     ref_lp = logprobs(model, enc, pairs, dev)
     cond_beta = (eval_beta or beta) if model.temperature_conditioned else None
@@ -82,7 +82,7 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
         acc, nd, blanks = np.zeros(K), np.zeros(K), []
         for k, o in enumerate(held.objectives):
             a_num, a_den, r_list, g_list = 0.0, 0, [], []
-            for li, (i, p) in enumerate(zip(lists, picks)):
+            for li, (i, p) in enumerate(zip(lists, picks, strict=True)):
                 r = scores_flat[bounds[li]:bounds[li + 1]]
                 s = held.scores[o][i][p]
                 a, n = pairwise_accuracy(r, s)
@@ -102,7 +102,7 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
     nd = np.stack([r[1] for r in rows])
     ref_acc, ref_nd, blanks = metrics(np.zeros_like(ref_lp))
     ll_acc, ll_nd, _ = metrics(ref_lp)
-    rp = np.zeros(K) if ref_point is None else np.broadcast_to(np.asarray(ref_point, float), (K,)).copy()
+    rp = reference_point(ref_point, K)
     return FrontResult(held.objectives, W, {"pairwise_accuracy": acc, "ndcg@10": nd},
                        {"pairwise_accuracy": ref_acc, "ndcg@10": ref_nd}, "pairwise_accuracy", rp,
                        hypervolume(acc, rp), hypervolume(ref_acc[None], rp), nondominated(acc), blanks, "skip", b,

@@ -51,8 +51,8 @@ class HyperPromptLM(nn.Module):
         with torch.no_grad():
             # start near typical token embeddings' scale
             scale = self.embeddings().weight.std().item()
-            self.prompt_net.net[-1].weight.mul_(scale)
-            self.prompt_net.net[-1].bias.normal_(0, scale)
+            self.prompt_net.last_layer().weight.mul_(scale)
+            self.prompt_net.last_layer().bias.normal_(0, scale)
 
     def embeddings(self) -> nn.Embedding:
         return self.base.get_input_embeddings()

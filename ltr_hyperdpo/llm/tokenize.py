@@ -4,8 +4,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+
+#: files whose presence means a directory holds a Hugging Face tokenizer
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 class TextTokenizer:
@@ -13,22 +17,22 @@ class TextTokenizer:
     in that directory or its parent (the llama2.c layout), or an explicit ``tokenizer`` path."""
 
     def __init__(self, model_dir: str | Path, tokenizer: str | Path | None = None):
-        self.hf = None
-        self.sp = None
+        self.hf: Any = None
+        self.sp: Any = None
         model_dir = Path(model_dir)
         if tokenizer is not None and str(tokenizer).endswith(".model"):
             self._load_sp(Path(tokenizer))
             return
-        try:
+        hf_dir = Path(tokenizer) if tokenizer is not None else model_dir
+        if hf_dir.is_dir() and any((hf_dir / f).exists() for f in HF_TOKENIZER_FILES):
             from transformers import AutoTokenizer
 
-            self.hf = AutoTokenizer.from_pretrained(str(tokenizer or model_dir))
+            self.hf = AutoTokenizer.from_pretrained(str(hf_dir), local_files_only=True)
             self.bos_id = self.hf.bos_token_id
             self.eos_id = self.hf.eos_token_id
             self.pad_id = self.hf.pad_token_id if self.hf.pad_token_id is not None else (self.eos_id or 0)
             return
-        except Exception:  # no HF tokenizer files: fall back to SentencePiece
-            pass
+        # no Hugging Face tokenizer files: the llama2.c layout keeps a SentencePiece model beside the weights
         cands = sorted(model_dir.glob("*.model")) + sorted(model_dir.parent.glob("*.model"))
         if not cands:
             raise FileNotFoundError(f"{model_dir}: no tokenizer (no Hugging Face tokenizer files, no *.model "

@@ -1,10 +1,11 @@
-"""LLM HyperDPO trainer: PL-DPO over lists of responses, w ~ Dirichlet per list, only the prompt network (and
-adapters) trained; gradient accumulation, progress bar, JSON-lines log, atomic checkpoints, resume."""
+"""LLM HyperDPO trainer: PL-DPO over lists of responses, ``w ~ Dirichlet`` per list, only the prompt network (and
+adapters) trained. It builds one :class:`~ltr_hyperdpo.runs.Stage` and runs the shared loop (gradient accumulation,
+progress, ``log.jsonl``, atomic checkpoints of the trained parameters only, resume)."""
 from __future__ import annotations
 
-import json
-import sys
+import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,18 +14,22 @@ import torch
 
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
-from ..data.store import atomic_write_json
-from ..train.checkpoint import load as load_ckpt
-from ..train.checkpoint import open_run_dir
-from ..train.checkpoint import save_atomic
-from ..train.loop import TrainingDivergedError, progress_bar
+from ..errors import RunDirError
+from ..runs.checkpoint import load, save_atomic
+from ..runs.io import atomic_write_json
+from ..runs.loop import Stage, epoch_seed, run_stage
+from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
 from .config import LLMConfig
 from .data import PreferenceLists, load_preferences, read_lists
 from .model import HyperPromptLM, load_causal_lm
 from .tokenize import Encoder, TextTokenizer
 
+#: the LLM stage's id in the epoch seeds
+LLM_STAGE_ID = 1
+
 
 def resolve_device(cfg: LLMConfig) -> tuple[torch.device, torch.dtype]:
+    """The device (``auto`` = CUDA when present) and compute dtype (``auto`` = bf16 on CUDA, else fp32)."""
     dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                        ("cpu" if cfg.device == "auto" else cfg.device))
     if cfg.dtype == "auto":
@@ -61,41 +66,65 @@ def load_data(cfg: LLMConfig) -> tuple[PreferenceLists, PreferenceLists]:
 
 
 def sample_list(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``size`` responses (all when fewer), sorted."""
     return np.sort(rng.choice(n, size=min(size, n), replace=False))
 
 
 class RefCache:
     """Reference log-probs computed once per (list, response) and reused across steps and epochs."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.v: dict = {}
 
-    def get(self, model: HyperPromptLM, enc: Encoder, data: PreferenceLists, keys: list[tuple[int, int]], dev):
+    def get(self, model: HyperPromptLM, enc: Encoder, data: PreferenceLists, keys: list[tuple[int, int]],
+            dev: torch.device) -> torch.Tensor:
         missing = [k for k in keys if k not in self.v]
         if missing:
             ids, att, resp = enc.batch([(data.prompts[i], data.responses[i][j]) for i, j in missing])
             with torch.no_grad():
                 lp = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev), None)
-            for k, x in zip(missing, lp.float().cpu()):
+            for k, x in zip(missing, lp.float().cpu(), strict=True):
                 self.v[k] = float(x)
         return torch.tensor([self.v[k] for k in keys])
 
 
-def list_batch(data: PreferenceLists, lists: list[int], picks: list[np.ndarray]):
-    """(pairs, keys, labels [B, m, K], mask [B, m]) for the chosen responses of each list."""
+@dataclass
+class ListBatch:
+    """Responses of a few lists: ``labels`` ``[lists, responses, objectives]``, ``mask`` ``[lists, responses]``."""
+
+    pairs: list[tuple[str, str]]
+    keys: list[tuple[int, int]]
+    labels: torch.Tensor
+    mask: torch.Tensor
+
+
+def list_batch(data: PreferenceLists, lists: list[int], picks: list[np.ndarray]) -> ListBatch:
+    """The chosen responses of each list as one padded batch."""
     m = max(len(p) for p in picks)
     K = len(data.objectives)
     labels = torch.zeros(len(lists), m, K, dtype=torch.float64)
     mask = torch.zeros(len(lists), m, dtype=torch.bool)
     pairs, keys = [], []
-    for b, (i, pick) in enumerate(zip(lists, picks)):
+    for b, (i, pick) in enumerate(zip(lists, picks, strict=True)):
         sm = data.score_matrix(i)
         for j, r in enumerate(pick):
             pairs.append((data.prompts[i], data.responses[i][r]))
             keys.append((i, int(r)))
             labels[b, j] = torch.from_numpy(sm[r])
             mask[b, j] = True
-    return pairs, keys, labels, mask
+    return ListBatch(pairs, keys, labels, mask)
+
+
+def epoch_lists(train: PreferenceLists, cfg: LLMConfig, epoch: int) -> Callable[[], Iterator[ListBatch]]:
+    """The epoch's batches: lists in a seeded order, ``list_size`` responses sampled from each."""
+    def gen() -> Iterator[ListBatch]:
+        rng = np.random.default_rng(epoch_seed(cfg.seed, LLM_STAGE_ID, epoch))
+        order = rng.permutation(len(train))
+        for s in range(0, len(order), cfg.batch_lists):
+            lists = order[s:s + cfg.batch_lists].tolist()
+            picks = [sample_list(len(train.responses[i]), cfg.list_size, rng) for i in lists]
+            yield list_batch(train, lists, picks)
+    return gen
 
 
 @dataclass
@@ -106,88 +135,65 @@ class LLMRunResult:
     history: list
 
 
-def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False, stop_after: int | None = None):
+def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False,
+              on_epoch: Callable[[str, dict], None] | None = None) -> LLMRunResult:
     """Train the prompt network (and adapters) with PL-DPO over response lists; returns an :class:`LLMRunResult`."""
-    run_dir = open_run_dir(run_dir, resume, cfg.threads)
+    run_dir = Path(run_dir)
+    created = not run_dir.exists()
+    try:
+        with RunLock(run_dir):
+            return _train(cfg, run_dir, resume, on_epoch)
+    except BaseException:
+        if created and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str, dict], None] | None
+           ) -> LLMRunResult:
+    check_new_or_resume(run_dir, resume)
+    set_threads(cfg.threads)
     train, _ = load_data(cfg)
     atomic_write_json(run_dir / "config.json", cfg.to_dict())
     model, enc, dev = build_model(cfg, len(train.objectives))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start_epoch, history, steps = 0, [], 0
     ck = run_dir / "checkpoint.pt"
-    if resume and ck.exists():
-        st = load_ckpt(ck)
-        model.load_trainable_state(st["trainable"])
-        opt.load_state_dict(st["optimizer"])
-        start_epoch, history, steps = st["epoch"], st["history"], st["steps"]
+    state = load(ck, hint="delete it to restart training") if resume and ck.exists() else None
+    if state is not None and state.get("stage") != "llm":
+        raise RunDirError(f"{ck}: not an LLM checkpoint")
     cache = RefCache()
     K = len(train.objectives)
+
+    def loss_fn(b: ListBatch, gen: torch.Generator) -> torch.Tensor:
+        B, m = b.mask.shape
+        w = sample_weights(B, K, cfg.alpha, generator=gen)
+        beta = sample_beta(B, (cfg.beta_range[0], cfg.beta_range[1]), generator=gen) \
+            if cfg.temperature_conditioned else cfg.beta
+        ref = torch.zeros(B, m)
+        ref[b.mask] = cache.get(model, enc, train, b.keys, dev)
+        ids, att, resp = enc.batch(b.pairs)
+        idx = b.mask.nonzero()
+        w_rows = w[idx[:, 0]]
+        b_rows = beta[idx[:, 0]] if torch.is_tensor(beta) else None
+        lp = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev), w_rows.to(dev),
+                                     b_rows.to(dev) if b_rows is not None else None).float().cpu()
+        pol = torch.zeros(B, m).index_put((idx[:, 0], idx[:, 1]), lp)
+        return pl_dpo_loss(pol, ref, b.labels.float(), b.mask, w, beta=beta, generator=gen)
+
+    def tokens(b: ListBatch) -> dict[str, float]:
+        return {"tokens": float(sum(len(enc.encode_pair(p, r)[0]) for p, r in b.pairs))}
+
+    n_batches = -(-len(train) // cfg.batch_lists)
+    stage = Stage("llm", LLM_STAGE_ID, model, loss_fn, lambda e: epoch_lists(train, cfg, e)(), cfg.epochs, cfg.lr,
+                  cfg.weight_decay, cfg.grad_clip, grad_accum=cfg.grad_accum, n_batches=n_batches,
+                  param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
+                  get_state=model.trainable_state, set_state=model.load_trainable_state)
     t0 = time.perf_counter()
-    ran = 0
-    for epoch in range(start_epoch, cfg.epochs):
-        rng = np.random.default_rng([cfg.seed, epoch])
-        torch.manual_seed(cfg.seed * 1000 + epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 1)
-        order = rng.permutation(len(train))
-        batches = [order[s:s + cfg.batch_lists].tolist() for s in range(0, len(order), cfg.batch_lists)]
-        bar = progress_bar(cfg.progress, len(batches), f"llm epoch {epoch + 1}/{cfg.epochs}")
-        model.train()
-        tot, n, tokens = 0.0, 0, 0
-        opt.zero_grad(set_to_none=True)
-        te = time.perf_counter()
-        for bi, lists in enumerate(batches):
-            picks = [sample_list(len(train.responses[i]), cfg.list_size, rng) for i in lists]
-            pairs, keys, labels, mask = list_batch(train, lists, picks)
-            B, m = mask.shape
-            w = sample_weights(B, K, cfg.alpha, generator=gen)
-            beta = sample_beta(B, tuple(cfg.beta_range), generator=gen) if cfg.temperature_conditioned else cfg.beta
-            ref = torch.zeros(B, m)
-            ref[mask] = cache.get(model, enc, train, keys, dev)
-            ids, att, resp = enc.batch(pairs)
-            tokens += int(att.sum())
-            idx = mask.nonzero()
-            w_rows = w[idx[:, 0]]
-            b_rows = beta[idx[:, 0]] if torch.is_tensor(beta) else None
-            lp = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev), w_rows.to(dev),
-                                         b_rows.to(dev) if b_rows is not None else None).float().cpu()
-            pol = torch.zeros(B, m)
-            pol = pol.index_put((idx[:, 0], idx[:, 1]), lp)
-            loss = pl_dpo_loss(pol, ref, labels.float(), mask, w, beta=beta, generator=gen)
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(f"llm: loss became {loss.item()} at epoch {epoch + 1}, batch {bi + 1}; "
-                                            f"the last good checkpoint is {ck}")
-            (loss / cfg.grad_accum).backward()
-            if (bi + 1) % cfg.grad_accum == 0 or bi + 1 == len(batches):
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                steps += 1
-            tot += loss.item()
-            n += 1
-            if bar is not None:
-                bar.set_postfix(loss=f"{tot / n:.4f}")
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        sec = time.perf_counter() - te
-        rec = {"epoch": epoch + 1, "loss": tot / max(n, 1), "steps": steps, "seconds": sec,
-               "tokens_per_s": tokens / max(sec, 1e-9)}
-        history.append(rec)
-        with open(run_dir / "log.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec) + "\n")
-        if cfg.progress:
-            print(f"llm epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['tokens_per_s']:.0f} tok/s",
-                  file=sys.stderr)
-        save_atomic({"trainable": model.trainable_state(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                     "history": history, "steps": steps}, ck)
-        ran += 1
-        if stop_after is not None and ran >= stop_after and epoch + 1 < cfg.epochs:
-            raise KeyboardInterrupt(f"stopped after {ran} epoch(s) (stop_after)")
+    st = run_stage(stage, ck, cfg.seed, resume=state, progress=cfg.progress, log_path=run_dir / "log.jsonl",
+                   on_epoch=on_epoch)
     enc.warn_truncations("llm-train: ")
     save_atomic({"trainable": model.trainable_state(), "objectives": train.objectives, "beta": cfg.beta},
                 run_dir / "prompt_model.pt")
-    res = LLMRunResult(str(run_dir), time.perf_counter() - t0, steps, history)
+    res = LLMRunResult(str(run_dir), time.perf_counter() - t0, st.steps, st.history)
     atomic_write_json(run_dir / "result.json", res.__dict__)
     return res
 
@@ -196,10 +202,9 @@ def load_llm_run(run_dir: str | Path) -> tuple[HyperPromptLM, Encoder, LLMConfig
     """(model with trained prompts, encoder, config, objective names, device) of a finished run."""
     run_dir = Path(run_dir)
     if not (run_dir / "prompt_model.pt").exists():
-        raise FileNotFoundError(f"{run_dir}: no prompt_model.pt (is the run finished?)")
+        raise RunDirError(f"{run_dir}: no prompt_model.pt (is the run finished?)")
     cfg = LLMConfig.load(run_dir / "config.json")
-    saved = load_ckpt(run_dir / "prompt_model.pt")
+    saved = load(run_dir / "prompt_model.pt")
     model, enc, dev = build_model(cfg, len(saved["objectives"]))
     model.load_trainable_state(saved["trainable"])
     return model.eval(), enc, cfg, saved["objectives"], dev
-

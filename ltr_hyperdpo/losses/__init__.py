@@ -1,8 +1,17 @@
-"""Single-objective listwise/pairwise LTR losses, ``(scores, labels, mask) -> [batch]`` (allRank has none we can
-install on Python 3.11, so these are our own). Any of them can train the reference (stage-1) model."""
+"""Single-objective listwise/pairwise LTR losses, one per file, each ``(scores, labels, mask=None, **options) ->
+[batch]`` (per-list values; the caller reduces). Any of them trains the reference (stage-1) model.
+
+:func:`get_loss` returns a callable with the uniform stage signature ``(scores, labels, mask, generator) -> [batch]``
+(the generator reaches only the losses that break label ties at random).
+"""
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from functools import partial
+from typing import Any, Protocol
+
+import torch
 
 from .approxndcg import approx_ndcg_loss
 from .lambdaloss import lambdaloss
@@ -11,7 +20,15 @@ from .listnet import listnet_loss
 from .neuralndcg import neural_ndcg_loss
 from .ranknet import ranknet_loss
 
-LOSSES = {
+
+class RankingLoss(Protocol):
+    """A single-objective loss: scores and labels ``[batch, list]``, mask True = real item; returns ``[batch]``."""
+
+    def __call__(self, scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None,
+                 **options: Any) -> torch.Tensor: ...
+
+
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "listnet": listnet_loss,
     "listmle": listmle_loss,
     "pl": listmle_loss,
@@ -22,13 +39,35 @@ LOSSES = {
     "neuralndcg": neural_ndcg_loss,
 }
 
+StageLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]
 
-def get_loss(name: str):
-    """The loss function registered under ``name``."""
+
+def loss_options(name: str) -> list[str]:
+    """The keyword options the loss registered under ``name`` accepts."""
+    fn = LOSSES[name]
+    return [p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "generator"]
+
+
+def get_loss(name: str, **args: Any) -> StageLoss:
+    """The loss registered under ``name`` with ``args`` bound, as ``(scores, labels, mask, generator) -> [batch]``."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
-    return LOSSES[name]
+    allowed = loss_options(name)
+    bad = sorted(set(args) - set(allowed))
+    if bad:
+        raise ValueError(f"loss {name!r} has no option(s) {bad}; it takes {allowed}")
+    fn = LOSSES[name]
+    takes_generator = "generator" in inspect.signature(fn).parameters
+
+    def stage_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        if takes_generator:
+            return fn(scores, labels, mask, generator=generator, **args)
+        return fn(scores, labels, mask, **args)
+
+    return stage_loss
 
 
-__all__ = ["LOSSES", "get_loss", "listnet_loss", "listmle_loss", "ranknet_loss", "lambdaloss", "approx_ndcg_loss",
-           "neural_ndcg_loss"]
+__all__ = ["LOSSES", "RankingLoss", "get_loss", "loss_options", "listnet_loss", "listmle_loss", "ranknet_loss",
+           "lambdaloss", "approx_ndcg_loss", "neural_ndcg_loss"]

@@ -34,7 +34,3 @@ def ideal_dcg(labels: torch.Tensor, mask: torch.Tensor, k: int | None = None) ->
     if k is not None:
         d = torch.where(torch.arange(g.shape[-1], device=g.device) < k, d, torch.zeros_like(d))
     return (g * d).sum(-1)
-
-
-def reduce(loss: torch.Tensor, reduce_fn) -> torch.Tensor:
-    return reduce_fn(loss) if reduce_fn is not None else loss

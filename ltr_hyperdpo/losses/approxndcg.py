@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_shapes, default_mask, gains, ideal_dcg, reduce
+from ._common import check_shapes, default_mask, gains, ideal_dcg
 
 
 def approx_ndcg_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                     temperature: float = 1.0, eps: float = 1e-10, reduce_fn=None) -> torch.Tensor:
+                     temperature: float = 1.0, eps: float = 1e-10) -> torch.Tensor:
     """Per-list ``−ApproxNDCG`` ``[batch]``; lists with no relevant item give 0."""
     check_shapes(scores, labels)
     mask = default_mask(scores, mask)
@@ -20,4 +20,4 @@ def approx_ndcg_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Ten
     dcg = (g / torch.log2(1.0 + rank)).sum(-1)
     idcg = ideal_dcg(labels.to(scores.dtype), mask)
     loss = -torch.where(idcg > 0, dcg / idcg.clamp_min(eps), torch.zeros_like(dcg))
-    return reduce(loss, reduce_fn)
+    return loss

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_shapes, default_mask, discounts, gains, ideal_dcg, reduce
+from ._common import check_shapes, default_mask, discounts, gains, ideal_dcg
 
 SCHEMES = ("ndcg2pp", "lambdarank", "ndcg2", "none")
 
 
 def lambdaloss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                scheme: str = "ndcg2pp", k: int | None = None, sigma: float = 1.0, mu: float = 10.0,
-               eps: float = 1e-10, reduce_fn=None) -> torch.Tensor:
+               eps: float = 1e-10) -> torch.Tensor:
     """Per-list LambdaLoss ``[batch]`` for ``scores``/``labels`` ``[batch, list]``."""
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -62,4 +62,4 @@ def lambdaloss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | 
     sd = (s[:, :, None] - s[:, None, :]).clamp(-1e8, 1e8)
     logp = torch.log2(torch.sigmoid(sigma * sd).clamp_min(eps))
     per = -(w * logp)
-    return reduce(torch.where(pair, per, torch.zeros_like(per)).sum((1, 2)), reduce_fn)
+    return torch.where(pair, per, torch.zeros_like(per)).sum((1, 2))

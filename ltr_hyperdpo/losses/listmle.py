@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..core.plackett_luce import plackett_luce_nll
-from ._common import check_shapes, reduce
+from ._common import check_shapes
 
 
 def listmle_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                 generator: torch.Generator | None = None, reduce_fn=None) -> torch.Tensor:
+                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-list PL NLL ``[batch]`` of the ranking induced by ``labels`` ``[batch, list]``."""
     check_shapes(scores, labels)
-    return reduce(plackett_luce_nll(scores, labels, mask, generator=generator), reduce_fn)
+    return plackett_luce_nll(scores, labels, mask, generator=generator)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_shapes, default_mask, reduce
+from ._common import check_shapes, default_mask
 
 
-def listnet_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                 reduce_fn=None) -> torch.Tensor:
-    """Per-list ``-Σ softmax(y) · log_softmax(s)`` over real items ``[batch]``; ``scores``/``labels`` ``[batch, list]``."""
+def listnet_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-list ``-Σ softmax(y) · log_softmax(s)`` over real items ``[batch]``; scores/labels ``[batch, list]``."""
     check_shapes(scores, labels)
     mask = default_mask(scores, mask)
     neg = torch.finfo(scores.dtype).min
@@ -18,4 +17,4 @@ def listnet_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor 
     logp = torch.log_softmax(s, dim=-1)
     loss = -torch.where(mask, p * logp, torch.zeros_like(logp)).sum(-1)
     loss = torch.where(mask.any(-1), loss, torch.zeros_like(loss))
-    return reduce(loss, reduce_fn)
+    return loss

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_shapes, default_mask, discounts, gains, ideal_dcg, reduce
+from ._common import check_shapes, default_mask, discounts, gains, ideal_dcg
 
 
 def neuralsort(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -37,7 +37,7 @@ def sinkhorn(p: torch.Tensor, mask: torch.Tensor, iters: int = 50, tol: float = 
 
 def neural_ndcg_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                      temperature: float = 1.0, k: int | None = None, sinkhorn_iters: int = 50,
-                     eps: float = 1e-10, reduce_fn=None) -> torch.Tensor:
+                     eps: float = 1e-10) -> torch.Tensor:
     """Per-list ``−NeuralNDCG@k`` ``[batch]``; lists with no relevant item give 0."""
     check_shapes(scores, labels)
     mask = default_mask(scores, mask)
@@ -58,4 +58,4 @@ def neural_ndcg_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Ten
     dcg = (sorted_g * d * m).sum(-1)
     idcg = ideal_dcg(y, m, k)
     loss = -torch.where(idcg > 0, dcg / idcg.clamp_min(eps), torch.zeros_like(dcg))
-    return reduce(loss, reduce_fn)
+    return loss

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_shapes, default_mask, reduce
+from ._common import check_shapes, default_mask
 
 
 def ranknet_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                 sigma: float = 1.0, weight_by_diff: bool = False, reduce_fn=None) -> torch.Tensor:
+                 sigma: float = 1.0, weight_by_diff: bool = False) -> torch.Tensor:
     """Mean over pairs (i, j) with ``y_i > y_j`` of ``log(1 + exp(-σ(s_i − s_j)))`` per list ``[batch]``.
 
     ``weight_by_diff`` weights each pair by ``|y_i − y_j|``. Lists without such a pair have loss 0.
@@ -22,4 +22,4 @@ def ranknet_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor 
     per = F.softplus(-sigma * sd) * w
     num = torch.where(pair, per, torch.zeros_like(per)).sum((1, 2))
     den = torch.where(pair, w, torch.zeros_like(w)).sum((1, 2))
-    return reduce(num / den.clamp_min(1e-12), reduce_fn)
+    return num / den.clamp_min(1e-12)

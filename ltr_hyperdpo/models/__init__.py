@@ -1,6 +1,8 @@
-"""Scorers and their conditioning on (w, β)."""
-from .ranker import HyperDPORanker, MemberRanker, ReferenceRanker, SoupRanker
-from .scorers import MLPScorer, Scorer, ScorerConfig, TransformerScorer, build_scorer, conditioned_copy
+"""Scorers, their conditioning on (w, β), and the trained rankers' one interface."""
+from .io import load_scorer, save_scorer
+from .ranker import HyperDPORanker, MemberRanker, Ranker, ReferenceRanker, SoupRanker
+from .scorers import MLPScorer, ModelConfig, Scorer, ScorerConfig, TransformerScorer, build_scorer, conditioned_copy
 
-__all__ = ["ScorerConfig", "Scorer", "MLPScorer", "TransformerScorer", "build_scorer", "conditioned_copy",
-           "HyperDPORanker", "MemberRanker", "SoupRanker", "ReferenceRanker"]
+__all__ = ["ModelConfig", "ScorerConfig", "Scorer", "MLPScorer", "TransformerScorer", "build_scorer",
+           "conditioned_copy", "Ranker", "HyperDPORanker", "MemberRanker", "SoupRanker", "ReferenceRanker",
+           "save_scorer", "load_scorer"]

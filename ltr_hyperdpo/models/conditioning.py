@@ -1,6 +1,8 @@
 """Conditioning inputs: the preference weights w and (optionally) the temperature β, as one vector."""
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -25,8 +27,12 @@ class ConditionNet(nn.Module):
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
                                  nn.Linear(hidden, out_dim))
         if zero_init:
-            nn.init.zeros_(self.net[-1].weight)
-            nn.init.zeros_(self.net[-1].bias)
+            nn.init.zeros_(self.last_layer().weight)
+            nn.init.zeros_(self.last_layer().bias)
+
+    def last_layer(self) -> nn.Linear:
+        """The output layer (its initialisation decides what the network does at start)."""
+        return cast(nn.Linear, self.net[-1])
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         return self.net(c)

@@ -1,7 +1,7 @@
-"""Trained rankers scoring at any preference w (and temperature β), one class per way a front is produced.
+"""Trained rankers: one typed interface (:class:`Ranker`), one class per way a front is produced.
 
 * :class:`HyperDPORanker` — one weight-conditioned policy (HyperDPO, COSMOS-style).
-* :class:`MemberRanker` — one plain model per grid weight (DPO-LS, MODPO-style); w picks the nearest member.
+* :class:`MemberRanker` — one plain model per training weight (DPO-LS, MODPO-style); w picks the nearest member.
 * :class:`SoupRanker` — one model per objective; parameters interpolated linearly by w (DPO soup).
 * :class:`ReferenceRanker` — the reference alone (the same scores for every w).
 
@@ -10,6 +10,9 @@ For a model that is not temperature-conditioned, another β uses the linear-tran
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 from torch.func import functional_call
@@ -17,22 +20,71 @@ from torch.func import functional_call
 from ..core.temperature import rescale_temperature
 from .scorers import Scorer
 
+WeightsLike = torch.Tensor | np.ndarray | Sequence[float]
 
-def _as_weights(weights, batch: int) -> torch.Tensor:
-    w = weights if torch.is_tensor(weights) else torch.as_tensor(np.asarray(weights, dtype=np.float32))
-    w = w.float()
-    return w[None, :].expand(batch, -1) if w.ndim == 1 else w
+
+@runtime_checkable
+class Ranker(Protocol):
+    """Scores ``[batch, list]`` of documents ``x`` ``[batch, list, features]`` at preference ``w`` and temperature β.
+
+    ``w`` is ``[objectives]`` or ``[batch, objectives]``; ``beta=None`` means the training temperature. Inputs are
+    model inputs (selected and normalised features); :meth:`ltr_hyperdpo.Run.score` takes raw features.
+    """
+
+    beta_train: float
+    reference: Scorer
+
+    @property
+    def n_objectives(self) -> int:
+        """The number of objectives (the length of a weight vector)."""
+        ...
+
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
+              *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores ``[batch, list]``; padded items (mask False) score 0."""
+        ...
+
+    def reference_score(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The frozen reference model's scores ``[batch, list]``."""
+        ...
+
+
+def as_weights(w: WeightsLike | None, batch: int, n_objectives: int) -> torch.Tensor:
+    """``w`` as a float tensor ``[batch, objectives]`` (a single ``[objectives]`` vector is broadcast)."""
+    if w is None:
+        raise ValueError(f"pass a preference weight vector of {n_objectives} values")
+    t = w if torch.is_tensor(w) else torch.as_tensor(np.asarray(w, dtype=np.float32))
+    t = t.float()
+    if t.shape[-1] != n_objectives:
+        raise ValueError(f"a weight vector has {n_objectives} values (one per objective), got {tuple(t.shape)}")
+    return t[None, :].expand(batch, -1) if t.ndim == 1 else t
 
 
 class _Base:
     beta_train: float
     reference: Scorer
 
+    @property
+    def n_objectives(self) -> int:
+        return int(self.reference.config.n_objectives)
+
     @torch.no_grad()
     def reference_score(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.reference(x, mask)
 
-    def _temper(self, s, x, mask, beta, reference_scores):
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
+              *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_row(self, x: torch.Tensor, mask: torch.Tensor | None, wt: torch.Tensor, beta: float | None,
+                 reference_scores: torch.Tensor | None) -> torch.Tensor:
+        """Score list by list: rankers that hold one model per weight score a batch of mixed weights this way."""
+        return torch.cat([self.score(x[i:i + 1], None if mask is None else mask[i:i + 1], wt[i], beta,
+                                     reference_scores=None if reference_scores is None else reference_scores[i:i + 1])
+                          for i in range(x.shape[0])])
+
+    def _temper(self, s: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None, beta: float | None,
+                reference_scores: torch.Tensor | None) -> torch.Tensor:
         if beta is None or abs(beta - self.beta_train) < 1e-12:
             return s
         ref = self.reference(x, mask) if reference_scores is None else reference_scores
@@ -40,7 +92,7 @@ class _Base:
 
 
 class HyperDPORanker(_Base):
-    """``score(x, mask, w, beta)`` of one weight-conditioned policy trained at ``beta_train``."""
+    """One weight-conditioned policy trained at ``beta_train``."""
 
     def __init__(self, policy: Scorer, reference: Scorer, beta_train: float = 1.0):
         self.policy = policy.eval()
@@ -49,16 +101,15 @@ class HyperDPORanker(_Base):
 
     @property
     def n_objectives(self) -> int:
-        return self.policy.config.n_objectives
+        return int(self.policy.config.n_objectives)
 
     @torch.no_grad()
-    def score(self, x: torch.Tensor, mask: torch.Tensor | None = None, weights=None, beta: float | None = None,
-              reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores ``[batch, list]`` at preference ``weights`` (``[K]`` or ``[batch, K]``) and temperature ``beta``."""
-        w = _as_weights(weights, x.shape[0])
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
+              *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
+        wt = as_weights(w, x.shape[0], self.n_objectives)
         if self.policy.config.temperature_conditioned:
-            return self.policy(x, mask, w, self.beta_train if beta is None else beta)
-        return self._temper(self.policy(x, mask, w), x, mask, beta, reference_scores)
+            return self.policy(x, mask, wt, self.beta_train if beta is None else beta)
+        return self._temper(self.policy(x, mask, wt), x, mask, beta, reference_scores)
 
 
 class MemberRanker(_Base):
@@ -73,14 +124,16 @@ class MemberRanker(_Base):
         self.beta_train = float(beta_train)
 
     def nearest(self, w: np.ndarray) -> int:
+        """Index of the member whose training weight is nearest to ``w`` (L1)."""
         return int(np.argmin(np.abs(self.weights - np.asarray(w, dtype=np.float64)[None]).sum(1)))
 
     @torch.no_grad()
-    def score(self, x, mask=None, weights=None, beta=None, reference_scores=None):
-        w = _as_weights(weights, x.shape[0])
-        if not torch.allclose(w, w[:1].expand_as(w)):
-            raise ValueError("MemberRanker scores one weight per call")
-        s = self.models[self.nearest(w[0].numpy())](x, mask)
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
+              *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
+        wt = as_weights(w, x.shape[0], self.n_objectives)
+        if not torch.allclose(wt, wt[:1].expand_as(wt)):
+            return self._per_row(x, mask, wt, beta, reference_scores)
+        s = self.models[self.nearest(wt[0].numpy())](x, mask)
         return self._temper(s, x, mask, beta, reference_scores)
 
 
@@ -94,17 +147,21 @@ class SoupRanker(_Base):
         self._cache: dict = {}
 
     def params_for(self, w: np.ndarray) -> dict:
+        """The mixed parameters at ``w`` (the last mix is cached)."""
         key = tuple(np.round(np.asarray(w, dtype=np.float64), 8))
         if key not in self._cache:
             states = [e.state_dict() for e in self.experts]
-            self._cache = {key: {k: sum(float(wk) * st[k] for wk, st in zip(key, states)) if states[0][k].is_floating_point()
-                                 else states[0][k] for k in states[0]}}
+            self._cache = {key: {k: sum(float(wk) * st[k] for wk, st in zip(key, states, strict=True))
+                                 if states[0][k].is_floating_point() else states[0][k] for k in states[0]}}
         return self._cache[key]
 
     @torch.no_grad()
-    def score(self, x, mask=None, weights=None, beta=None, reference_scores=None):
-        w = _as_weights(weights, x.shape[0])
-        s = functional_call(self.experts[0], self.params_for(w[0].numpy()), (x, mask))
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
+              *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
+        wt = as_weights(w, x.shape[0], self.n_objectives)
+        if not torch.allclose(wt, wt[:1].expand_as(wt)):
+            return self._per_row(x, mask, wt, beta, reference_scores)
+        s = functional_call(self.experts[0], self.params_for(wt[0].numpy()), (x, mask))
         return self._temper(s, x, mask, beta, reference_scores)
 
 
@@ -116,5 +173,6 @@ class ReferenceRanker(_Base):
         self.beta_train = 1.0
 
     @torch.no_grad()
-    def score(self, x, mask=None, weights=None, beta=None, reference_scores=None):
+    def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None = None,
+              beta: float | None = None, *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         return self.reference(x, mask) if reference_scores is None else reference_scores

@@ -10,11 +10,13 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Literal, cast
 
 import torch
 from torch import nn
 
+from ..config import FieldError, Validated, opt
 from .conditioning import ConditionNet, condition_vector
 
 KINDS = ("mlp", "transformer")
@@ -22,30 +24,39 @@ CONDITIONINGS = ("film", "concat", "none")
 
 
 @dataclass
-class ScorerConfig:
-    """Architecture of a scorer; ``n_features``/``n_objectives`` are filled from the data."""
+class ModelConfig(Validated):
+    """The scorer architecture a user chooses (the ``model`` section); sizes come from the data."""
 
-    kind: str = "mlp"
-    n_features: int = 0
-    n_objectives: int = 1
-    hidden: list[int] = field(default_factory=lambda: [256, 128])
-    dropout: float = 0.1
-    conditioning: str = "film"
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    ff_mult: int = 2
-    n_prompts: int = 4
-    cond_hidden: int = 64
+    kind: Literal["mlp", "transformer"] = "mlp"
+    hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
+    dropout: float = opt(0.1, ge=0.0, lt=1.0)
+    conditioning: Literal["film", "concat", "none"] = "film"
+    d_model: int = opt(64, ge=1)
+    n_layers: int = opt(2, ge=1)
+    n_heads: int = opt(4, ge=1)
+    ff_mult: int = opt(2, ge=1)
+    n_prompts: int = opt(4, ge=0)
+    cond_hidden: int = opt(64, ge=1)
     temperature_conditioned: bool = False
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
-        if self.conditioning not in CONDITIONINGS:
-            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
+    def check(self) -> None:
+        if self.kind == "mlp" and not self.hidden:
+            raise FieldError("hidden", "an MLP needs at least one hidden layer")
         if self.kind == "transformer" and self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+            raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
+
+
+@dataclass
+class ScorerConfig(ModelConfig):
+    """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer)."""
+
+    n_features: int = opt(0, ge=0)
+    n_objectives: int = opt(1, ge=1)
+
+    @classmethod
+    def for_data(cls, model: ModelConfig, n_features: int, n_objectives: int) -> ScorerConfig:
+        """The scorer configuration of ``model`` for data of this width and number of objectives."""
+        return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives})
 
     @property
     def cond_dim(self) -> int:
@@ -96,14 +107,14 @@ class MLPScorer(Scorer):
         extra = config.cond_dim if (self._conditioned and config.conditioning == "concat") else 0
         dims = [config.n_features] + list(config.hidden)
         self.layers = nn.ModuleList(nn.Linear(a + (extra if i == 0 else 0), b)
-                                    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])))
+                                    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)))
         self.out = nn.Linear(dims[-1], 1)
         self.drop = nn.Dropout(config.dropout)
         if self._conditioned and config.conditioning == "film":
             self.film = ConditionNet(config.cond_dim, config.cond_hidden, 2 * sum(config.hidden))
         if extra:
             with torch.no_grad():
-                self.layers[0].weight[:, config.n_features:].zero_()
+                cast(nn.Linear, self.layers[0]).weight[:, config.n_features:].zero_()
 
     def forward(self, x, mask=None, weights=None, beta=None):
         mask = self._check(x, mask)
@@ -144,7 +155,7 @@ class TransformerScorer(Scorer):
             # not zero-initialised: zero prompts would still change attention; small random prompts are learnt
             self.prompt_net = ConditionNet(config.cond_dim, config.cond_hidden, config.n_prompts * d, zero_init=False)
             with torch.no_grad():
-                self.prompt_net.net[-1].weight.mul_(0.1)
+                self.prompt_net.last_layer().weight.mul_(0.1)
 
     def forward(self, x, mask=None, weights=None, beta=None):
         mask = self._check(x, mask)
@@ -171,22 +182,25 @@ def build_scorer(config: ScorerConfig, conditioned: bool = True) -> Scorer:
     return cls(config, conditioned=conditioned)
 
 
-CONDITIONING_FIELDS = ("n_objectives", "conditioning", "n_prompts", "cond_hidden", "temperature_conditioned")
+CONDITIONING_FIELDS = ("conditioning", "n_prompts", "cond_hidden", "temperature_conditioned")
 
 
-def conditioned_copy(reference: Scorer, config: ScorerConfig | None = None) -> Scorer:
+def conditioned_copy(reference: Scorer, model: ModelConfig | None = None,
+                     n_objectives: int | None = None) -> Scorer:
     """A weight-conditioned scorer whose backbone starts from the reference's parameters.
 
-    The backbone (kind, sizes) is the reference's; the conditioning fields (``n_objectives``, ``conditioning``,
-    ``n_prompts``, ``cond_hidden``, ``temperature_conditioned``) come from ``config`` when given.
+    The backbone (kind, sizes) is the reference's; the conditioning fields (``conditioning``, ``n_prompts``,
+    ``cond_hidden``, ``temperature_conditioned``) come from ``model`` and the number of objectives from
+    ``n_objectives`` when given.
     """
-    cfg = ScorerConfig(**reference.config.to_dict())
-    if config is not None:
-        for f in CONDITIONING_FIELDS:
-            setattr(cfg, f, getattr(config, f))
-        cfg.__post_init__()
-    model = build_scorer(cfg, conditioned=True)
-    state = model.state_dict()
+    values = reference.config.to_dict()
+    if model is not None:
+        values.update({f: getattr(model, f) for f in CONDITIONING_FIELDS})
+    if n_objectives is not None:
+        values["n_objectives"] = n_objectives
+    cfg = ScorerConfig(**values)
+    policy = build_scorer(cfg, conditioned=True)
+    state = policy.state_dict()
     for k, v in reference.state_dict().items():
         if k not in state:
             raise RuntimeError(f"reference parameter {k} is not in the conditioned model")
@@ -197,5 +211,5 @@ def conditioned_copy(reference: Scorer, config: ScorerConfig | None = None) -> S
             state[k][:, : v.shape[1]] = v
         else:
             raise RuntimeError(f"shape mismatch for {k}: {tuple(v.shape)} vs {tuple(state[k].shape)}")
-    model.load_state_dict(state)
-    return model
+    policy.load_state_dict(state)
+    return policy

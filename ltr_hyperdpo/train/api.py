@@ -1,22 +1,30 @@
-"""`train(config, run_dir) -> RunResult`: stage 1 (reference) then stage 2 (the method), resumable."""
+"""`train(config, run_dir) -> RunResult`: stage 1 (reference) then stage 2 (the method), locked and resumable."""
 from __future__ import annotations
 
-import json
 import os
 import resource
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from ..config import diff_keys, load_config_file
 from ..core.sampling import weight_grid
-from ..data.dataset import DatasetState, RankingDataset
-from ..data.store import atomic_write_json
-from . import checkpoint as ckpt
-from . import methods as _methods
-from .config import RunConfig
+from ..data.dataset import RankingDataset, load_splits
+from ..errors import ConfigError, RunDirError
+from ..eval.front import evaluate_front
+from ..eval.report import write_front
+from ..methods.base import FitContext
+from ..methods.registry import get_method
+from ..models.scorers import ScorerConfig
+from ..runs.checkpoint import load
+from ..runs.io import atomic_write_json
+from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
+from .config import RESUME_HARMLESS_KEYS, RunConfig
 from .reference import train_reference
+
+Splits = tuple[RankingDataset, RankingDataset, RankingDataset | None]
 
 
 @dataclass
@@ -45,24 +53,13 @@ class RunResult:
         return dict(self.__dict__)
 
 
-def load_splits(cfg: RunConfig) -> tuple[RankingDataset, RankingDataset, RankingDataset | None]:
-    """Train (fitting objectives and normaliser), vali (or a held-out part of train), test."""
+def load_run_splits(cfg: RunConfig) -> Splits:
+    """The run's (train, vali, test) datasets: objectives and normaliser fitted on the training split."""
     d = cfg.data
     if not d.train:
-        raise ValueError("data.train is required")
-    tr = RankingDataset.load(d.train, objectives=d.objectives, fit=True, normalize=d.normalize)
-    if d.vali:
-        va = RankingDataset.load(d.vali, state=tr.state)
-    else:
-        rng = np.random.default_rng(cfg.seed)
-        q = rng.permutation(tr.n_queries)
-        n_va = max(1, int(round(d.vali_fraction * tr.n_queries)))
-        if tr.n_queries - n_va < 1:
-            raise ValueError(f"{d.train}: too few queries to hold out a validation split")
-        va = tr.subset(np.sort(q[:n_va]), name=f"{tr.name}[vali]")
-        tr = tr.subset(np.sort(q[n_va:]), name=f"{tr.name}[train]")
-    te = RankingDataset.load(d.test, state=tr.state) if d.test else None
-    return tr, va, te
+        raise ConfigError("config key 'data.train': required (the training split)")
+    return load_splits(d.train, d.vali or None, d.test or None, objectives=d.objectives, normalize=d.normalize,
+                       vali_fraction=d.vali_fraction, seed=cfg.seed)
 
 
 def _cpu() -> float:
@@ -70,58 +67,78 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, stop_after: int | None = None,
-          splits=None, on_epoch=None) -> RunResult:
-    """Run both stages into ``run_dir``; with ``resume`` continue from its checkpoints to the same result.
+def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, splits: Splits | None = None,
+          on_epoch: Callable[[str, dict], None] | None = None) -> RunResult:
+    """Run both stages into ``run_dir`` (held under a lock); with ``resume`` continue to the same result.
 
-    ``splits`` (train, vali, test) skips loading the data (the benchmark reuses loaded splits); ``on_epoch(stage,
-    record)`` is called after every stage-2 epoch (Optuna reports and prunes through it).
+    ``cfg`` is not modified. ``splits`` (train, vali, test) skips loading the data (benchmarks reuse loaded splits);
+    ``on_epoch(stage, record)`` is called after every epoch of every stage, once its checkpoint is written.
     """
-    run_dir = ckpt.open_run_dir(run_dir, resume, cfg.threads)
+    run_dir = Path(run_dir)
+    created = not run_dir.exists()
+    try:
+        with RunLock(run_dir):
+            return _train(cfg, run_dir, resume, splits, on_epoch)
+    except BaseException:
+        if created and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was written: leave no directory
+        raise
+
+
+def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
+    saved = load_config_file(run_dir / "config.json")
+    changed = [k for k in diff_keys(saved, cfg_dict) if k.split(".")[0] not in RESUME_HARMLESS_KEYS]
+    if changed:
+        raise RunDirError(f"{run_dir}: --resume with a config that changes the result ({', '.join(changed)} differ "
+                          f"from the saved config.json); resume with the same config, or start a new run")
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
+           on_epoch: Callable[[str, dict], None] | None) -> RunResult:
+    check_new_or_resume(run_dir, resume)
+    cfg_dict = cfg.to_dict()
+    if resume and (run_dir / "config.json").exists():
+        _check_resume_config(run_dir, cfg_dict)
+    set_threads(cfg.threads)
     t_start = time.perf_counter()
-    tr, va, te = splits if splits is not None else load_splits(cfg)
-    cfg.model.n_features, cfg.model.n_objectives = tr.n_features, tr.n_objectives
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
-    atomic_write_json(run_dir / "data_state.json", tr.state.to_dict())
-    state = ckpt.load(run_dir / "checkpoint.pt") if resume and (run_dir / "checkpoint.pt").exists() else None
+    tr, va, te = splits if splits is not None else load_run_splits(cfg)
+    scorer_cfg = ScorerConfig.for_data(cfg.model, tr.n_features, tr.n_objectives)
+    atomic_write_json(run_dir / "config.json", cfg_dict)
+    if tr.state is None:
+        raise ValueError("the training split has no fitted state (load it with RankingDataset.load(fit=True))")
+    atomic_write_json(run_dir / "data_state.json", {**tr.state.to_dict(), "n_features": tr.n_features,
+                                                    "n_objectives": tr.n_objectives})
+    ck = run_dir / "checkpoint.pt"
+    state = load(ck, hint="delete it to restart the interrupted stage from its beginning") \
+        if resume and ck.exists() else None
     if not resume and (run_dir / "log.jsonl").exists():
         (run_dir / "log.jsonl").unlink()
 
     t1 = time.perf_counter()
-    reference, ref_hist, ref_best = train_reference(cfg, tr, va, run_dir, resume_state=state, stop_after=stop_after)
+    reference, ref_hist, ref_best = train_reference(cfg, scorer_cfg, tr, va, run_dir, resume_state=state,
+                                                    on_epoch=on_epoch)
     reference.eval()
     for p in reference.parameters():
         p.requires_grad_(False)
     ref_seconds = time.perf_counter() - t1
 
+    K = tr.n_objectives
+    grid = weight_grid(K, cfg.eval.grid, method=cfg.eval.grid_method, seed=cfg.seed)
+    ctx = FitContext(cfg.method, tr, va, reference, run_dir, cfg.hyperdpo, cfg.model, cfg.seed, cfg.data.batch_size,
+                     cfg.data.slate_length, cfg.eval.ks[0], weight_grid(K, cfg.eval.val_grid), grid,
+                     cfg.eval.ref_point, cfg.progress, state, on_epoch)
     t2, c2 = time.perf_counter(), _cpu()
-    ranker, hist, val_hv = _methods.fit_method(cfg, tr, va, reference, run_dir, resume_state=state,
-                                               stop_after=stop_after, on_epoch=on_epoch)
+    outcome = get_method(cfg.method).fit(ctx)
     method_seconds, method_cpu = time.perf_counter() - t2, _cpu() - c2
 
     front = None
     if te is not None:
-        from ..eval.front import evaluate_front
-        from ..eval.report import write_front
-
-        grid = weight_grid(tr.n_objectives, cfg.eval.grid, method=cfg.eval.grid_method, seed=cfg.seed)
-        res = evaluate_front(ranker, te, grid, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
+        res = evaluate_front(outcome.ranker, te, grid, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
                              blank_policy=cfg.eval.blank_policy)
         write_front(res, run_dir / "front")
         front = res.to_dict()
     result = RunResult(str(run_dir), cfg.method, str(run_dir / "reference.pt"), str(run_dir / "config.json"),
-                       float(ref_best), float(val_hv), time.perf_counter() - t_start, ref_seconds, method_seconds,
-                       method_cpu, list(ref_hist) + list(hist), front)
+                       float(ref_best), float(outcome.val_hypervolume), time.perf_counter() - t_start, ref_seconds,
+                       method_seconds, method_cpu, list(ref_hist) + list(outcome.history), front)
     atomic_write_json(run_dir / "result.json", result.to_dict())
     return result
-
-
-def load_run(run_dir: str | os.PathLike):
-    """(ranker, config, fitted data state) of a finished run."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "method.json").exists() and not (run_dir / "model.pt").exists():
-        raise FileNotFoundError(f"{run_dir}: no trained model (is the run finished?)")
-    cfg = RunConfig.load(run_dir / "config.json")
-    reference, _ = ckpt.load_scorer(run_dir / "reference.pt")
-    state = DatasetState.from_dict(json.loads((run_dir / "data_state.json").read_text()))
-    return _methods.load_ranker(run_dir, reference), cfg, state

@@ -1,19 +1,20 @@
-"""Configuration of a training run (saved as config.json next to the run's outputs)."""
+"""Configuration of a training run (validated when loaded; saved as config.json next to the run's outputs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from ..config import from_dict, load_config_file, to_dict
-from ..models.scorers import ScorerConfig
-
-from ..losses import LOSSES
+from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
+from ..losses import LOSSES, get_loss
+from ..methods.registry import method_names
+from ..models.scorers import ModelConfig
 
 REFERENCE_LOSSES = tuple(LOSSES)
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Validated):
     """Splits (LETOR text or converted files), objectives, and batching."""
 
     train: str = ""
@@ -21,91 +22,109 @@ class DataConfig:
     test: str | None = None
     objectives: str | list | None = None
     normalize: bool = True
-    slate_length: int = 120
-    batch_size: int = 32
-    vali_fraction: float = 0.15
+    slate_length: int = opt(120, ge=2)
+    batch_size: int = opt(32, ge=1)
+    vali_fraction: float = opt(0.15, ge=0.0, lt=1.0)
+
+    def check(self) -> None:
+        if not self.vali and self.vali_fraction <= 0:
+            raise FieldError("vali_fraction", "must be > 0 when no data.vali split is given (a validation split is "
+                                              "needed for early stopping)")
 
 
 @dataclass
-class ReferenceConfig:
+class ReferenceConfig(Validated):
     """Stage 1: the reference scorer, trained on the main objective alone (or loaded)."""
 
     loss: str = "listnet"
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    patience: int = 5
-    grad_clip: float = 5.0
+    loss_args: dict = field(default_factory=dict)
+    epochs: int = opt(20, ge=1)
+    lr: float = opt(1e-3, gt=0.0)
+    weight_decay: float = opt(1e-5, ge=0.0)
+    patience: int = opt(5, ge=1)
+    grad_clip: float = opt(5.0, ge=0.0)
     checkpoint: str | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.loss not in REFERENCE_LOSSES:
-            raise ValueError(f"reference.loss must be one of {REFERENCE_LOSSES}, got {self.loss!r}")
+            raise FieldError("loss", f"expected one of {', '.join(REFERENCE_LOSSES)}, got {self.loss!r}")
+        try:
+            get_loss(self.loss, **self.loss_args)
+        except ValueError as e:
+            raise FieldError("loss_args", str(e)) from None
 
 
 @dataclass
-class HyperDPOConfig:
-    """Stage 2: one-shot HyperDPO fine-tuning of a conditioned copy against the frozen reference."""
+class HyperDPOConfig(Validated):
+    """Stage 2: fine-tuning against the frozen reference (all methods read these)."""
 
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    alpha: float | list = 0.5
-    beta: float = 1.0
-    beta_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
-    top_k: int | None = None
-    tie_break: str = "random"
-    patience: int = 5
-    grad_clip: float = 5.0
-    cond_lr_mult: float = 1.0
-    cosmos_lambda: float = 1.0
+    epochs: int = opt(20, ge=1)
+    lr: float = opt(1e-3, gt=0.0)
+    weight_decay: float = opt(1e-5, ge=0.0)
+    alpha: float | list[float] = opt(0.5, gt=0.0, items_gt=0.0)
+    beta: float = opt(1.0, gt=0.0)
+    beta_range: list[float] = opt(factory=lambda: [0.5, 2.0], items_gt=0.0, length=2)
+    top_k: int | None = opt(None, ge=1)
+    tie_break: Literal["random", "first"] = "random"
+    patience: int = opt(5, ge=1)
+    grad_clip: float = opt(5.0, ge=0.0)
+    cond_lr_mult: float = opt(1.0, gt=0.0)
+    cosmos_lambda: float = opt(1.0, ge=0.0)
     modpo_margin_scale: float = 1.0
-    modpo_w0_min: float = 0.05
+    modpo_w0_min: float = opt(0.05, gt=0.0, le=1.0)
 
-    def __post_init__(self) -> None:
-        if self.beta <= 0:
-            raise ValueError("hyperdpo.beta must be positive")
+    def check(self) -> None:
+        if self.beta_range[0] > self.beta_range[1]:
+            raise FieldError("beta_range", f"must be [low, high] with low <= high, got {self.beta_range}")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Validated):
     """Evaluation: NDCG cut-offs (the first is the front's metric), grids, blank-query policy, HV reference point."""
 
-    ks: list[int] = field(default_factory=lambda: [10, 5])
-    val_grid: int = 5
-    grid: int = 11
-    grid_method: str = "auto"
-    blank_policy: str = "skip"
-    ref_point: float | list | None = None
+    ks: list[int] = opt(factory=lambda: [10, 5], items_ge=1)
+    val_grid: int = opt(5, ge=1)
+    grid: int = opt(11, ge=1)
+    grid_method: Literal["auto", "lattice", "random"] = "auto"
+    blank_policy: Literal["skip", "zero", "one"] = "skip"
+    ref_point: float | list[float] | None = None
+
+    def check(self) -> None:
+        if not self.ks:
+            raise FieldError("ks", "needs at least one cut-off")
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Validated):
     """A whole run: data, model, the two stages, evaluation."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: ScorerConfig = field(default_factory=ScorerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     hyperdpo: HyperDPOConfig = field(default_factory=HyperDPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     method: str = "hyperdpo"
-    seed: int = 0
-    threads: int | None = None
+    seed: int = opt(0, ge=0)
+    threads: int | None = opt(None, ge=1)
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        from .methods import METHODS
-
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; available: {', '.join(METHODS)}")
+    def check(self) -> None:
+        if self.method not in method_names():
+            raise FieldError("method", f"expected one of {', '.join(method_names())}, got {self.method!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
+        """Build and validate a run config from a mapping (unknown keys and bad values name their key)."""
         return from_dict(cls, d)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read and validate a JSON or YAML run config."""
         return cls.from_dict(load_config_file(path))
 
     def to_dict(self) -> dict:
         return to_dict(self)
+
+
+#: keys that may change on ``--resume`` without changing the result
+RESUME_HARMLESS_KEYS = ("progress", "threads")

@@ -1,54 +1,54 @@
 """Stage 1: the reference scorer, trained on the main objective (objective 0) with a single-objective loss."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from ..data.batching import SlateLoader
+from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
+from ..eval.validation import val_ndcg
 from ..losses import get_loss
-from ..models.scorers import Scorer, build_scorer
-from . import checkpoint as ckpt
+from ..methods.base import REFERENCE_STAGE_ID
+from ..models.io import load_scorer, save_scorer
+from ..models.scorers import Scorer, ScorerConfig, build_scorer
+from ..runs.loop import Stage, run_stage
 from .config import RunConfig
-from .loop import StageSpec, run_stage
-from .validation import val_ndcg
 
 
-def train_reference(cfg: RunConfig, tr: RankingDataset, va: RankingDataset, run_dir: Path, *,
-                    resume_state: dict | None = None, stop_after: int | None = None) -> tuple[Scorer, list, float]:
+def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset, va: RankingDataset,
+                    run_dir: Path, *, resume_state: dict | None = None,
+                    on_epoch: Callable[[str, dict], None] | None = None) -> tuple[Scorer, list, float]:
     """Train (or load ``reference.checkpoint``, or reuse ``run_dir/reference.pt``); returns (model, history, best)."""
     ref_path = run_dir / "reference.pt"
     k0 = cfg.eval.ks[0]
     rc = cfg.reference
     if rc.checkpoint:
-        reference, _ = ckpt.load_scorer(rc.checkpoint)
+        reference, _ = load_scorer(rc.checkpoint)
         best = float(val_ndcg(lambda x, m: reference(x, m), va, k0)[0])
-        ckpt.save_scorer(reference, ref_path, history=[], best_metric=best)
+        save_scorer(reference, ref_path, history=[], best_metric=best)
         return reference, [], best
     if ref_path.exists() and (resume_state is None or resume_state["stage"] != "reference"):
-        reference, saved = ckpt.load_scorer(ref_path)
+        reference, saved = load_scorer(ref_path)
         return reference, saved.get("history", []), saved.get("best_metric", float("nan"))
     torch.manual_seed(cfg.seed)
-    reference = build_scorer(cfg.model, conditioned=False)
-    loss_fn = get_loss(rc.loss)
+    reference = build_scorer(scorer_cfg, conditioned=False)
+    loss_fn = get_loss(rc.loss, **rc.loss_args)
 
-    def loss(b, gen):
-        s = reference(b.features, b.mask)
-        y = b.labels[..., 0]
-        if rc.loss in ("pl", "listmle"):
-            return loss_fn(s, y, b.mask, generator=gen).mean()
-        return loss_fn(s, y, b.mask).mean()
+    def loss(b: Slates, gen: torch.Generator) -> torch.Tensor:
+        return loss_fn(reference(b.features, b.mask), b.labels[..., 0], b.mask, gen).mean()
 
-    def val():
+    def val() -> dict:
         return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), va, k0)[0])}
 
-    spec = StageSpec("reference", 1, reference, loss, val, f"val_ndcg@{k0}", rc.epochs, rc.lr, rc.weight_decay,
-                     rc.patience, rc.grad_clip)
     d = cfg.data
     loader = SlateLoader(tr, d.batch_size, slate_length=d.slate_length, shuffle=True, seed=cfg.seed)
-    st = run_stage(spec, loader, run_dir, cfg.seed,
+    stage = Stage("reference", REFERENCE_STAGE_ID, reference, loss, loader.epoch_batches, rc.epochs, rc.lr,
+                  rc.weight_decay, rc.grad_clip, n_batches=len(loader), val_fn=val, val_key=f"val_ndcg@{k0}",
+                  patience=rc.patience)
+    st = run_stage(stage, run_dir / "checkpoint.pt", cfg.seed,
                    resume=resume_state if resume_state and resume_state["stage"] == "reference" else None,
-                   progress=cfg.progress, log_path=run_dir / "log.jsonl", stop_after=stop_after)
-    ckpt.save_scorer(reference, ref_path, history=st.history, best_metric=st.best_metric)
+                   progress=cfg.progress, log_path=run_dir / "log.jsonl", on_epoch=on_epoch)
+    save_scorer(reference, ref_path, history=st.history, best_metric=st.best_metric)
     return reference, st.history, st.best_metric

@@ -1,0 +1,69 @@
+"""`ltr-hyperdpo <command>`: assembles the parser from the command modules and turns errors into one line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+
+from .. import __version__
+from . import data, llm, run, tune
+
+EXAMPLES = """examples:
+  ltr-hyperdpo demo                                             # the main job on embedded synthetic data
+  ltr-hyperdpo convert train.txt train.parquet --objectives mslr5
+  ltr-hyperdpo train --config run.yaml --out runs/mslr5
+  ltr-hyperdpo front runs/mslr5 --data test.txt --grid 11 --out runs/mslr5/front_test
+  ltr-hyperdpo <command> --help                                 # every command's options and examples"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: data commands, run commands, tune, LLM commands."""
+    p = argparse.ArgumentParser(prog="ltr-hyperdpo", description="Multi-objective listwise LTR with HyperDPO: train "
+                                "one model on several objectives, pick the trade-off after training.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"ltr-hyperdpo {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an error (also LTR_HYPERDPO_DEBUG=1)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data.add_commands(sub)
+    run.add_commands(sub)
+    tune.add_commands(sub)
+    llm.add_commands(sub)
+    return p
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) < 2000 else text[:2000] + " ..."
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    return f"ltr-hyperdpo: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: exit 0 on success, 2 with one line on stderr for any error."""
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("LTR_HYPERDPO_DEBUG", "") not in ("", "0")
+    if not debug:
+        warnings.formatwarning = _format_warning  # warnings as one line, no source-code lines
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        print(f"ltr-hyperdpo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        known = isinstance(e, (ValueError, OSError, LookupError))
+        kind = "" if known or type(e).__module__.startswith("ltr_hyperdpo") else f"{type(e).__name__}: "
+        hint = "" if debug else " (run with --debug for the traceback)" if kind else ""
+        print(f"ltr-hyperdpo {args.command}: error: {kind}{_one_line(e)}{hint}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

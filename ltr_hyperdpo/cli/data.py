@@ -1,0 +1,95 @@
+"""The data commands: convert, inspect, synth."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..data.convert import convert
+from ..data.dataset import RankingDataset, table_arrays
+from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
+from ..data.store import write_table
+from ..data.synth import make_synthetic, synth_objectives, write_letor_text
+from ..runs.io import dumps_json
+from .common import command, finite_float, positive_int
+
+PRESET_NAMES = ", ".join(PRESETS)
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    summary = convert(a.input, a.output, group_file=a.group_file, objectives=a.objectives,
+                      objectives_from=a.objectives_from, fmt=a.format, n_features=a.n_features,
+                      on_error="warn" if a.lenient else "raise", progress=not a.quiet)
+    print(dumps_json(summary))
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    ds = RankingDataset.load(a.data, group_file=a.group_file, objectives=a.objectives, fit=True, normalize=False)
+    s = ds.summary()
+    if a.json:
+        print(dumps_json(s, indent=2))
+        return 0
+    print(f"{s['name']}: {s['queries']} queries, {s['documents']} documents, {s['features']} input features")
+    ls = s["list_size"]
+    print(f"documents per query: min {ls['min']}, median {ls['median']:g}, max {ls['max']}")
+    for name, o in s["objectives"].items():
+        hist = ", ".join(f"{g:g}: {c}" for g, c in o["histogram"].items())
+        print(f"objective {name}: grades {{{hist}}}; queries with no relevant document: {o['blank_queries']}")
+    return 0
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    table = make_synthetic(a.queries, a.docs_per_query, a.features, a.objectives, a.correlation, seed=a.seed)
+    if a.output.endswith(".txt"):
+        write_letor_text(table, a.output)
+    else:
+        q, y, x = table_arrays(table)
+        objs = fit_objectives(synth_objectives(a.features, a.objectives), y, x)
+        write_table(a.output, table, meta={"version": 1, "source": "synthetic", "n_features": a.features,
+                                           "objectives": objectives_to_json(objs), "seed": a.seed,
+                                           "correlation": a.correlation})
+    print(dumps_json({"output": a.output, "rows": table.num_rows, "queries": a.queries}))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register convert, inspect and synth."""
+    c = command(sub, "convert", "LETOR/SVMlight text -> Parquet/Arrow",
+                "Parse LETOR/SVMlight text (with qid:, or a .group/.query side file) into Parquet (zstd) or Arrow "
+                "IPC. Nothing is written when a line is malformed; the error names the file, line and token.",
+                ["ltr-hyperdpo convert train.txt train.parquet --objectives mslr5",
+                 "ltr-hyperdpo convert test.txt test.parquet --objectives-from train.parquet",
+                 "ltr-hyperdpo convert train.svm train.arrow --group-file train.svm.group"])
+    c.add_argument("input", help="LETOR/SVMlight text file")
+    c.add_argument("output", help="output file: .parquet or .arrow (or give --format)")
+    c.add_argument("--group-file", help="LightGBM/XGBoost query sizes file (found automatically if beside INPUT)")
+    c.add_argument("--objectives", help=f"preset ({PRESET_NAMES}) or a spec.json/yaml; fitted on this file")
+    c.add_argument("--objectives-from", help="reuse the fitted objectives of a converted training file")
+    c.add_argument("--format", choices=["parquet", "arrow"], help="output format (default: from the extension)")
+    c.add_argument("--n-features", type=positive_int, help="force the feature width (default: largest index)")
+    c.add_argument("--lenient", action="store_true", help="skip malformed lines with a warning instead of failing")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(fn=cmd_convert)
+
+    i = command(sub, "inspect", "summary of a dataset",
+                "Queries, documents, features, the grade histogram per objective and the blank queries.",
+                ["ltr-hyperdpo inspect train.parquet", "ltr-hyperdpo inspect train.txt --objectives mslr5 --json"])
+    i.add_argument("data", help="LETOR text or a converted file")
+    i.add_argument("--group-file", help="LightGBM/XGBoost query sizes file")
+    i.add_argument("--objectives", help="preset or spec file (default: stored in DATA, else the label)")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.set_defaults(fn=cmd_inspect)
+
+    s = command(sub, "synth", "write a synthetic multi-objective dataset",
+                "Seeded MSLR-shaped synthetic data; auxiliary objectives are the last columns (.parquet/.arrow "
+                "carry their fitted objective spec; .txt writes LETOR text).",
+                ["ltr-hyperdpo synth synth.parquet --queries 300 --correlation -0.5"])
+    s.add_argument("output", help=".parquet, .arrow or .txt")
+    s.add_argument("--queries", type=positive_int, default=200, help="number of queries (default 200)")
+    s.add_argument("--docs-per-query", type=positive_int, default=120, help="mean list length (default 120)")
+    s.add_argument("--features", type=positive_int, default=136, help="feature columns (default 136)")
+    s.add_argument("--objectives", type=positive_int, default=2, help="number of objectives K (default 2)")
+    s.add_argument("--correlation", type=finite_float, default=-0.5,
+                   help="between objectives, -1 (conflict) .. 1 (aligned); default -0.5")
+    s.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    s.set_defaults(fn=cmd_synth)

@@ -1,0 +1,127 @@
+"""The LLM commands: llm-convert, llm-train, llm-front, llm-generate."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from ..config import apply_overrides, load_config_file
+from ..errors import ConfigError
+from ..eval.report import markdown_table, write_front
+from ..llm.config import LLMConfig
+from ..llm.data import CONVERTERS, load_preferences
+from ..llm.evaluate import evaluate_llm_front
+from ..llm.train import llm_train, load_data, load_llm_run
+from ..runs.io import dumps_json
+from .common import command, finite_float, nonnegative_float, positive_float, positive_int
+
+SOURCES = ["jsonl", *CONVERTERS]
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    lists = load_preferences(a.input, a.source)
+    lists.save(a.output)
+    print(dumps_json({"output": a.output, "lists": len(lists), "objectives": lists.objectives,
+                      "responses": sum(len(r) for r in lists.responses)}))
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    d = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
+    if a.model:
+        d["model"] = a.model
+    res = llm_train(LLMConfig.from_dict(d), a.out, resume=a.resume)
+    print(dumps_json({"run_dir": res.run_dir, "train_seconds": round(res.train_seconds, 1), "steps": res.steps,
+                      "final_loss": res.history[-1]["loss"] if res.history else None}))
+    return 0
+
+
+def cmd_front(a: argparse.Namespace) -> int:
+    model, enc, cfg, objectives, dev = load_llm_run(a.run_dir)
+    held = load_preferences(a.data, a.source) if a.data else load_data(cfg)[1]
+    if held.objectives != objectives:
+        raise ConfigError(f"held-out objectives {held.objectives} differ from the run's {objectives}")
+    res = evaluate_llm_front(model, enc, held, dev, grid=a.grid, beta=cfg.beta,
+                             max_lists=a.max_lists or cfg.eval_max_lists,
+                             list_size=a.list_size or cfg.eval_list_size, ref_point=a.ref_point, seed=cfg.seed,
+                             eval_beta=a.beta)
+    title = f"LLM implicit-reward front, HV {res.hypervolume:.4g}"
+    if len(res.objective_names) == 2:
+        title += f"\n(labels: w_{res.objective_names[0]})"
+    paths = write_front(res, a.out, title=title)
+    print(markdown_table(res))
+    print(dumps_json({"hypervolume": res.hypervolume, **paths}))
+    return 0
+
+
+def cmd_generate(a: argparse.Namespace) -> int:
+    model, enc, cfg, objectives, dev = load_llm_run(a.run_dir)
+    if a.w is not None and len(a.w) != len(objectives):
+        raise ConfigError(f"--w needs {len(objectives)} values ({', '.join(objectives)})")
+    if a.w is not None and sum(a.w) <= 0:
+        raise ConfigError("--w: the weights must not all be 0")
+    ids = [enc.tok.bos_id] + enc.tok.encode(a.prompt)
+    w = None if a.w is None else torch.tensor([a.w], dtype=torch.float32).to(dev) / sum(a.w)
+    beta = (a.beta or cfg.beta) if model.temperature_conditioned else None
+    kw: dict[str, Any] = {"max_new_tokens": a.max_new_tokens, "do_sample": a.temperature > 0}
+    if a.temperature > 0:
+        kw["temperature"] = a.temperature
+        torch.manual_seed(a.seed)
+    out = model.generate(torch.tensor([ids]).to(dev), w, beta, **kw)
+    print(enc.tok.decode(out[0].tolist()))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register the llm-* commands."""
+    c = command(sub, "llm-convert", "convert a preference set to the list format",
+                "AlpacaEval lists (preference, brevity), OpenAssistant ranked replies (human_rank), HH-RLHF harmless "
+                "pairs, or the list format itself (jsonl, validated) -> the list format as JSONL (or .parquet).",
+                ["ltr-hyperdpo llm-convert alpacaeval alpacaeval_805x54_lists.jsonl.gz alpaca_lists.jsonl"])
+    c.add_argument("source", choices=SOURCES, help="input format")
+    c.add_argument("input", help="input file (.jsonl, .jsonl.gz, .json)")
+    c.add_argument("output", help="output lists: .jsonl, or .parquet/.arrow")
+    c.set_defaults(fn=cmd_convert)
+
+    t = command(sub, "llm-train", "HyperDPO over lists of LLM responses (Hyper Prompt Tuning)",
+                "Trains a (w, β)-conditioned soft-prompt network (and optional LoRA adapters) on a frozen causal LM "
+                "with the PL-DPO loss over response lists.",
+                ["ltr-hyperdpo llm-train --config llm.yaml --out runs/llm",
+                 "ltr-hyperdpo llm-train --model ../shared/models/babyllama_tok105/hf_llama --set data=lists.jsonl "
+                 "--out runs/llm"])
+    t.add_argument("--config", help="JSON or YAML LLM config")
+    t.add_argument("--model", help="local Hugging Face causal LM directory")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    t.set_defaults(fn=cmd_train)
+
+    f = command(sub, "llm-front", "implicit-reward ranking quality over a grid of weights",
+                "Pairwise accuracy and NDCG@10 of the implicit reward per objective on held-out lists, the front, "
+                "its hypervolume and a PNG plot.",
+                ["ltr-hyperdpo llm-front runs/llm --grid 5 --out runs/llm/front",
+                 "ltr-hyperdpo llm-front runs/llm --data heldout.jsonl --grid 7 --out f"])
+    f.add_argument("run_dir", help="a finished LLM run directory")
+    f.add_argument("--data", help="held-out lists (default: the run's held-out split)")
+    f.add_argument("--source", default="jsonl", choices=SOURCES, help="format of --data (default jsonl)")
+    f.add_argument("--grid", type=positive_int, default=5, help="number of weights (K=2: points on the segment)")
+    f.add_argument("--out", required=True, help="output directory for front.csv/json/png")
+    f.add_argument("--max-lists", type=positive_int, help="evaluate on at most this many lists")
+    f.add_argument("--list-size", type=positive_int, help="responses per list (sampled)")
+    f.add_argument("--beta", type=positive_float, help="evaluate at another temperature β (> 0)")
+    f.add_argument("--ref-point", type=finite_float, nargs="*", help="hypervolume reference point (default 0)")
+    f.set_defaults(fn=cmd_front)
+
+    g = command(sub, "llm-generate", "generate with a chosen trade-off w (and β)",
+                "Greedy or sampled continuation of --prompt with the soft prompts of --w (omit --w for the "
+                "reference model).",
+                ["ltr-hyperdpo llm-generate runs/llm --prompt 'Once upon a time' --w 1 0"])
+    g.add_argument("run_dir", help="a finished LLM run directory")
+    g.add_argument("--prompt", required=True, help="the prompt text")
+    g.add_argument("--w", type=nonnegative_float, nargs="*", help="weights per objective (normalised to sum 1)")
+    g.add_argument("--beta", type=positive_float, help="temperature β of a temperature-conditioned run")
+    g.add_argument("--max-new-tokens", type=positive_int, default=80, help="tokens to generate (default 80)")
+    g.add_argument("--temperature", type=nonnegative_float, default=0.0, help="sampling temperature; 0 = greedy")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g.set_defaults(fn=cmd_generate)

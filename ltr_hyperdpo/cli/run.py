@@ -1,0 +1,100 @@
+"""The LTR run commands: train, front, demo."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..config import apply_overrides, load_config_file
+from ..core.sampling import weight_grid
+from ..data.dataset import RankingDataset
+from ..demo import run_demo
+from ..eval.front import FrontResult, evaluate_front
+from ..eval.report import markdown_table, write_front
+from ..methods.registry import method_names
+from ..runs.io import dumps_json
+from ..train import RunConfig, load_run, train
+from .common import command, finite_float, positive_float, positive_int
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    d = load_config_file(a.config) if a.config else {}
+    d = apply_overrides(d, a.set)
+    if a.method:
+        d["method"] = a.method
+    cfg = RunConfig.from_dict(d)
+    res = train(cfg, a.out, resume=a.resume)
+    if res.front:
+        print(markdown_table(FrontResult.from_dict(res.front)))
+        print()
+    print(dumps_json({"run_dir": res.run_dir, "best_val_reference": res.best_val_reference,
+                      "best_val_hypervolume": res.best_val_hypervolume, "train_seconds": round(res.train_seconds, 2),
+                      "test_hypervolume": res.front["hypervolume"] if res.front else None}))
+    return 0
+
+
+def cmd_front(a: argparse.Namespace) -> int:
+    run = load_run(a.run_dir)
+    cfg = run.config
+    ds = RankingDataset.load(a.data, state=run.state)
+    grid = weight_grid(ds.n_objectives, a.grid, method=a.grid_method, seed=cfg.seed)
+    ks = tuple(a.k) if a.k else tuple(cfg.eval.ks)
+    ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
+    res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
+                         blank_policy=a.blank_policy or cfg.eval.blank_policy)
+    paths = write_front(res, a.out)
+    print(markdown_table(res))
+    print(dumps_json({"hypervolume": res.hypervolume, **paths}))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    return run_demo(a.out, quick=a.quick)
+
+
+def add_commands(sub: Any) -> None:
+    """Register train, front and demo."""
+    t = command(sub, "train", "train the reference and a stage-2 method (default: one-shot HyperDPO)",
+                "Stage 1 trains the reference on the main objective; stage 2 fine-tunes a weight-conditioned copy "
+                "with the PL-DPO loss over all objectives (or runs a baseline method). Writes config.json, "
+                "data_state.json, reference.pt, model.pt, checkpoint.pt, log.jsonl, result.json (and front/ when "
+                "data.test is set) into --out, and prints the test front.",
+                ["ltr-hyperdpo train --config run.yaml --out runs/mslr5",
+                 "ltr-hyperdpo train --config run.yaml --out runs/mslr5 --resume",
+                 "ltr-hyperdpo train --set data.train=train.parquet --set data.objectives=mslr5 --out runs/x"])
+    t.add_argument("--config", help="JSON or YAML run config (see the README for its sections)")
+    t.add_argument("--out", required=True, help="run directory (must not hold another run unless --resume)")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
+    t.add_argument("--method", choices=method_names(),
+                   help="stage-2 method (default hyperdpo; the others are the multi-objective baselines)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. hyperdpo.epochs=5 (repeatable)")
+    t.set_defaults(fn=cmd_train)
+
+    f = command(sub, "front", "evaluate a trained run over a grid of weights",
+                "NDCG per objective for each weight of a grid, the non-dominated subset and the exact hypervolume "
+                "(moocore, maximise). Writes front.csv, front.json, front.png into --out.",
+                ["ltr-hyperdpo front runs/mslr5 --data test.txt --grid 11 --out runs/mslr5/front_test",
+                 "ltr-hyperdpo front runs/mslr5 --data test.parquet --beta 0.5 --out f05"])
+    f.add_argument("run_dir", help="a finished run directory")
+    f.add_argument("--data", required=True, help="evaluation split (LETOR text or a converted file)")
+    f.add_argument("--grid", type=positive_int, default=11,
+                   help="number of weights: K=2 points on the segment; K>=3 the lattice with at most this many "
+                        "points (lattice) or the vertices plus quasi-random points (random)")
+    f.add_argument("--grid-method", default="auto", choices=["auto", "lattice", "random"],
+                   help="how K>=3 grids are built (default auto = lattice)")
+    f.add_argument("--out", required=True, help="output directory for front.csv/json/png")
+    f.add_argument("--beta", type=positive_float, help="evaluate at another temperature β (> 0)")
+    f.add_argument("--k", type=positive_int, nargs="*", help="NDCG cut-offs (first = front metric); default from "
+                                                             "the run config")
+    f.add_argument("--ref-point", type=finite_float, nargs="*", help="hypervolume reference point (default 0)")
+    f.add_argument("--blank-policy", choices=["skip", "zero", "one"],
+                   help="queries with no relevant document: skip, count as 0 or as 1 (default: the run's)")
+    f.set_defaults(fn=cmd_front)
+
+    d = command(sub, "demo", "run the main job on the embedded synthetic dataset",
+                "Generate the synthetic two-objective dataset (conflicting objectives), convert it, train the "
+                "reference and the one-shot model, print the front and its hypervolume, save the plot.",
+                ["ltr-hyperdpo demo --out demo_output"])
+    d.add_argument("--out", default="demo_output", help="output directory (default demo_output)")
+    d.add_argument("--quick", action="store_true", help="a smaller run (for tests)")
+    d.set_defaults(fn=cmd_demo)

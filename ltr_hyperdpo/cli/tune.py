@@ -1,0 +1,37 @@
+"""The tune command: an Optuna study over the main hyperparameters."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..config import apply_overrides, load_config_file
+from ..runs.io import dumps_json
+from ..tune import run_study
+from .common import command, positive_int
+
+
+def cmd_tune(a: argparse.Namespace) -> int:
+    base = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
+    res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed)
+    print(dumps_json(res))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register tune."""
+    t = command(sub, "tune", "Optuna search maximising validation hypervolume",
+                "Searches the learning rate, Dirichlet alpha, beta (or the beta range of a temperature-conditioned "
+                "model), the model size and the prompt length. Each trial trains into WORK/trial_N; validation "
+                "hypervolumes are reported every epoch and unpromising trials are pruned (median pruner). The study "
+                "lives in --storage and resumes from it; the best trial's config is written to "
+                "WORK/best_config.json.",
+                ["ltr-hyperdpo tune --config run.yaml --trials 30 --storage sqlite:///study.db --work runs/tune",
+                 "(run the same command again to resume the study)"])
+    t.add_argument("--config", help="base run config (JSON/YAML)")
+    t.add_argument("--trials", type=positive_int, default=20, help="total number of trials in the study")
+    t.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///study.db (default: in memory)")
+    t.add_argument("--study-name", default="ltr_hyperdpo", help="study name in the storage")
+    t.add_argument("--work", default="runs/tune", help="directory for trial runs and best_config.json")
+    t.add_argument("--seed", type=int, default=0, help="sampler seed")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value (repeatable)")
+    t.set_defaults(fn=cmd_tune)

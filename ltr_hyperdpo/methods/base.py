@@ -1,0 +1,130 @@
+"""What a stage-2 method is: an object with a name, a plot label, a ``fit`` and a ``load``, in a registry.
+
+The trainer builds a :class:`FitContext` from the run config and calls :meth:`Method.fit`; :meth:`Method.load`
+rebuilds the trained :class:`~ltr_hyperdpo.models.Ranker` from the run directory. Methods do not import the run
+config: what they need of it arrives in the context (the ``hyperdpo`` section as :class:`Stage2Params`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from ..data.batching import SlateLoader
+from ..data.dataset import RankingDataset
+from ..models.ranker import Ranker
+from ..models.scorers import ModelConfig, Scorer
+from ..runs.io import atomic_write_json
+from ..runs.loop import Stage, StageState, run_stage
+
+#: stage ids enter the epoch seeds: the reference is stage 1, a one-model method stage 2, member i of a multi-run
+#: method stage MEMBER_STAGE_BASE + i
+REFERENCE_STAGE_ID, ONE_MODEL_STAGE_ID, MEMBER_STAGE_BASE = 1, 2, 10
+#: the stage-2 loader shuffles with seed + STAGE2_LOADER_OFFSET (the reference's loader uses the run seed itself)
+STAGE2_LOADER_OFFSET = 1
+
+
+def conditioning_init_seed(seed: int) -> int:
+    """Seed of the conditioning network's initialisation: fixed per run seed, whatever ran before it."""
+    return seed * 7919 + 17
+
+
+class Stage2Params(Protocol):
+    """The ``hyperdpo`` config section, as the methods read it."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    alpha: float | list[float]
+    beta: float
+    beta_range: list[float]
+    top_k: int | None
+    tie_break: Literal["random", "first"]
+    patience: int
+    grad_clip: float
+    cond_lr_mult: float
+    cosmos_lambda: float
+    modpo_margin_scale: float
+    modpo_w0_min: float
+
+
+@dataclass
+class FitContext:
+    """Everything a method's ``fit`` needs; built by the trainer from the run config."""
+
+    method: str
+    train: RankingDataset
+    vali: RankingDataset
+    reference: Scorer
+    run_dir: Path
+    params: Stage2Params
+    model: ModelConfig
+    seed: int
+    batch_size: int
+    slate_length: int | None
+    front_k: int
+    val_weights: np.ndarray  # [points, objectives] validation grid (early stopping, validation hypervolume)
+    member_weights: np.ndarray  # [members, objectives] training weights of the multi-run methods
+    ref_point: Any = None
+    progress: bool = True
+    resume: dict | None = None  # the run's checkpoint.pt, when resuming
+    on_epoch: Callable[[str, dict], None] | None = None
+
+    @property
+    def n_objectives(self) -> int:
+        return self.train.n_objectives
+
+    def loader(self) -> SlateLoader:
+        """The stage-2 training loader (shuffled slates; the same batches for every stage-2 model)."""
+        return SlateLoader(self.train, self.batch_size, slate_length=self.slate_length, shuffle=True,
+                           seed=self.seed + STAGE2_LOADER_OFFSET)
+
+    def val_grid(self) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.val_weights, dtype=np.float32))
+
+    def fit_stage(self, name: str, stage_id: int, model: torch.nn.Module,
+                  loss_fn: Callable[[Any, torch.Generator], torch.Tensor], val_fn: Callable[[], dict], val_key: str,
+                  checkpoint_dir: Path, resume: dict | None, param_groups: list | None = None) -> StageState:
+        """Train ``model`` with the shared loop under the stage-2 hyperparameters."""
+        p = self.params
+        loader = self.loader()
+        stage = Stage(name, stage_id, model, loss_fn, loader.epoch_batches, p.epochs, p.lr, p.weight_decay,
+                      p.grad_clip, n_batches=len(loader), param_groups=param_groups, val_fn=val_fn,
+                      val_key=val_key, patience=p.patience)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        return run_stage(stage, checkpoint_dir / "checkpoint.pt", self.seed, resume=resume, progress=self.progress,
+                         log_path=self.run_dir / "log.jsonl", on_epoch=self.on_epoch)
+
+
+@dataclass
+class FitOutcome:
+    """What ``fit`` returns: the trained ranker, the per-epoch history and the validation hypervolume."""
+
+    ranker: Ranker
+    history: list
+    val_hypervolume: float
+
+
+class Method:
+    """A stage-2 method. Subclasses set ``name``, ``label``, ``multi_run`` and implement ``fit`` / ``load``."""
+
+    name: str = ""
+    label: str = ""
+    multi_run: bool = False  # one model per training weight (the budget of M runs) rather than one model
+
+    def fit(self, ctx: FitContext) -> FitOutcome:
+        """Train into ``ctx.run_dir``; write ``method.json`` (and the model files) there."""
+        raise NotImplementedError
+
+    def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:
+        """The trained ranker of a finished run (``meta`` is its ``method.json``)."""
+        raise NotImplementedError
+
+
+def write_method_json(run_dir: Path, method: str, members: list[dict], beta: float) -> None:
+    """``method.json``: the method, its members (``w`` and model path) and the training temperature."""
+    atomic_write_json(run_dir / "method.json", {"method": method, "members": members, "beta": beta})

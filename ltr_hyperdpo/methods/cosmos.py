@@ -1,0 +1,24 @@
+"""COSMOS-style: HyperDPO's conditioned model with the loss ``Σ w_k L_k − λ cos(w, L)`` (Ruchte & Grabocka)."""
+from __future__ import annotations
+
+import torch
+
+from ..core.dpo import pl_dpo_objective_losses
+from ..data.batching import Slates
+from .base import FitContext
+from .hyperdpo import HyperDPO
+
+
+class Cosmos(HyperDPO):
+    """One conditioned model; the cosine penalty pulls the loss vector towards the direction of w."""
+
+    name = "cosmos"
+    label = "COSMOS-style"
+
+    def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
+                  beta: torch.Tensor | float, gen: torch.Generator) -> torch.Tensor:
+        p = ctx.params
+        per = pl_dpo_objective_losses(pol, ref_s, b.labels, b.mask, beta=beta, top_k=p.top_k,
+                                      tie_break=p.tie_break, generator=gen)
+        cos = torch.nn.functional.cosine_similarity(per, w, dim=1, eps=1e-8)
+        return ((w * per).sum(1) - p.cosmos_lambda * cos).mean()

@@ -1,0 +1,69 @@
+"""HyperDPO (COS-DPO): one weight-conditioned copy of the reference, PL-DPO with ``w ~ Dirichlet(α)`` per list."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..core.dpo import pl_dpo_loss
+from ..core.sampling import sample_beta, sample_weights
+from ..data.batching import Slates
+from ..eval.validation import val_hypervolume
+from ..models.io import load_scorer, save_scorer
+from ..models.ranker import HyperDPORanker, Ranker
+from ..models.scorers import Scorer, conditioned_copy
+from .base import ONE_MODEL_STAGE_ID, FitContext, FitOutcome, Method, conditioning_init_seed, write_method_json
+
+#: parameters of the conditioning network (FiLM generator, hyper-prompt MLP): they may get their own learning rate
+CONDITIONING_PREFIXES = ("film.", "prompt_net.")
+
+
+class HyperDPO(Method):
+    """One model conditioned on (w, β); any trade-off after training."""
+
+    name = "hyperdpo"
+    label = "HyperDPO (1 run)"
+
+    def batch_loss(self, ctx: FitContext, policy: Scorer, b: Slates, gen: torch.Generator) -> torch.Tensor:
+        """The mean loss of one batch: w (and β) sampled per list, reference scores without gradient."""
+        p = ctx.params
+        temp = ctx.model.temperature_conditioned
+        w = sample_weights(b.features.shape[0], ctx.n_objectives, p.alpha, generator=gen)
+        beta = sample_beta(b.features.shape[0], (p.beta_range[0], p.beta_range[1]), generator=gen) if temp else p.beta
+        with torch.no_grad():
+            ref_s = ctx.reference(b.features, b.mask)
+        pol = policy(b.features, b.mask, w, beta if temp else None)
+        return self.objective(ctx, pol, ref_s, b, w, beta, gen)
+
+    def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
+                  beta: torch.Tensor | float, gen: torch.Generator) -> torch.Tensor:
+        """``mean_lists Σ_k w_k L_k`` (the PL-DPO loss per objective under the implicit rewards)."""
+        p = ctx.params
+        return pl_dpo_loss(pol, ref_s, b.labels, b.mask, w, beta=beta, top_k=p.top_k, tie_break=p.tie_break,
+                           generator=gen)
+
+    def fit(self, ctx: FitContext) -> FitOutcome:
+        p = ctx.params
+        torch.manual_seed(conditioning_init_seed(ctx.seed))
+        policy = conditioned_copy(ctx.reference, ctx.model, ctx.n_objectives)
+        temp = ctx.model.temperature_conditioned
+        grid = ctx.val_grid()
+
+        def val() -> dict:
+            fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
+            return {"val_hypervolume": val_hypervolume(fn, grid, ctx.vali, ctx.front_k, ctx.ref_point)}
+
+        resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
+        cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]
+        ids = {id(q) for q in cond}
+        groups = [{"params": [q for q in policy.parameters() if id(q) not in ids]},
+                  {"params": cond, "lr": p.lr * p.cond_lr_mult}] if cond else None
+        st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, lambda b, gen: self.batch_loss(ctx, policy, b, gen),
+                           val, "val_hypervolume", ctx.run_dir, resume, groups)
+        save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)
+        write_method_json(ctx.run_dir, self.name, [], p.beta)
+        return FitOutcome(HyperDPORanker(policy, ctx.reference, p.beta), st.history, st.best_metric)
+
+    def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:
+        policy, saved = load_scorer(run_dir / "model.pt")
+        return HyperDPORanker(policy, reference, saved.get("beta", meta.get("beta", 1.0)))

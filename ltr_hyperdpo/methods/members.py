@@ -1,0 +1,83 @@
+"""Multi-run methods: one plain copy of the reference trained per weight, each with its own fixed-w loss.
+
+Members train one after another under ``RUN/members/mNN/``; a resumed run skips finished members and continues the
+interrupted one from its checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.dpo import pl_dpo_loss
+from ..data.batching import Slates
+from ..eval.validation import val_hypervolume, val_ndcg
+from ..models.io import load_scorer, save_scorer
+from ..models.ranker import MemberRanker, Ranker
+from ..models.scorers import Scorer, build_scorer
+from ..runs.checkpoint import load
+from .base import MEMBER_STAGE_BASE, FitContext, FitOutcome, Method, write_method_json
+
+
+class MultiRun(Method):
+    """Base of the methods that train one model per weight; subclasses define the weights and the member loss."""
+
+    multi_run = True
+
+    def training_weights(self, ctx: FitContext) -> np.ndarray:
+        """``[members, objectives]``: the weights the members are trained at."""
+        return np.asarray(ctx.member_weights, dtype=np.float64)
+
+    def member_loss(self, ctx: FitContext, s: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
+                    gen: torch.Generator) -> torch.Tensor:
+        """The mean loss of one batch for the member trained at ``w`` ``[objectives]``."""
+        p = ctx.params
+        return pl_dpo_loss(s, ref_s, b.labels, b.mask, w[None, :].expand(s.shape[0], -1), beta=p.beta,
+                           top_k=p.top_k, tie_break=p.tie_break, generator=gen)
+
+    def make_ranker(self, members: list[tuple[np.ndarray, Scorer]], reference: Scorer, beta: float) -> Ranker:
+        return MemberRanker(members, reference, beta)
+
+    def fit(self, ctx: FitContext) -> FitOutcome:
+        p = ctx.params
+        weights = self.training_weights(ctx)
+        members: list[tuple[np.ndarray, Scorer]] = []
+        hist: list = []
+        for i, w in enumerate(weights):
+            mdir = ctx.run_dir / "members" / f"m{i:02d}"
+            path = mdir / "model.pt"
+            if path.exists():
+                model, saved = load_scorer(path)
+                members.append((w, model))
+                hist += saved.get("history", [])
+                continue
+            model = build_scorer(ctx.reference.config, conditioned=False)
+            model.load_state_dict(ctx.reference.state_dict())
+            wt = torch.tensor(w, dtype=torch.float32)
+
+            def loss(b: Slates, gen: torch.Generator, model: Scorer = model, wt: torch.Tensor = wt) -> torch.Tensor:
+                with torch.no_grad():
+                    ref_s = ctx.reference(b.features, b.mask)
+                return self.member_loss(ctx, model(b.features, b.mask), ref_s, b, wt, gen)
+
+            def val(model: Scorer = model, w: np.ndarray = w) -> dict:
+                return {"val_scalarised": float(np.dot(w, val_ndcg(lambda x, m: model(x, m), ctx.vali, ctx.front_k)))}
+
+            state = load(mdir / "checkpoint.pt") if (mdir / "checkpoint.pt").exists() else None
+            st = ctx.fit_stage(f"{self.name}[{i}]", MEMBER_STAGE_BASE + i, model, loss, val, "val_scalarised", mdir,
+                               state)
+            save_scorer(model, path, beta=p.beta, history=st.history, best_metric=st.best_metric,
+                        weight=[float(v) for v in w])
+            members.append((w, model))
+            hist += st.history
+        write_method_json(ctx.run_dir, self.name, [{"w": [float(v) for v in w], "path": f"members/m{i:02d}/model.pt"}
+                                                   for i, w in enumerate(weights)], p.beta)
+        ranker = self.make_ranker(members, ctx.reference, p.beta)
+        hv = val_hypervolume(lambda x, m, w: ranker.score(x, m, w[0]), ctx.val_grid(), ctx.vali, ctx.front_k,
+                             ctx.ref_point)
+        return FitOutcome(ranker, hist, hv)
+
+    def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:
+        members = [(np.asarray(m["w"]), load_scorer(run_dir / m["path"])[0]) for m in meta["members"]]
+        return self.make_ranker(members, reference, meta["beta"])

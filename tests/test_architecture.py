@@ -1,0 +1,177 @@
+"""The package's layers: no import cycles between subpackages, no forbidden edge, no internal import hidden in a
+function; the public API; adding a method is one file plus one registry line."""
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import ltr_hyperdpo
+
+PKG = ROOT / "ltr_hyperdpo"
+
+#: what each part of the package may import (the README's package map says the same in words)
+ALLOWED = {
+    "errors": set(),
+    "config": {"errors"},
+    "runs": {"errors"},
+    "core": set(),
+    "losses": {"core"},
+    "data": {"errors", "config", "runs"},
+    "models": {"errors", "config", "core", "runs"},
+    "eval": {"errors", "core", "data", "models", "runs"},
+    "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
+    "train": {"errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
+    "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
+    "tune": {"errors", "config", "runs", "train"},
+    "demo": {"errors", "data", "eval", "runs", "train"},
+    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "train", "llm",
+            "tune", "demo"},
+    "__main__": {"cli"},
+    "ltr_hyperdpo": {"errors", "data", "eval", "models", "train"},
+}
+
+
+def part_of(module: str) -> str:
+    """``ltr_hyperdpo.data.store`` -> ``data``; the package itself -> ``ltr_hyperdpo``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "ltr_hyperdpo"
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[tuple[str, bool, int]]:
+    """(imported internal module, inside a function?, line) for every import statement in the file."""
+    mod = module_name(path)
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                out.extend((a.name, in_function, child.lineno) for a in child.names
+                           if a.name.split(".")[0] == "ltr_hyperdpo")
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (child.level - 1)]
+                    target = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    target = child.module or ""
+                if target.split(".")[0] == "ltr_hyperdpo":
+                    out.append((target, in_function, child.lineno))
+            visit(child, nested)
+
+    visit(tree, False)
+    return out
+
+
+def graph() -> tuple[dict[str, set[str]], list[str]]:
+    edges: dict[str, set[str]] = {}
+    hidden = []
+    for path in sorted(PKG.rglob("*.py")):
+        src = part_of(module_name(path))
+        edges.setdefault(src, set())
+        for target, in_function, line in imports_of(path):
+            if in_function:
+                hidden.append(f"{path.relative_to(ROOT)}:{line} imports {target} inside a function")
+            dst = part_of(target)
+            if dst != src:
+                edges[src].add(dst)
+    return edges, hidden
+
+
+def test_no_internal_import_inside_functions():
+    _, hidden = graph()
+    assert hidden == []
+
+
+def test_only_allowed_edges_between_parts():
+    edges, _ = graph()
+    unknown = sorted(set(edges) - set(ALLOWED))
+    assert unknown == [], f"new parts need a place in ALLOWED (and the README's package map): {unknown}"
+    bad = sorted(f"{a} -> {b}" for a, deps in edges.items() for b in deps if b not in ALLOWED[a])
+    assert bad == []
+
+
+def test_no_cycle_between_parts():
+    edges, _ = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(m):] + [m]))
+            if m not in state:
+                dfs(m)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(edges):
+        if n not in state:
+            dfs(n)
+
+
+def test_the_graph_check_sees_a_cycle_and_a_hidden_import(tmp_path, monkeypatch):
+    # the checker itself must fail on what it is there to catch
+    fake = tmp_path / "ltr_hyperdpo"
+    (fake / "core").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "core" / "__init__.py").write_text("from ..llm import x\n")
+    (fake / "llm").mkdir()
+    (fake / "llm" / "__init__.py").write_text("def f():\n    from ..core import y\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    edges, hidden = graph()
+    assert edges["core"] == {"llm"} and edges["llm"] == {"core"}
+    assert len(hidden) == 1 and "llm/__init__.py:2" in hidden[0]
+    with pytest.raises(AssertionError, match="import cycle"):
+        test_no_cycle_between_parts()
+    with pytest.raises(AssertionError):
+        test_only_allowed_edges_between_parts()
+
+
+def test_public_api():
+    assert set(ltr_hyperdpo.__all__) >= {"train", "load_run", "RunConfig", "RunResult", "RankingDataset", "convert",
+                                         "evaluate_front", "FrontResult"}
+    for name in ltr_hyperdpo.__all__:
+        assert hasattr(ltr_hyperdpo, name), name
+    from ltr_hyperdpo import llm
+
+    assert {"llm_train", "load_llm_run", "evaluate_llm_front", "LLMConfig"} <= set(llm.__all__)
+
+
+def test_rankers_share_one_interface():
+    import torch
+
+    from ltr_hyperdpo.models import (
+        HyperDPORanker,
+        MemberRanker,
+        Ranker,
+        ReferenceRanker,
+        ScorerConfig,
+        SoupRanker,
+        build_scorer,
+    )
+
+    c = ScorerConfig(kind="mlp", n_features=3, n_objectives=2, hidden=[4], dropout=0.0)
+    ref = build_scorer(c, conditioned=False)
+    rankers = [HyperDPORanker(build_scorer(c), ref), MemberRanker([(np.array([1.0, 0.0]), ref)], ref),
+               SoupRanker([ref, ref], ref), ReferenceRanker(ref)]
+    x = torch.randn(2, 5, 3)
+    for r in rankers:
+        assert isinstance(r, Ranker)
+        assert r.score(x, None, [0.5, 0.5]).shape == (2, 5) and r.n_objectives == 2
