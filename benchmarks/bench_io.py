@@ -63,7 +63,7 @@ print(json.dumps({{"base": base, "peak": peak_rss_bytes(), "dense": int(x.nbytes
 def bench_file(path: Path, repeats: int, tmp: Path) -> dict:
     from sklearn.datasets import load_svmlight_file
 
-    from ltr_hyperdpo.data.convert import convert
+    from ltr_hyperdpo.data.conversion import convert
     from ltr_hyperdpo.data.dataset import table_arrays
     from ltr_hyperdpo.data.letor import parse_letor
     from ltr_hyperdpo.data.store import open_table

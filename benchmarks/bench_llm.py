@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     import torch
 
     from ltr_hyperdpo.core import pl_dpo_loss, sample_weights
-    from ltr_hyperdpo.llm.data import convert_alpacaeval
+    from ltr_hyperdpo.llm.convert import convert_alpacaeval
     from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
     from ltr_hyperdpo.llm.tokenize import Encoder, TextTokenizer
 

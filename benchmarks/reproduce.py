@@ -76,7 +76,7 @@ def base_config(ds: dict, a, seed: int) -> dict:
 
 
 def run_cell(cfg_dict: dict, run_dir: Path, splits) -> dict:
-    from ltr_hyperdpo.train import RunConfig, train
+    from ltr_hyperdpo.training import RunConfig, train
 
     reset_peak_rss()
     res = train(RunConfig.from_dict(cfg_dict), run_dir, splits=splits)
@@ -95,7 +95,7 @@ def single_objective_bars(name, ds, a, seed, splits, work: Path) -> dict:
     """Main-objective test NDCG@10 of references trained with each single-objective loss, and of LambdaMART."""
     from ltr_hyperdpo.eval.front import ndcg_matrix
     from ltr_hyperdpo.methods.lambdamart import fit_lambdamart, lambdamart_scores
-    from ltr_hyperdpo.train import RunConfig, train
+    from ltr_hyperdpo.training import RunConfig, train
 
     tr, va, te = splits
     out = {}
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
         a.methods = ["hyperdpo"] + a.methods
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    from ltr_hyperdpo.train import RunConfig, load_run_splits
+    from ltr_hyperdpo.training import RunConfig, load_run_splits
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as td:

@@ -147,7 +147,7 @@ def find_fold_dir(root: Path, fold: str, first_split: str) -> Path:
 def convert_folds(info: DatasetInfo, extracted: Path, out_root: Path, folds: list[str] | None = None,
                   fmt: str = "parquet") -> list[Path]:
     """Convert every fold: train fitted with the preset, the other splits with the train file's objectives."""
-    from ltr_hyperdpo.data.convert import convert
+    from ltr_hyperdpo.data.conversion import convert
 
     written = []
     for fold in folds or info.folds:

@@ -14,7 +14,7 @@ from .data import RankingDataset, convert
 from .errors import ConfigError, DataError, UserError
 from .eval import FrontResult, evaluate_front
 from .models import Ranker
-from .train import Run, RunConfig, RunResult, load_run, train
+from .training import Run, RunConfig, RunResult, load_run, train
 
 __all__ = ["__version__", "train", "load_run", "Run", "RunConfig", "RunResult", "RankingDataset", "convert",
            "evaluate_front", "FrontResult", "Ranker", "UserError", "ConfigError", "DataError"]

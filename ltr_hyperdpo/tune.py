@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from .runs.io import atomic_write_json
-from .train import RunConfig, load_run_splits, train
+from .training import RunConfig, load_run_splits, train
 
 
 def suggest(trial: optuna.Trial, base: dict) -> dict:

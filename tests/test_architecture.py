@@ -23,14 +23,14 @@ ALLOWED = {
     "models": {"errors", "config", "core", "runs"},
     "eval": {"errors", "core", "data", "models", "runs"},
     "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
-    "train": {"errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
+    "training": {"errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
     "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
-    "tune": {"errors", "config", "runs", "train"},
-    "demo": {"errors", "data", "eval", "runs", "train"},
-    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "train", "llm",
+    "tune": {"errors", "config", "runs", "training"},
+    "demo": {"errors", "data", "eval", "runs", "training"},
+    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training", "llm",
             "tune", "demo"},
     "__main__": {"cli"},
-    "ltr_hyperdpo": {"errors", "data", "eval", "models", "train"},
+    "ltr_hyperdpo": {"errors", "data", "eval", "models", "training"},
 }
 
 
@@ -142,6 +142,26 @@ def test_the_graph_check_sees_a_cycle_and_a_hidden_import(tmp_path, monkeypatch)
         test_no_cycle_between_parts()
     with pytest.raises(AssertionError):
         test_only_allowed_edges_between_parts()
+
+
+def test_public_names_do_not_shadow_modules():
+    import importlib
+
+    # `import ltr_hyperdpo.X as m` must give the module wherever a public function has a module's name
+    for name in ltr_hyperdpo.__all__:
+        try:
+            importlib.import_module(f"ltr_hyperdpo.{name}")
+        except ModuleNotFoundError:
+            continue
+        raise AssertionError(f"ltr_hyperdpo.{name} is both a public name and a module")
+    for pkg in ("data", "eval", "models", "methods", "training", "runs", "llm", "core", "losses"):
+        mod = importlib.import_module(f"ltr_hyperdpo.{pkg}")
+        for name in getattr(mod, "__all__", []):
+            try:
+                importlib.import_module(f"ltr_hyperdpo.{pkg}.{name}")
+            except ModuleNotFoundError:
+                continue
+            raise AssertionError(f"ltr_hyperdpo.{pkg}.{name} is both a public name and a module")
 
 
 def test_public_api():

@@ -7,7 +7,8 @@ import torch
 from conftest import StopTraining, shared_path, stop_after
 
 from ltr_hyperdpo.core import dpo_sigmoid_loss, pl_dpo_loss
-from ltr_hyperdpo.llm.data import PreferenceFormatError, convert_alpacaeval, convert_hh_rlhf, convert_oasst, read_lists
+from ltr_hyperdpo.llm.convert import convert_alpacaeval, convert_hh_rlhf, convert_oasst
+from ltr_hyperdpo.llm.data import PreferenceFormatError, read_lists
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from ltr_hyperdpo.losses import (
     LOSSES,
     approx_ndcg_loss,
     get_loss,
-    lambdaloss,
+    lambda_loss,
     listmle_loss,
     listnet_loss,
     neural_ndcg_loss,
@@ -115,8 +115,8 @@ def test_listwise_losses_against_loops(seed):
         "neural@3": neural_ndcg_loss(T(s), T(y), T(m), temperature=1.0, k=3),
     }
     for sch in ("lambdarank", "ndcg2", "ndcg2pp"):
-        got[sch] = lambdaloss(T(s), T(y), T(m), scheme=sch)
-    got["ndcg2pp@3"] = lambdaloss(T(s), T(y), T(m), scheme="ndcg2pp", k=3)
+        got[sch] = lambda_loss(T(s), T(y), T(m), scheme=sch)
+    got["ndcg2pp@3"] = lambda_loss(T(s), T(y), T(m), scheme="ndcg2pp", k=3)
     for i in range(s.shape[0]):
         n = m[i].sum()
         si, yi = s[i, :n], y[i, :n]

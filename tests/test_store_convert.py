@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from ltr_hyperdpo.cli import main
-from ltr_hyperdpo.data.convert import convert
+from ltr_hyperdpo.data.conversion import convert
 from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
 from ltr_hyperdpo.data.store import open_table, read_metadata, storage_format

@@ -11,7 +11,7 @@ from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.errors import RunDirError, TrainingDivergedError
 from ltr_hyperdpo.eval.front import evaluate_front
-from ltr_hyperdpo.train import RunConfig, load_run, train
+from ltr_hyperdpo.training import RunConfig, load_run, train
 
 
 @pytest.fixture(scope="module")

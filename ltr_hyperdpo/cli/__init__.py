@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 import warnings
 
 from .. import __version__
 from . import data, llm, run, tune
+from .common import Parser
 
 EXAMPLES = """examples:
   ltr-hyperdpo demo                                             # the main job on embedded synthetic data
@@ -20,13 +22,13 @@ EXAMPLES = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: data commands, run commands, tune, LLM commands."""
-    p = argparse.ArgumentParser(prog="ltr-hyperdpo", description="Multi-objective listwise LTR with HyperDPO: train "
-                                "one model on several objectives, pick the trade-off after training.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="ltr-hyperdpo", description="Multi-objective listwise LTR with HyperDPO: train one model on "
+               "several objectives, pick the trade-off after training.",
+               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"ltr-hyperdpo {__version__}")
     p.add_argument("--debug", action="store_true",
                    help="show the full traceback of an error (also LTR_HYPERDPO_DEBUG=1)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     data.add_commands(sub)
     run.add_commands(sub)
     tune.add_commands(sub)
@@ -44,9 +46,22 @@ def _format_warning(message: Warning | str, category: type[Warning], filename: s
     return f"ltr-hyperdpo: warning: {message}\n"
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: temporary files are removed, the run lock is released
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C stops the command even when the shell started it with SIGINT ignored (a background job of a script);
+    SIGTERM exits cleanly (exit 143) instead of dying mid-write."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: exit 0 on success, 2 with one line on stderr for any error."""
     args = build_parser().parse_args(argv)
+    if argv is None:  # the console script, not a call from Python (tests, notebooks keep their handlers)
+        install_signal_handlers()
     debug = args.debug or os.environ.get("LTR_HYPERDPO_DEBUG", "") not in ("", "0")
     if not debug:
         warnings.formatwarning = _format_warning  # warnings as one line, no source-code lines

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``ltr-hyperdpo CMD: error: ...``), exit 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def command(sub: Any, name: str, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:

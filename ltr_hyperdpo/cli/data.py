@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..data.convert import convert
+from ..data.conversion import convert
 from ..data.dataset import RankingDataset, table_arrays
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
 from ..data.store import write_table

@@ -7,10 +7,11 @@ from typing import Any
 import torch
 
 from ..config import apply_overrides, load_config_file
+from ..data.conversion import same_file
 from ..errors import ConfigError
 from ..eval.report import markdown_table, write_front
 from ..llm.config import LLMConfig
-from ..llm.data import CONVERTERS, load_preferences
+from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
 from ..llm.train import llm_train, load_data, load_llm_run
 from ..runs.io import dumps_json
@@ -20,7 +21,15 @@ SOURCES = ["jsonl", *CONVERTERS]
 
 
 def cmd_convert(a: argparse.Namespace) -> int:
-    lists = load_preferences(a.input, a.source)
+    if same_file(a.input, a.output):
+        raise ConfigError(f"{a.output}: the output would overwrite the input; choose another output path")
+    options = {}
+    if a.source == "long":
+        options = {"objectives": [o.strip() for o in (a.objectives or "").split(",") if o.strip()],
+                   "group_by": a.group_by, "response_key": a.response_key}
+    elif a.objectives or a.group_by != "prompt" or a.response_key != "response":
+        raise ConfigError("--objectives, --group-by and --response-key apply to the long format only")
+    lists = load_preferences(a.input, a.source, **options)
     lists.save(a.output)
     print(dumps_json({"output": a.output, "lists": len(lists), "objectives": lists.objectives,
                       "responses": sum(len(r) for r in lists.responses)}))
@@ -76,12 +85,20 @@ def cmd_generate(a: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register the llm-* commands."""
     c = command(sub, "llm-convert", "convert a preference set to the list format",
-                "AlpacaEval lists (preference, brevity), OpenAssistant ranked replies (human_rank), HH-RLHF harmless "
-                "pairs, or the list format itself (jsonl, validated) -> the list format as JSONL (or .parquet).",
-                ["ltr-hyperdpo llm-convert alpacaeval alpacaeval_805x54_lists.jsonl.gz alpaca_lists.jsonl"])
-    c.add_argument("source", choices=SOURCES, help="input format")
-    c.add_argument("input", help="input file (.jsonl, .jsonl.gz, .json)")
+                "Formats: alpacaeval (AlpacaEval lists: preference, brevity), oasst (OpenAssistant trees: human_rank), "
+                "hh_rlhf (HH-RLHF pairs: harmless), trl (trl preference rows, standard or conversational: "
+                "preference), long (one response per row with numeric attributes, grouped by prompt), jsonl (the "
+                "list format, validated). Writes the list format as JSONL (or .parquet/.arrow).",
+                ["ltr-hyperdpo llm-convert alpacaeval alpacaeval_805x54_lists.jsonl.gz alpaca_lists.jsonl",
+                 "ltr-hyperdpo llm-convert trl preferences.jsonl lists.jsonl",
+                 "ltr-hyperdpo llm-convert long helpsteer.parquet lists.jsonl --objectives helpfulness,correctness,"
+                 "verbosity"])
+    c.add_argument("source", choices=SOURCES, help="input format (see above)")
+    c.add_argument("input", help="input file: JSON lines (.jsonl, .jsonl.gz), a JSON array, or Parquet")
     c.add_argument("output", help="output lists: .jsonl, or .parquet/.arrow")
+    c.add_argument("--objectives", help="long format: comma-separated numeric columns, higher is better")
+    c.add_argument("--group-by", default="prompt", help="long format: the column that makes a list (default prompt)")
+    c.add_argument("--response-key", default="response", help="long format: the response column (default response)")
     c.set_defaults(fn=cmd_convert)
 
     t = command(sub, "llm-train", "HyperDPO over lists of LLM responses (Hyper Prompt Tuning)",

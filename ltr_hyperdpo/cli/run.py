@@ -12,7 +12,7 @@ from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
 from ..methods.registry import method_names
 from ..runs.io import dumps_json
-from ..train import RunConfig, load_run, train
+from ..training import RunConfig, load_run, train
 from .common import command, finite_float, positive_float, positive_int
 
 

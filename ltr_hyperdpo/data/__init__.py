@@ -1,5 +1,5 @@
 """Ranking data: LETOR/SVMlight readers, Arrow storage, objectives, normalisation, batching, synthetic data."""
-from .convert import convert
+from .conversion import convert
 from .dataset import DatasetState, RankingDataset, load_splits
 from .letor import LetorFormatError, parse_letor
 from .objectives import PRESETS, ObjectiveSpec, parse_objectives

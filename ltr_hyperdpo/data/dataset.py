@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ..errors import DataError
 from .letor import LetorFormatError, check_contiguous, parse_letor
 from .normalize import FeatureNormalizer
 from .objectives import ObjectiveSpec, fit_objectives, input_columns, objectives_to_json, parse_objectives
@@ -32,6 +34,29 @@ def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = N
     if storage_format(path) != "text":
         return open_table(path)
     return parse_letor(path, group_file=group_file, **parse_kw)
+
+
+def check_labels(labels: np.ndarray, doc_qids: np.ndarray, name: str) -> None:
+    """Negative or non-finite labels fail naming the row and query; non-integer labels warn once."""
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{name}: row {i + 1} (qid {int(doc_qids[i])}) has label {float(labels[i]):g}; relevance "
+                        f"grades must be finite and >= 0")
+    frac = np.flatnonzero(labels != np.floor(labels))
+    if frac.size:
+        i = int(frac[0])
+        warnings.warn(f"{name}: labels are not all integers (first at row {i + 1}: {float(labels[i]):g}); NDCG uses "
+                      f"the gain 2^y - 1 of the value as given and counts labels >= 1 as relevant", stacklevel=3)
+
+
+def check_grades(y: np.ndarray, objectives: list[ObjectiveSpec], name: str) -> None:
+    """Objective grades must be finite and >= 0 (an identity transform of a signed feature is not a grade)."""
+    for k, o in enumerate(objectives):
+        col = y[:, k]
+        if not np.all(np.isfinite(col)) or col.min(initial=0.0) < 0:
+            raise DataError(f"{name}: objective {o.name!r} gives negative or non-finite grades; use transform "
+                            f"'quantile' (or lower_is_better) for a signed feature")
 
 
 @dataclass
@@ -84,9 +109,11 @@ class RankingDataset:
     # construction -------------------------------------------------------------------------------------------
     @classmethod
     def from_table(cls, table: pa.Table, *, objectives=None, state: DatasetState | None = None, fit: bool = False,
-                   normalize: bool = True, name: str = "dataset") -> RankingDataset:
+                   normalize: bool = True, name: str = "dataset", labels_checked: bool = False) -> RankingDataset:
         """Build from a converted table; ``fit=True`` fits objectives and normaliser here (training split)."""
         q, lab, feats = table_arrays(table)
+        if not labels_checked:  # the text parser has checked them already, naming lines
+            check_labels(lab, q, name)
         meta = read_metadata(table.schema)
         if state is None:
             if objectives is None and meta.get("objectives"):
@@ -105,6 +132,7 @@ class RankingDataset:
         objs = state.objectives
         cols = input_columns(objs, feats.shape[1])
         y = np.stack([o.grades(lab, feats) for o in objs], axis=1)
+        check_grades(y, objs, name)
         x = feats[:, cols] if cols.size != feats.shape[1] else feats
         x = state.normalizer.transform(x) if state.normalizer is not None else np.ascontiguousarray(x)
         return cls(x, y, q, [o.name for o in objs], cols + 1, state=state, name=name)
@@ -115,7 +143,7 @@ class RankingDataset:
         """Load LETOR text or a converted file; see :meth:`from_table`."""
         table = load_table(path, group_file=group_file)
         return cls.from_table(table, objectives=objectives, state=state, fit=fit, normalize=normalize,
-                              name=str(path))
+                              name=str(path), labels_checked=storage_format(path) == "text")
 
     # access --------------------------------------------------------------------------------------------------
     @property

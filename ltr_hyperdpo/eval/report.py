@@ -31,12 +31,16 @@ def front_table_rows(res: FrontResult) -> tuple[list[str], list[list]]:
 
 
 def markdown_table(res: FrontResult) -> str:
+    """The front as a printable table, with what its marks and its hypervolume mean."""
     head, rows = front_table_rows(res)
+    head[-1] = "front"
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(v) for v in r[:-1]) + (" | * |" if r[-1] == 1 else " | |") for r in rows]
     lines.append("")
+    lines.append("* = non-dominated: no other weight's point is at least as good on every objective and better on one.")
     lines.append(f"hypervolume ({res.front_metric}, reference point {res.ref_point.tolist()}, maximise): "
-                 f"{res.hypervolume:.6g}; reference model alone: {res.reference_hypervolume:.6g}")
+                 f"{res.hypervolume:.6g}; reference model alone: {res.reference_hypervolume:.6g} (the volume the "
+                 f"points dominate above the reference point: larger is better)")
     lines.append(f"queries with no relevant document ({res.blank_policy} policy): "
                  + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries,
                                                                       strict=True)))

@@ -1,12 +1,12 @@
-"""Lists of LLM responses rated on several objectives: one JSONL format, Arrow storage, converters.
+"""Lists of LLM responses rated on several objectives: the one format the trainer reads, and its Arrow storage.
 
 Format (one JSON object a line)::
 
     {"prompt": "...", "responses": ["...", "..."], "scores": {"objective": [value per response], ...}}
 
-Higher is better for every score (converters store e.g. brevity as ``-n_chars``); a score of ``null`` is not
-allowed. Converters from the real sets: AlpacaEval lists (judge preference, brevity), OpenAssistant ranked replies
-(human rank), HH-RLHF harmless pairs (a list of 2).
+``prompt`` is a string, or a conversation (a list of ``{"role", "content"}`` messages) rendered with the model's chat
+template when it has one (else the plain template of :func:`~ltr_hyperdpo.llm.tokenize.plain_chat`). Higher is better
+for every score (converters store e.g. brevity as ``-n_chars``); a missing or non-finite score is an error.
 """
 from __future__ import annotations
 
@@ -15,22 +15,46 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 
-from ..data.store import atomic_path, open_table, storage_format, write_table
+from ..data.store import open_table, storage_format, write_table
+from ..errors import DataError
+from ..runs.io import atomic_path
+
+Prompt = str | list[dict[str, str]]
 
 
-class PreferenceFormatError(ValueError):
-    """A malformed preference-list line: the message names the file and line."""
+class PreferenceFormatError(DataError):
+    """A malformed preference file: the message names the file and line (or row)."""
+
+
+def check_messages(value: Any, where: str) -> list[dict[str, str]]:
+    """A conversation: a non-empty list of ``{"role": str, "content": str}``; raises naming ``where``."""
+    if not isinstance(value, list) or not value:
+        raise PreferenceFormatError(f"{where}: a conversation must be a non-empty list of messages")
+    out = []
+    for m in value:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise PreferenceFormatError(f"{where}: each message needs a string 'role' and a string 'content'")
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def check_prompt(value: Any, where: str) -> Prompt:
+    """A prompt: a string or a conversation."""
+    if isinstance(value, str):
+        return value
+    return check_messages(value, where)
 
 
 @dataclass
 class PreferenceLists:
     """Prompts with their candidate responses and per-objective scores (higher is better)."""
 
-    prompts: list[str]
+    prompts: list[Prompt]
     responses: list[list[str]]
     scores: dict[str, list[np.ndarray]]
 
@@ -45,7 +69,8 @@ class PreferenceLists:
         """``[responses, objectives]`` scores of list i."""
         return np.stack([self.scores[o][i] for o in self.objectives], axis=1)
 
-    def subset(self, idx) -> PreferenceLists:
+    def subset(self, idx: Any) -> PreferenceLists:
+        """The lists at the given indices."""
         idx = list(idx)
         return PreferenceLists([self.prompts[i] for i in idx], [self.responses[i] for i in idx],
                                {o: [v[i] for i in idx] for o, v in self.scores.items()})
@@ -58,7 +83,11 @@ class PreferenceLists:
 
     # Arrow -------------------------------------------------------------------------------------------------
     def to_table(self) -> pa.Table:
-        cols = {"prompt": pa.array(self.prompts, pa.string()),
+        """Columns ``prompt`` (text; a conversation as JSON with ``prompt_is_chat`` true), ``responses``,
+        ``score:NAME`` per objective."""
+        is_chat = [not isinstance(p, str) for p in self.prompts]
+        cols = {"prompt": pa.array([p if isinstance(p, str) else json.dumps(p) for p in self.prompts], pa.string()),
+                "prompt_is_chat": pa.array(is_chat, pa.bool_()),
                 "responses": pa.array(self.responses, pa.list_(pa.string()))}
         for o, v in self.scores.items():
             cols[f"score:{o}"] = pa.array([a.astype(np.float64).tolist() for a in v], pa.list_(pa.float64()))
@@ -68,7 +97,10 @@ class PreferenceLists:
     def from_table(cls, t: pa.Table) -> PreferenceLists:
         scores = {c[len("score:"):]: [np.asarray(x, dtype=np.float64) for x in t.column(c).to_pylist()]
                   for c in t.column_names if c.startswith("score:")}
-        return cls(t.column("prompt").to_pylist(), t.column("responses").to_pylist(), scores)
+        raw = t.column("prompt").to_pylist()
+        chat = t.column("prompt_is_chat").to_pylist() if "prompt_is_chat" in t.column_names else [False] * len(raw)
+        prompts: list[Prompt] = [json.loads(p) if c else p for p, c in zip(raw, chat, strict=True)]
+        return cls(prompts, t.column("responses").to_pylist(), scores)
 
     def save(self, path: str | os.PathLike) -> None:
         """``.jsonl`` (the documented format) or ``.parquet``/``.arrow``; written atomically."""
@@ -82,117 +114,67 @@ class PreferenceLists:
                                      "scores": {o: self.scores[o][i].tolist() for o in self.objectives}}) + "\n")
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+def open_text(path: Path) -> IO[str]:
+    """A text file, gzip-decompressed when it is gzip (by its magic bytes); invalid UTF-8 is an error."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
 
 
 def read_lists(path: str | os.PathLike) -> PreferenceLists:
-    """Read the JSONL list format (or a saved Parquet/Arrow table), validating every line."""
+    """Read the list format (JSONL, or a saved Parquet/Arrow table), validating every line."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise PreferenceFormatError(f"{path}: is a directory, not a list file")
     if path.suffix != ".gz" and storage_format(path) != "text":
-        return PreferenceLists.from_table(open_table(path))
-    prompts: list[str] = []
+        t = open_table(path)
+        missing = {"prompt", "responses"} - set(t.column_names)
+        if missing:
+            raise PreferenceFormatError(f"{path}: not a list table (no column(s) {sorted(missing)}); convert it with "
+                                        f"ltr-hyperdpo llm-convert")
+        return PreferenceLists.from_table(t)
+    prompts: list[Prompt] = []
     responses: list[list[str]] = []
     scores: dict[str, list[np.ndarray]] = {}
-    with _open_text(path) as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PreferenceFormatError(f"{path}:{no}: invalid JSON ({e.msg})") from None
-            for key in ("prompt", "responses", "scores"):
-                if key not in d:
-                    raise PreferenceFormatError(f"{path}:{no}: missing key {key!r}")
-            r = d["responses"]
-            if not isinstance(r, list) or len(r) < 2 or not all(isinstance(x, str) for x in r):
-                raise PreferenceFormatError(f"{path}:{no}: 'responses' must be a list of >= 2 strings")
-            if not scores:
-                scores = {o: [] for o in d["scores"]}
-            if set(d["scores"]) != set(scores):
-                raise PreferenceFormatError(f"{path}:{no}: objectives {sorted(d['scores'])} differ from the first "
-                                            f"line's {sorted(scores)}")
-            for o, v in d["scores"].items():
-                if not isinstance(v, list) or len(v) != len(r):
-                    raise PreferenceFormatError(f"{path}:{no}: scores[{o!r}] must have one value per response")
-                if any(x is None or not isinstance(x, (int, float)) or not np.isfinite(x) for x in v):
-                    raise PreferenceFormatError(f"{path}:{no}: scores[{o!r}] has a missing or non-finite value")
-                scores[o].append(np.asarray(v, dtype=np.float64))
-            prompts.append(str(d["prompt"]))
-            responses.append(r)
+    with open_text(path) as fh:
+        try:
+            for no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{no}"
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise PreferenceFormatError(f"{where}: invalid JSON ({e.msg})") from None
+                if not isinstance(d, dict):
+                    raise PreferenceFormatError(f"{where}: expected a JSON object per line")
+                for key in ("prompt", "responses", "scores"):
+                    if key not in d:
+                        raise PreferenceFormatError(f"{where}: missing key {key!r} (the list format is "
+                                                    f"{{prompt, responses, scores}}; other formats: llm-convert)")
+                r = d["responses"]
+                if not isinstance(r, list) or len(r) < 2 or not all(isinstance(x, str) for x in r):
+                    raise PreferenceFormatError(f"{where}: 'responses' must be a list of >= 2 strings")
+                if not isinstance(d["scores"], dict) or not d["scores"]:
+                    raise PreferenceFormatError(f"{where}: 'scores' must map each objective to its values")
+                if not scores:
+                    scores = {o: [] for o in d["scores"]}
+                if set(d["scores"]) != set(scores):
+                    raise PreferenceFormatError(f"{where}: objectives {sorted(d['scores'])} differ from the first "
+                                                f"line's {sorted(scores)}")
+                for o, v in d["scores"].items():
+                    if not isinstance(v, list) or len(v) != len(r):
+                        raise PreferenceFormatError(f"{where}: scores[{o!r}] must have one value per response")
+                    if any(x is None or isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x)
+                           for x in v):
+                        raise PreferenceFormatError(f"{where}: scores[{o!r}] has a missing or non-finite value")
+                    scores[o].append(np.asarray(v, dtype=np.float64))
+                prompts.append(check_prompt(d["prompt"], where))
+                responses.append(r)
+        except UnicodeDecodeError as e:
+            raise PreferenceFormatError(f"{path}: not UTF-8 text ({e.reason})") from None
     if not prompts:
         raise PreferenceFormatError(f"{path}: no lists")
     return PreferenceLists(prompts, responses, scores)
-
-
-def convert_alpacaeval(path: str | os.PathLike) -> PreferenceLists:
-    """AlpacaEval lists: objectives ``preference`` (judge, in [1, 2]) and ``brevity`` (= −characters).
-
-    Responses without a judge preference are dropped from their list.
-    """
-    prompts, responses, pref, brev = [], [], [], []
-    with _open_text(Path(path)) as fh:
-        for line in fh:
-            d = json.loads(line)
-            rs = [r for r in d["responses"] if r.get("preference_vs_gpt4_1106_preview") is not None]
-            if len(rs) < 2:
-                continue
-            prompts.append(d["instruction"])
-            responses.append([r["output"] for r in rs])
-            pref.append(np.array([r["preference_vs_gpt4_1106_preview"] for r in rs], dtype=np.float64))
-            brev.append(-np.array([r.get("n_chars", len(r["output"])) for r in rs], dtype=np.float64))
-    return PreferenceLists(prompts, responses, {"preference": pref, "brevity": brev})
-
-
-def convert_oasst(path: str | os.PathLike) -> PreferenceLists:
-    """OpenAssistant trees: every prompter message with >= 2 ranked assistant replies; ``human_rank`` = −rank."""
-    prompts, responses, ranks = [], [], []
-
-    def walk(node):
-        if node.get("role") == "prompter":
-            reps = [r for r in node.get("replies", []) if r.get("role") == "assistant" and r.get("rank") is not None
-                    and not r.get("deleted")]
-            if len(reps) >= 2:
-                prompts.append(node["text"])
-                responses.append([r["text"] for r in reps])
-                ranks.append(-np.array([r["rank"] for r in reps], dtype=np.float64))
-        for r in node.get("replies", []):
-            walk(r)
-
-    with _open_text(Path(path)) as fh:
-        for line in fh:
-            if line.strip():
-                walk(json.loads(line))
-    return PreferenceLists(prompts, responses, {"human_rank": ranks})
-
-
-def convert_hh_rlhf(path: str | os.PathLike) -> PreferenceLists:
-    """HH-RLHF pairs as lists of 2: the shared dialogue up to the last ``Assistant:`` turn is the prompt."""
-    prompts, responses, harmless = [], [], []
-    marker = "\n\nAssistant:"
-    with _open_text(Path(path)) as fh:
-        for line in fh:
-            d = json.loads(line)
-            c, r = d["chosen"], d["rejected"]
-            cut = c.rfind(marker)
-            if cut < 0 or r[: cut + len(marker)] != c[: cut + len(marker)]:
-                continue
-            prompts.append(c[: cut + len(marker)])
-            responses.append([c[cut + len(marker):].strip(), r[cut + len(marker):].strip()])
-            harmless.append(np.array([1.0, 0.0]))
-    return PreferenceLists(prompts, responses, {"harmless": harmless})
-
-
-CONVERTERS = {"alpacaeval": convert_alpacaeval, "oasst": convert_oasst, "hh_rlhf": convert_hh_rlhf}
-
-
-def load_preferences(path: str | os.PathLike, source: str = "jsonl") -> PreferenceLists:
-    """Read our format (``source='jsonl'``) or convert a raw set (alpacaeval / oasst / hh_rlhf)."""
-    if source == "jsonl":
-        return read_lists(path)
-    if source not in CONVERTERS:
-        raise ValueError(f"unknown source {source!r}; one of jsonl, {', '.join(CONVERTERS)}")
-    return CONVERTERS[source](path)

@@ -1,6 +1,7 @@
 """Tokenisation of (prompt, response) pairs for sequence log-probabilities, with counted truncation."""
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,22 @@ class TextTokenizer:
         self.eos_id = self.sp.eos_id()
         self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else max(self.eos_id, 0)
 
+    @property
+    def chat_template(self) -> str | None:
+        """The model's chat template (Hugging Face tokenizers), or ``None``."""
+        return getattr(self.hf, "chat_template", None) if self.hf is not None else None
+
+    def render(self, prompt: str | list[dict[str, str]]) -> str:
+        """A prompt as text: a conversation goes through the model's chat template (with the generation prompt), or
+        through :func:`plain_chat` when the model has none."""
+        if isinstance(prompt, str):
+            return prompt
+        if self.chat_template:
+            text = self.hf.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            bos = getattr(self.hf, "bos_token", None)
+            return text[len(bos):] if bos and text.startswith(bos) else text  # the encoder adds BOS itself
+        return plain_chat(prompt)
+
     def encode(self, text: str) -> list[int]:
         """Token ids without special tokens."""
         if self.sp is not None:
@@ -59,11 +76,20 @@ class TextTokenizer:
         return self.hf.decode(ids, skip_special_tokens=True)
 
 
+def plain_chat(messages: list[dict[str, str]]) -> str:
+    """The plain chat template, for models without one: ``"\n\nRole: content"`` per message (the role capitalised,
+    ``user`` as ``Human``, as in HH-RLHF), then ``"\n\nAssistant:"``."""
+    names = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    turns = "".join(f"\n\n{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
+    return turns + "\n\nAssistant:"
+
+
 @dataclass
 class Encoder:
     """Builds ``[BOS] prompt response`` sequences within ``max_length`` tokens (the context minus soft prompts).
 
-    The prompt keeps its first ``max_prompt_tokens`` tokens; the response is cut to fit. Truncations are counted and
+    A prompt string keeps its first ``max_prompt_tokens`` tokens, a conversation its last; the response is cut to
+    fit. Truncations are counted and
     reported by :meth:`warn_truncations`.
     """
 
@@ -74,12 +100,14 @@ class Encoder:
     n_encoded: int = 0
     _cache: dict = field(default_factory=dict)
 
-    def encode_pair(self, prompt: str, response: str) -> tuple[list[int], int]:
-        """(ids, index of the first response token)."""
-        key = (prompt, response)
+    def encode_pair(self, prompt: str | list[dict[str, str]], response: str) -> tuple[list[int], int]:
+        """(ids, index of the first response token); a conversation prompt is rendered first."""
+        key = (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True), response)
         if key in self._cache:
             return self._cache[key]
-        p = self.tok.encode(prompt)[: self.max_prompt_tokens]
+        p = self.tok.encode(self.tok.render(prompt))
+        # an instruction keeps its start; a conversation keeps its end (the latest turns and the generation prompt)
+        p = p[: self.max_prompt_tokens] if isinstance(prompt, str) else p[max(0, len(p) - self.max_prompt_tokens):]
         r = self.tok.encode(response)
         head = ([self.tok.bos_id] if self.tok.bos_id is not None and self.tok.bos_id >= 0 else []) + p
         room = self.max_length - len(head)
@@ -93,7 +121,7 @@ class Encoder:
         self._cache[key] = out
         return out
 
-    def batch(self, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, pairs: list[tuple[Any, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask, response_mask) ``[n, length]``, right-padded."""
         enc = [self.encode_pair(p, r) for p, r in pairs]
         n = max(len(ids) for ids, _ in enc)

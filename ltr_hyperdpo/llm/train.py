@@ -15,12 +15,13 @@ import torch
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..errors import RunDirError
-from ..runs.checkpoint import load, save_atomic
+from ..runs.checkpoint import load, load_latest, previous_path, save_atomic
 from ..runs.io import atomic_write_json
 from ..runs.loop import Stage, epoch_seed, run_stage
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
 from .config import LLMConfig
-from .data import PreferenceLists, load_preferences, read_lists
+from .convert import load_preferences
+from .data import PreferenceLists, Prompt, read_lists
 from .model import HyperPromptLM, load_causal_lm
 from .tokenize import Encoder, TextTokenizer
 
@@ -92,7 +93,7 @@ class RefCache:
 class ListBatch:
     """Responses of a few lists: ``labels`` ``[lists, responses, objectives]``, ``mask`` ``[lists, responses]``."""
 
-    pairs: list[tuple[str, str]]
+    pairs: list[tuple[Prompt, str]]
     keys: list[tuple[int, int]]
     labels: torch.Tensor
     mask: torch.Tensor
@@ -157,7 +158,7 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     atomic_write_json(run_dir / "config.json", cfg.to_dict())
     model, enc, dev = build_model(cfg, len(train.objectives))
     ck = run_dir / "checkpoint.pt"
-    state = load(ck, hint="delete it to restart training") if resume and ck.exists() else None
+    state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
     if state is not None and state.get("stage") != "llm":
         raise RunDirError(f"{ck}: not an LLM checkpoint")
     cache = RefCache()

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from .approxndcg import approx_ndcg_loss
-from .lambdaloss import lambdaloss
+from .lambdaloss import lambda_loss
 from .listmle import listmle_loss
 from .listnet import listnet_loss
 from .neuralndcg import neural_ndcg_loss
@@ -33,8 +33,8 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "listmle": listmle_loss,
     "pl": listmle_loss,
     "ranknet": ranknet_loss,
-    "lambdaloss_ndcg2pp": partial(lambdaloss, scheme="ndcg2pp"),
-    "lambdaloss_lambdarank": partial(lambdaloss, scheme="lambdarank"),
+    "lambdaloss_ndcg2pp": partial(lambda_loss, scheme="ndcg2pp"),
+    "lambdaloss_lambdarank": partial(lambda_loss, scheme="lambdarank"),
     "approxndcg": approx_ndcg_loss,
     "neuralndcg": neural_ndcg_loss,
 }
@@ -70,4 +70,4 @@ def get_loss(name: str, **args: Any) -> StageLoss:
 
 
 __all__ = ["LOSSES", "RankingLoss", "get_loss", "loss_options", "listnet_loss", "listmle_loss", "ranknet_loss",
-           "lambdaloss", "approx_ndcg_loss", "neural_ndcg_loss"]
+           "lambda_loss", "approx_ndcg_loss", "neural_ndcg_loss"]

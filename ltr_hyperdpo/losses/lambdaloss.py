@@ -19,7 +19,7 @@ from ._common import check_shapes, default_mask, discounts, gains, ideal_dcg
 SCHEMES = ("ndcg2pp", "lambdarank", "ndcg2", "none")
 
 
-def lambdaloss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
+def lambda_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                scheme: str = "ndcg2pp", k: int | None = None, sigma: float = 1.0, mu: float = 10.0,
                eps: float = 1e-10) -> torch.Tensor:
     """Per-list LambdaLoss ``[batch]`` for ``scores``/``labels`` ``[batch, list]``."""

@@ -16,7 +16,7 @@ from ..eval.validation import val_hypervolume, val_ndcg
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import MemberRanker, Ranker
 from ..models.scorers import Scorer, build_scorer
-from ..runs.checkpoint import load
+from ..runs.checkpoint import load_latest, previous_path
 from .base import MEMBER_STAGE_BASE, FitContext, FitOutcome, Method, write_method_json
 
 
@@ -64,7 +64,8 @@ class MultiRun(Method):
             def val(model: Scorer = model, w: np.ndarray = w) -> dict:
                 return {"val_scalarised": float(np.dot(w, val_ndcg(lambda x, m: model(x, m), ctx.vali, ctx.front_k)))}
 
-            state = load(mdir / "checkpoint.pt") if (mdir / "checkpoint.pt").exists() else None
+            ck = mdir / "checkpoint.pt"
+            state = load_latest(ck) if ck.exists() or previous_path(ck).exists() else None
             st = ctx.fit_stage(f"{self.name}[{i}]", MEMBER_STAGE_BASE + i, model, loss, val, "val_scalarised", mdir,
                                state)
             save_scorer(model, path, beta=p.beta, history=st.history, best_metric=st.best_metric,

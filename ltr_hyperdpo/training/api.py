@@ -5,6 +5,7 @@ import os
 import resource
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..eval.report import write_front
 from ..methods.base import FitContext
 from ..methods.registry import get_method
 from ..models.scorers import ScorerConfig
-from ..runs.checkpoint import load
+from ..runs.checkpoint import load_latest, previous_path
 from ..runs.io import atomic_write_json
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
 from .config import RESUME_HARMLESS_KEYS, RunConfig
@@ -102,6 +103,10 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     set_threads(cfg.threads)
     t_start = time.perf_counter()
     tr, va, te = splits if splits is not None else load_run_splits(cfg)
+    if tr.n_objectives == 1 and cfg.method != "reference":
+        warnings.warn(f"{cfg.data.train}: only one objective ({tr.objective_names[0]}): stage 2 is single-objective "
+                      f"PL-DPO fine-tuning and every weight gives the same point; set data.objectives (a preset such "
+                      f"as mslr5 or mq2008, or a spec file) for a trade-off front", stacklevel=2)
     scorer_cfg = ScorerConfig.for_data(cfg.model, tr.n_features, tr.n_objectives)
     atomic_write_json(run_dir / "config.json", cfg_dict)
     if tr.state is None:
@@ -109,8 +114,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     atomic_write_json(run_dir / "data_state.json", {**tr.state.to_dict(), "n_features": tr.n_features,
                                                     "n_objectives": tr.n_objectives})
     ck = run_dir / "checkpoint.pt"
-    state = load(ck, hint="delete it to restart the interrupted stage from its beginning") \
-        if resume and ck.exists() else None
+    state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
     if not resume and (run_dir / "log.jsonl").exists():
         (run_dir / "log.jsonl").unlink()
 
