@@ -195,3 +195,15 @@ def test_rankers_share_one_interface():
     for r in rankers:
         assert isinstance(r, Ranker)
         assert r.score(x, None, [0.5, 0.5]).shape == (2, 5) and r.n_objectives == 2
+
+
+def test_no_source_file_is_git_ignored():
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(p.relative_to(ROOT)) for d in ("ltr_hyperdpo", "tests", "benchmarks", "data_scripts")
+             for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts]
+    res = subprocess.run(["git", "check-ignore", "--no-index", *files], cwd=ROOT, capture_output=True, text=True)
+    assert res.stdout.split() == [], "source files hidden by .gitignore"

@@ -43,11 +43,10 @@ def gather_slates(ds: RankingDataset, queries: np.ndarray, slate_length: int | N
         else:
             rows[b, :m] = np.arange(start, start + n)
     mask = rows >= 0
-    safe = np.where(mask, rows, 0)
-    x = ds.x[safe]
-    y = ds.y[safe]
-    x[~mask] = 0.0
-    y[~mask] = 0.0
+    x = np.zeros((len(queries), width, ds.n_features), dtype=np.float32)
+    x[mask] = ds.features(rows[mask])
+    y = np.zeros((len(queries), width, ds.n_objectives), dtype=np.float32)
+    y[mask] = ds.y[rows[mask]]
     return Slates(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), np.asarray(queries), rows)
 
 

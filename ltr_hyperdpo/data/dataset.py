@@ -1,8 +1,15 @@
-"""Query-grouped ranking data over Arrow: documents contiguous by query, offsets, K objectives, model inputs."""
+"""Query-grouped ranking data: documents contiguous by query, K graded objectives, model inputs built per batch.
+
+A :class:`RankingDataset` keeps the raw features where they are (a memory-mapped Arrow IPC file, a Parquet table,
+an array) and builds model inputs only for the rows asked for (:meth:`RankingDataset.features`): input columns
+selected, normaliser applied. What is fitted on the training split (objectives' quantile edges, the normaliser) is
+a :class:`DatasetState`, reused for vali/test and saved with every run.
+"""
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,26 +17,32 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
+from .features import FeatureSource, FeatureTransform
 from .letor import LetorFormatError, check_contiguous, parse_letor
 from .normalize import FeatureNormalizer
-from .objectives import ObjectiveSpec, fit_objectives, input_columns, objectives_to_json, parse_objectives
+from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives
 from .store import open_table, read_metadata, storage_format
 from .textio import check_input_path
 
 
 def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(qids [docs] int64, labels [docs] float32, features [docs, features] float32) from a converted table."""
-    feats = table.column("features")
-    width = feats.type.list_size
-    arr = feats.combine_chunks() if feats.num_chunks != 1 else feats.chunk(0)
-    x = arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
-    q = table.column("qid").to_numpy()
-    y = table.column("label").to_numpy().astype(np.float32, copy=False)
+    """(qids [docs] int64, labels [docs] float32, features [docs, features] float32) of a converted table (the
+    features are one array: chunked tables are copied)."""
+    q, y = table_columns(table)
+    src = FeatureSource.from_table(table)
+    x = src.chunks[0] if len(src.chunks) == 1 else np.concatenate(src.chunks)
     return q, y, x
 
 
+def table_columns(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(qids [docs] int64, labels [docs] float32) of a converted table."""
+    q = table.column("qid").to_numpy().astype(np.int64, copy=False)
+    y = table.column("label").to_numpy().astype(np.float32, copy=False)
+    return q, y
+
+
 def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = None, **parse_kw: Any) -> pa.Table:
-    """A converted Arrow/Parquet file, or LETOR text parsed on the fly (the group side file is found if present)."""
+    """A converted Arrow/Parquet file (Arrow IPC memory-mapped), or LETOR text parsed on the fly."""
     path = check_input_path(path)
     if storage_format(path) != "text":
         return open_table(path)
@@ -67,6 +80,10 @@ class DatasetState:
     normalizer: FeatureNormalizer | None
     n_raw_features: int
 
+    def transform(self) -> FeatureTransform:
+        """The model-input transform: objective columns dropped, then the normaliser."""
+        return FeatureTransform(input_columns(self.objectives, self.n_raw_features), self.normalizer)
+
     def to_dict(self) -> dict:
         return {"objectives": objectives_to_json(self.objectives),
                 "normalizer": self.normalizer.to_dict() if self.normalizer else None,
@@ -79,71 +96,123 @@ class DatasetState:
                    int(d["n_raw_features"]))
 
 
+def grade_matrix(objectives: list[ObjectiveSpec], source: FeatureSource, labels: np.ndarray,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+    """Graded labels ``[docs, objectives]`` float32 of the given source rows (all rows when ``rows`` is None)."""
+    lab = labels if rows is None else labels[rows]
+    cols = []
+    for o in objectives:
+        if o.source == "feature" and o.column >= source.width:
+            raise DataError(f"objective {o.name!r} reads feature {o.feature} but the data has {source.width} "
+                            f"features")
+        col = source.column(o.column, rows) if o.source == "feature" else None
+        cols.append(o.grade_raw(o.raw_from(lab, col)))
+    return np.stack(cols, axis=1).astype(np.float32, copy=False)
+
+
+def fit_state(source: FeatureSource, labels: np.ndarray, objectives: list[ObjectiveSpec], *,
+              rows: np.ndarray | None = None, normalize: bool = True) -> DatasetState:
+    """Fit the objectives' quantile edges and the normaliser on the given rows (the training part) only."""
+    lab = labels if rows is None else labels[rows]
+    for o in objectives:
+        if o.source == "feature" and o.column >= source.width:
+            raise DataError(f"objective {o.name!r} reads feature {o.feature} but the data has {source.width} "
+                            f"features")
+        o.fit_raw(o.raw_from(lab, source.column(o.column, rows) if o.source == "feature" else None))
+    cols = input_columns(objectives, source.width)
+    normalizer = None
+    if normalize:
+        normalizer = FeatureNormalizer().fit_blocks(lambda: (b[:, cols] for b in source.blocks(rows)), len(cols))
+    return DatasetState(objectives, normalizer, source.width)
+
+
 class RankingDataset:
     """Documents grouped by query.
 
-    Attributes: ``x`` model input ``[docs, features]`` float32, ``y`` graded labels ``[docs, objectives]`` float32,
-    ``qids`` ``[queries]``, ``offsets`` ``[queries + 1]`` (query i is rows ``offsets[i]:offsets[i+1]``),
-    ``objective_names``, ``feature_ids`` (1-based ids of the input columns).
+    ``y`` graded labels ``[docs, objectives]`` float32; ``qids`` ``[queries]``; ``offsets`` ``[queries + 1]``
+    (query i is documents ``offsets[i]:offsets[i+1]``); :meth:`features` gives model inputs ``[docs, features]``
+    for any documents; ``x`` all of them (built on demand). ``rows`` maps each document to its raw source row.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, doc_qids: np.ndarray, objective_names: list[str],
-                 feature_ids: np.ndarray, state: DatasetState | None = None, name: str = "dataset"):
+    def __init__(self, source: FeatureSource, y: np.ndarray, doc_qids: np.ndarray, state: DatasetState, *,
+                 rows: np.ndarray | None = None, name: str = "dataset"):
         if y.ndim == 1:
             y = y[:, None]
-        if not (x.shape[0] == y.shape[0] == doc_qids.shape[0]):
-            raise ValueError(f"{name}: x, y and qids disagree on the number of documents")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name}: no documents")
-        check_contiguous(name, doc_qids, np.arange(1, doc_qids.shape[0] + 1))
+        n = y.shape[0]
+        if doc_qids.shape[0] != n or (rows is None and source.n_rows != n) or (rows is not None and rows.shape[0]
+                                                                                 != n):
+            raise ValueError(f"{name}: features, labels and qids disagree on the number of documents")
+        if n == 0:
+            raise DataError(f"{name}: no documents")
+        if source.width != state.n_raw_features:
+            raise DataError(f"{name}: has {source.width} features, the fitted state expects {state.n_raw_features}")
+        check_contiguous(name, doc_qids, np.arange(1, n + 1))
         starts = np.flatnonzero(np.r_[True, doc_qids[1:] != doc_qids[:-1]])
-        self.x = x
+        self.source = source
+        self.rows = rows
         self.y = y.astype(np.float32, copy=False)
-        self.offsets = np.r_[starts, doc_qids.shape[0]].astype(np.int64)
+        self.doc_qids = doc_qids
+        self.offsets = np.r_[starts, n].astype(np.int64)
         self.qids = doc_qids[starts]
-        self.objective_names = list(objective_names)
-        self.feature_ids = np.asarray(feature_ids)
         self.state = state
+        self.transform = state.transform()
+        self.objective_names = [o.name for o in state.objectives]
+        self.feature_ids = self.transform.columns + 1
         self.name = name
 
     # construction -------------------------------------------------------------------------------------------
     @classmethod
-    def from_table(cls, table: pa.Table, *, objectives=None, state: DatasetState | None = None, fit: bool = False,
-                   normalize: bool = True, name: str = "dataset", labels_checked: bool = False) -> RankingDataset:
-        """Build from a converted table; ``fit=True`` fits objectives and normaliser here (training split)."""
-        q, lab, feats = table_arrays(table)
+    def from_table(cls, table: pa.Table, *, objectives: str | list | None = None, state: DatasetState | None = None,
+                   fit: bool = False, normalize: bool = True, name: str = "dataset", labels_checked: bool = False,
+                   rows: np.ndarray | None = None, fit_rows: np.ndarray | None = None) -> RankingDataset:
+        """Build from a converted table (features stay in the table's buffers).
+
+        ``fit=True`` fits objectives and normaliser on ``fit_rows`` (default: the dataset's ``rows``, else all);
+        otherwise ``state`` (or the fitted objectives stored in the table, without a normaliser) is used.
+        """
+        q, lab = table_columns(table)
         if not labels_checked:  # the text parser has checked them already, naming lines
             check_labels(lab, q, name)
-        meta = read_metadata(table.schema)
+        source = FeatureSource.from_table(table)
         if state is None:
-            if objectives is None and meta.get("objectives"):
-                objs = parse_objectives(meta["objectives"])
+            meta = read_metadata(table.schema)
+            spec = objectives if objectives is not None or not meta.get("objectives") else meta["objectives"]
+            objs = parse_objectives(spec)
+            if fit:
+                state = fit_state(source, lab, objs, rows=fit_rows if fit_rows is not None else rows,
+                                  normalize=normalize)
+            elif all(o.fitted for o in objs):
+                state = DatasetState(objs, None, source.width)
             else:
-                objs = parse_objectives(objectives)
-            if fit or not all(o.fitted for o in objs):
-                if not fit:
-                    raise ValueError(f"{name}: objectives need fitting on a training split (pass fit=True or a state)")
-                objs = fit_objectives(objs, lab, feats)
-            cols = input_columns(objs, feats.shape[1])
-            normalizer = FeatureNormalizer().fit(feats[:, cols]) if (normalize and fit) else None
-            state = DatasetState(objs, normalizer, feats.shape[1])
-        if feats.shape[1] != state.n_raw_features:
-            raise ValueError(f"{name}: has {feats.shape[1]} features, the fitted state expects {state.n_raw_features}")
-        objs = state.objectives
-        cols = input_columns(objs, feats.shape[1])
-        y = np.stack([o.grades(lab, feats) for o in objs], axis=1)
-        check_grades(y, objs, name)
-        x = feats[:, cols] if cols.size != feats.shape[1] else feats
-        x = state.normalizer.transform(x) if state.normalizer is not None else np.ascontiguousarray(x)
-        return cls(x, y, q, [o.name for o in objs], cols + 1, state=state, name=name)
+                raise DataError(f"{name}: objectives need fitting on a training split (pass fit=True or a state)")
+        y = grade_matrix(state.objectives, source, lab, rows)
+        check_grades(y, state.objectives, name)
+        return cls(source, y, q if rows is None else q[rows], state, rows=rows, name=name)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, group_file=None, objectives=None, state: DatasetState | None = None,
-             fit: bool = False, normalize: bool = True) -> RankingDataset:
+    def load(cls, path: str | os.PathLike, *, group_file: str | os.PathLike | None = None,
+             objectives: str | list | None = None, state: DatasetState | None = None, fit: bool = False,
+             normalize: bool = True) -> RankingDataset:
         """Load LETOR text or a converted file; see :meth:`from_table`."""
         table = load_table(path, group_file=group_file)
         return cls.from_table(table, objectives=objectives, state=state, fit=fit, normalize=normalize,
                               name=str(path), labels_checked=storage_format(path) == "text")
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray, labels: np.ndarray, doc_qids: np.ndarray, *,
+                    objectives: str | list | None = None, state: DatasetState | None = None,
+                    normalize: bool = True, name: str = "arrays") -> RankingDataset:
+        """From raw features ``[docs, raw_features]``, labels ``[docs]`` and query ids ``[docs]`` (contiguous);
+        without a ``state`` the objectives and normaliser are fitted here."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        labels = np.asarray(labels, dtype=np.float32)
+        check_labels(labels, doc_qids, name)
+        source = FeatureSource([x])
+        if state is None:
+            state = fit_state(source, labels, parse_objectives(objectives), normalize=normalize)
+        y = grade_matrix(state.objectives, source, labels)
+        check_grades(y, state.objectives, name)
+        return cls(source, y, np.asarray(doc_qids, dtype=np.int64), state, name=name)
 
     # access --------------------------------------------------------------------------------------------------
     @property
@@ -152,11 +221,11 @@ class RankingDataset:
 
     @property
     def n_docs(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.y.shape[0])
 
     @property
     def n_features(self) -> int:
-        return int(self.x.shape[1])
+        return self.transform.n_features
 
     @property
     def n_objectives(self) -> int:
@@ -169,25 +238,36 @@ class RankingDataset:
     def __len__(self) -> int:
         return self.n_queries
 
+    def raw_rows(self, docs: np.ndarray) -> np.ndarray:
+        """The source rows of the given documents."""
+        docs = np.asarray(docs, dtype=np.int64)
+        return docs if self.rows is None else self.rows[docs]
+
+    def features(self, docs: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Model inputs ``[len(docs), features]`` float32 of the given documents (selected and normalised)."""
+        return self.transform.apply(self.source.take(self.raw_rows(np.asarray(docs, dtype=np.int64))))
+
+    @property
+    def x(self) -> np.ndarray:
+        """All model inputs ``[docs, features]`` (built on demand: prefer :meth:`features` for large data)."""
+        return self.features(np.arange(self.n_docs))
+
     def query(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(features ``[docs_i, features]``, labels ``[docs_i, objectives]``) of query i, as views (O(1))."""
-        s, e = self.offsets[i], self.offsets[i + 1]
-        return self.x[s:e], self.y[s:e]
+        """(features ``[docs_i, features]``, labels ``[docs_i, objectives]``) of query i."""
+        s, e = int(self.offsets[i]), int(self.offsets[i + 1])
+        return self.features(np.arange(s, e)), self.y[s:e]
 
     def subset(self, query_indices: np.ndarray, name: str | None = None) -> RankingDataset:
-        """A new dataset holding the given queries (copied)."""
+        """The given queries (features shared, not copied)."""
         query_indices = np.asarray(query_indices)
-        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in query_indices])
-        dq = np.repeat(np.arange(query_indices.size), self.list_sizes[query_indices])
-        ds = RankingDataset(self.x[rows], self.y[rows], dq, self.objective_names, self.feature_ids, self.state,
-                            name or f"{self.name}[subset]")
-        ds.qids = self.qids[query_indices]
-        return ds
+        docs = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in query_indices])
+        return RankingDataset(self.source, self.y[docs], self.doc_qids[docs], self.state, rows=self.raw_rows(docs),
+                              name=name or f"{self.name}[subset]")
 
     def blank_queries(self, k: int = 0) -> int:
-        """Number of queries with no relevant document (all grades <= 0) for objective k."""
+        """Number of queries with no relevant document (all grades < 1) for objective k."""
         mx = np.maximum.reduceat(self.y[:, k], self.offsets[:-1])
-        return int(np.count_nonzero(mx <= 0))
+        return int(np.count_nonzero(mx < 1))
 
     def label_histogram(self, k: int = 0) -> dict[float, int]:
         """Count of documents per grade of objective k."""
@@ -205,24 +285,41 @@ class RankingDataset:
         }
 
 
+def query_rows(doc_qids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The document rows of the given query positions (queries numbered in file order), in that order."""
+    starts = np.flatnonzero(np.r_[True, doc_qids[1:] != doc_qids[:-1]])
+    ends = np.r_[starts[1:], doc_qids.shape[0]]
+    return np.concatenate([np.arange(starts[i], ends[i]) for i in queries]).astype(np.int64)
+
+
 def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
-                test: str | os.PathLike | None = None, *, objectives=None, normalize: bool = True,
+                test: str | os.PathLike | None = None, *, objectives: str | list | None = None, normalize: bool = True,
                 vali_fraction: float = 0.15, seed: int = 0
                 ) -> tuple[RankingDataset, RankingDataset, RankingDataset | None]:
-    """(train, vali, test): objectives and normaliser fitted on train; without ``vali``, a seeded ``vali_fraction``
-    of the training queries is held out; ``test`` is optional."""
-    tr = RankingDataset.load(train, objectives=objectives, fit=True, normalize=normalize)
+    """(train, vali, test). Without ``vali``, a seeded ``vali_fraction`` of the training queries is held out first;
+    objectives and normaliser are then fitted on the training queries only, and reused for vali and test."""
+    table = load_table(train)
+    name = str(train)
     if vali is not None:
+        tr = RankingDataset.from_table(table, objectives=objectives, fit=True, normalize=normalize, name=name,
+                                       labels_checked=storage_format(train) == "text")
         va = RankingDataset.load(vali, state=tr.state)
     else:
-        q = np.random.default_rng(seed).permutation(tr.n_queries)
-        n_va = max(1, int(round(vali_fraction * tr.n_queries)))
-        if tr.n_queries - n_va < 1:
-            raise ValueError(f"{train}: too few queries to hold out a validation split")
-        va = tr.subset(np.sort(q[:n_va]), name=f"{tr.name}[vali]")
-        tr = tr.subset(np.sort(q[n_va:]), name=f"{tr.name}[train]")
+        q, _ = table_columns(table)
+        n_q = int(np.count_nonzero(np.r_[True, q[1:] != q[:-1]]))
+        n_va = max(1, int(round(vali_fraction * n_q)))
+        if n_q - n_va < 1:
+            raise DataError(f"{train}: too few queries ({n_q}) to hold out a validation split")
+        perm = np.random.default_rng(seed).permutation(n_q)
+        tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
+        tr = RankingDataset.from_table(table, objectives=objectives, fit=True, normalize=normalize,
+                                       name=f"{name}[train]", labels_checked=storage_format(train) == "text",
+                                       rows=tr_rows)
+        va = RankingDataset.from_table(table, state=tr.state, name=f"{name}[vali]", labels_checked=True,
+                                       rows=va_rows)
     te = RankingDataset.load(test, state=tr.state) if test is not None else None
     return tr, va, te
 
 
-__all__ = ["RankingDataset", "DatasetState", "load_splits", "load_table", "table_arrays", "LetorFormatError"]
+__all__ = ["RankingDataset", "DatasetState", "load_splits", "load_table", "table_arrays", "LetorFormatError",
+           "fit_state", "grade_matrix"]

@@ -1,6 +1,7 @@
 """Feature normalisation fitted on the training split: log1p for heavy-tailed non-negative columns, then standardise."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,27 +19,35 @@ class FeatureNormalizer:
 
     def fit(self, x: np.ndarray, chunk: int = 65536) -> FeatureNormalizer:
         """Fit on ``[docs, features]`` float32 (computed in float64, chunked to bound memory)."""
-        n, f = x.shape
+        return self.fit_blocks(lambda: (x[i:i + chunk] for i in range(0, x.shape[0], chunk)), x.shape[1])
+
+    def fit_blocks(self, blocks: Callable[[], Iterable[np.ndarray]], n_features: int) -> FeatureNormalizer:
+        """Fit from a re-iterable source of ``[rows, features]`` blocks (three passes: moments, skewness, the
+        moments after ``log1p``), so the data never needs to be in memory at once."""
+        f = n_features
+        n = 0
         mn = np.full(f, np.inf)
         s1 = np.zeros(f)
         s2 = np.zeros(f)
         s3 = np.zeros(f)
-        for i in range(0, n, chunk):
-            b = x[i:i + chunk].astype(np.float64)
-            mn = np.minimum(mn, b.min(axis=0)) if b.size else mn
+        for blk in blocks():
+            b = blk.astype(np.float64)
+            if b.size:
+                mn = np.minimum(mn, b.min(axis=0))
+            n += b.shape[0]
             s1 += b.sum(0)
             s2 += (b * b).sum(0)
         mu = s1 / max(n, 1)
         var = np.maximum(s2 / max(n, 1) - mu * mu, 0)
-        for i in range(0, n, chunk):
-            b = x[i:i + chunk].astype(np.float64) - mu
+        for blk in blocks():
+            b = blk.astype(np.float64) - mu
             s3 += (b ** 3).sum(0)
         skew = s3 / max(n, 1) / np.maximum(var, 1e-24) ** 1.5
         logc = (mn >= 0) & (skew > SKEW_THRESHOLD)
         m = np.zeros(f)
         v = np.zeros(f)
-        for i in range(0, n, chunk):
-            b = self._pre(x[i:i + chunk].astype(np.float64), logc)
+        for blk in blocks():
+            b = self._pre(blk.astype(np.float64), logc)
             m += b.sum(0)
             v += (b * b).sum(0)
         m /= max(n, 1)

@@ -90,7 +90,10 @@ class ObjectiveSpec:
 
     def grades(self, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Graded labels ``[docs]`` float32 for this objective."""
-        v = self.raw_values(labels, features)
+        return self.grade_raw(self.raw_values(labels, features))
+
+    def grade_raw(self, v: np.ndarray) -> np.ndarray:
+        """Graded labels ``[docs]`` float32 from raw values (see :meth:`raw_from`)."""
         if self.transform == "identity":
             return v.astype(np.float32)
         if self.edges is None:
@@ -147,7 +150,14 @@ def parse_objectives(spec: str | list | None) -> list[ObjectiveSpec]:
         raise ValueError(f"unknown objectives {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
     out = []
     for d in spec:
-        out.append(d if isinstance(d, ObjectiveSpec) else ObjectiveSpec(**d))
+        if isinstance(d, ObjectiveSpec):
+            d = asdict(d)  # a copy: fitting never changes the caller's specs
+        if not isinstance(d, dict):
+            raise DataError(f"an objective is a mapping {{name, source, feature, transform, ...}}, got {d!r}")
+        try:
+            out.append(ObjectiveSpec(**d))
+        except TypeError as e:
+            raise DataError(f"objective {d.get('name', '?')!r}: {e}") from None
     if not out:
         raise ValueError("at least one objective is required")
     if sum(o.source == "label" for o in out) > 1:

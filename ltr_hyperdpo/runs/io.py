@@ -1,0 +1,116 @@
+"""Atomic file writing and strict JSON: a crash or Ctrl-C mid-write never leaves a half-written output.
+
+Temporary files are named ``.NAME.<pid>.<random>.ltr-hyperdpo-tmp`` beside the output; they are created with the
+usual mode under the user's umask (not mkstemp's 0600), renamed onto the output on success, removed on failure, and
+a later write to the same output removes those left by dead processes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TMP_SUFFIX = ".ltr-hyperdpo-tmp"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_current_umask()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (on this machine)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete temporary files of ``path`` left by processes that no longer run; returns how many."""
+    n = 0
+    for t in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
+        parts = t.name[len(path.name) + 2:].split(".")
+        try:
+            pid = int(parts[0])
+        except (ValueError, IndexError):
+            continue
+        if not pid_alive(pid):
+            try:
+                t.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (temp file, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy values and paths made plain, and non-finite floats as ``None`` (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dumps_json(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON text (no NaN/Infinity) of ``obj`` after :func:`jsonable`."""
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write strict JSON atomically."""
+    atomic_write_text(path, dumps_json(obj, indent=2) + "\n")
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one strict-JSON record as a line (the ``log.jsonl`` format)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(dumps_json(record) + "\n")

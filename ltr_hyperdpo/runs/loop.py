@@ -1,0 +1,208 @@
+"""The one training loop, shared by the LTR stages and the LLM trainer.
+
+Per epoch: a deterministic seed from (run seed, stage id, epoch) seeds torch and the loss's generator, the stage's
+batches for that epoch are iterated with optional gradient accumulation and clipping, an optional validation
+callback decides early stopping (the best weights are restored at the end), one record goes to ``log.jsonl``, and an
+atomic checkpoint is written; ``on_epoch`` runs after the checkpoint, so a hook that raises (Optuna's pruning, a test
+simulating a kill) leaves the epoch saved. A non-finite loss stops with :class:`TrainingDivergedError` and keeps the
+last good checkpoint. Resuming from that checkpoint gives the same result as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import TrainingDivergedError
+from .checkpoint import save_checkpoint
+from .io import append_jsonl
+from .progress import progress_bar, say
+
+#: epoch seeds mix the run seed, the stage id and the epoch with these primes (fixed: changing them changes results)
+SEED_MULT_RUN, SEED_MULT_STAGE, SEED_MULT_EPOCH = 1_000_003, 10_007, 101
+
+
+def epoch_seed(seed: int, stage_id: int, epoch: int) -> int:
+    """The seed of one epoch of one stage (torch's global RNG gets it, the loss's generator gets it + 1)."""
+    return (int(seed) * SEED_MULT_RUN + stage_id * SEED_MULT_STAGE + epoch * SEED_MULT_EPOCH) % (2 ** 63 - 1)
+
+
+@dataclass
+class Stage:
+    """What one stage trains and how; the loop is the same for every stage of both domains.
+
+    ``batches(epoch)`` yields that epoch's batches; ``loss_fn(batch, generator)`` returns the batch's scalar loss;
+    ``val_fn()`` returns metrics (higher ``val_key`` is better) or is ``None`` (no early stopping: the last epoch is
+    kept). ``batch_stats(batch)`` returns counts (e.g. tokens) reported per second in the log. ``get_state`` /
+    ``set_state`` choose what a checkpoint holds of the model (default: its whole ``state_dict``).
+    """
+
+    name: str
+    stage_id: int
+    model: torch.nn.Module
+    loss_fn: Callable[[Any, torch.Generator], torch.Tensor]
+    batches: Callable[[int], Iterable[Any]]
+    epochs: int
+    lr: float
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    grad_accum: int = 1
+    n_batches: int | None = None
+    param_groups: list | None = None
+    val_fn: Callable[[], dict] | None = None
+    val_key: str | None = None
+    patience: int | None = None
+    scheduler_fn: Callable[[torch.optim.Optimizer], Any] | None = None
+    scheduler_needs_metric: bool = False
+    batch_stats: Callable[[Any], dict[str, float]] | None = None
+    get_state: Callable[[], dict] | None = None
+    set_state: Callable[[dict], None] | None = None
+
+    def state(self) -> dict:
+        return self.get_state() if self.get_state is not None else self.model.state_dict()
+
+    def load(self, state: dict) -> None:
+        if self.set_state is not None:
+            self.set_state(state)
+        else:
+            self.model.load_state_dict(state)
+
+
+@dataclass
+class StageState:
+    """Progress of a stage, saved in every checkpoint."""
+
+    epoch: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    steps: int = 0
+    history: list = field(default_factory=list)
+    done: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StageState:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | None = None, progress: bool = True,
+              log_path: Path | None = None, on_epoch: Callable[[str, dict], None] | None = None) -> StageState:
+    """Train ``stage.model`` in place (ending with its best-validation weights, or the last); returns the state.
+
+    ``resume`` is a checkpoint dict of this stage (written by an earlier call with the same stage).
+    """
+    model = stage.model
+    opt = torch.optim.AdamW(stage.param_groups or model.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
+    sched = stage.scheduler_fn(opt) if stage.scheduler_fn is not None else None
+    params = list(model.parameters())  # clipping order as in model.parameters(): the norm's sum order is fixed
+    st = StageState()
+    best_state = copy.deepcopy(stage.state()) if stage.val_fn is not None else None
+    if resume is not None:
+        stage.load(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None and resume.get("scheduler") is not None:
+            sched.load_state_dict(resume["scheduler"])
+        best_state = resume.get("best_model")
+        st = StageState.from_dict(resume["state"])
+    while not st.done and st.epoch < stage.epochs:
+        e = st.epoch
+        s = epoch_seed(seed, stage.stage_id, e)
+        torch.manual_seed(s)
+        gen = torch.Generator().manual_seed(s + 1)
+        model.train()
+        t0 = time.perf_counter()
+        total, n_b, wait = 0.0, 0, 0.0
+        counts: dict[str, float] = {}
+        bar = progress_bar(progress, stage.n_batches, f"{stage.name} {e + 1}/{stage.epochs}")
+        opt.zero_grad(set_to_none=True)
+        it = iter(stage.batches(e))
+        pending = 0
+        while True:
+            tw = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            wait += time.perf_counter() - tw
+            loss = stage.loss_fn(batch, gen)
+            if not torch.isfinite(loss):
+                if bar is not None:
+                    bar.close()
+                raise TrainingDivergedError(
+                    f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {n_b + 1}; stopped. The last "
+                    f"good checkpoint is {checkpoint_path} (lower the learning rate, or check the data).")
+            (loss / stage.grad_accum if stage.grad_accum > 1 else loss).backward()
+            pending += 1
+            if pending == stage.grad_accum:
+                _step(opt, params, stage.grad_clip)
+                st.steps += 1
+                pending = 0
+            total += loss.item()
+            n_b += 1
+            if stage.batch_stats is not None:
+                for k, v in stage.batch_stats(batch).items():
+                    counts[k] = counts.get(k, 0.0) + float(v)
+            if bar is not None:
+                bar.set_postfix(loss=f"{total / n_b:.4f}")
+                bar.update(1)
+        if pending:
+            _step(opt, params, stage.grad_clip)
+            st.steps += 1
+        train_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        model.eval()
+        rec: dict[str, Any] = {"stage": stage.name, "epoch": e + 1, "loss": total / max(n_b, 1)}
+        improved, metric = False, math.nan
+        if stage.val_fn is not None:
+            val = stage.val_fn()
+            metric = float(val[stage.val_key])
+            improved = metric > st.best_metric + 1e-9
+            if improved:
+                st.best_metric, st.best_epoch, st.bad_epochs = metric, e, 0
+                best_state = copy.deepcopy(stage.state())
+            else:
+                st.bad_epochs += 1
+            rec.update(val)
+            rec["best"] = st.best_metric
+        rec.update({"epoch_seconds": train_s, "data_wait_share": wait / max(train_s, 1e-9), "steps": st.steps})
+        rec.update({f"{k}_per_s": v / max(train_s, 1e-9) for k, v in counts.items()})
+        if sched is not None:
+            if stage.scheduler_needs_metric and stage.val_key is not None:
+                sched.step(rec[stage.val_key])
+            else:
+                sched.step()
+            rec["lr"] = opt.param_groups[0]["lr"]
+        st.history.append(rec)
+        shown = f", {stage.val_key} {metric:.4f}{' *' if improved else ''}" if stage.val_fn is not None else ""
+        rates = "".join(f", {v / max(train_s, 1e-9):.0f} {k}/s" for k, v in counts.items())
+        say(progress, f"{stage.name} epoch {e + 1}/{stage.epochs}: loss {rec['loss']:.4f}{shown}{rates}")
+        if log_path is not None:
+            append_jsonl(log_path, rec)
+        st.epoch = e + 1
+        if stage.patience is not None and stage.val_fn is not None and st.bad_epochs >= stage.patience:
+            st.done = True
+        if st.epoch >= stage.epochs:
+            st.done = True
+        save_checkpoint({"stage": stage.name, "model": stage.state(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict() if sched is not None else None,
+                     "best_model": best_state, "state": st.__dict__}, checkpoint_path)
+        if on_epoch is not None:
+            on_epoch(stage.name, rec)
+    if best_state is not None:
+        stage.load(best_state)
+    model.eval()
+    return st
+
+
+def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None) -> None:
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
