@@ -165,10 +165,29 @@ def test_sampling_and_grids():
     assert bt.min() >= 0.1 and bt.max() <= 10.0
     assert abs(torch.log(bt).mean().item()) < 0.1
     assert weight_grid(2, 11).shape == (11, 2)
-    lat = weight_grid(3, 15)
+    lat = weight_grid(3, 15)  # the smallest lattice with at least 15 points: H = 4, 15 points
     assert lat.shape == (15, 3) and np.allclose(lat.sum(1), 1)
     assert {tuple(r) for r in np.eye(3)} <= {tuple(r) for r in lat}
     rnd = weight_grid(5, 40, method="random")
     assert rnd.shape == (40, 5) and np.allclose(rnd.sum(1), 1) and (rnd >= 0).all()
     with pytest.raises(ValueError):
         sample_weights(2, 3, -1.0)
+
+
+@pytest.mark.parametrize("k,test_points,members,val_points", [(3, 55, 15, 7), (4, 56, 10, 11), (5, 70, 15, 16)])
+def test_grids_are_dense_and_interior_for_three_or_more_objectives(k, test_points, members, val_points):
+    from ltr_hyperdpo.core.grids import describe_grid, member_grid, validation_grid
+
+    test = weight_grid(k)
+    assert test.shape == (test_points, k) and np.allclose(test.sum(1), 1) and (test >= 0).all()
+    interior = (test > 0).sum(1) >= 2
+    assert interior.sum() >= test_points - k  # the old grid was the K vertices only
+    assert {tuple(r) for r in np.eye(k)} <= {tuple(r) for r in test}
+    assert describe_grid(test)["kind"] == "simplex lattice"
+    m = member_grid(k)
+    assert len(m) == members and len(m) <= 15 and {tuple(r) for r in np.eye(k)} <= {tuple(r) for r in m}
+    val = validation_grid(k)
+    assert len(val) == val_points and np.allclose(val.sum(1), 1)
+    assert any(np.allclose(r, 1 / k) for r in val)  # the centroid
+    assert (val.max(1) < 1).sum() == val_points - k  # everything but the vertices is interior
+    assert len(weight_grid(k, 5)) >= 5 and len(member_grid(2)) == 11 and len(weight_grid(2)) == 11

@@ -25,7 +25,8 @@ def cfg(d, method, **h):
     return RunConfig.from_dict({"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"),
                                          "batch_size": 16},
                                 "model": {"kind": "mlp", "hidden": [32], "dropout": 0.0},
-                                "reference": {"epochs": 3, "lr": 3e-3}, "hyperdpo": {"epochs": 3, "lr": 3e-3, **h},
+                                "reference": {"epochs": 3, "lr": 3e-3},
+                                "hyperdpo": {"epochs": 3, "lr": 3e-3, "members": 5, **h},
                                 "eval": {"grid": 5}, "method": method, "progress": False})
 
 
@@ -40,6 +41,9 @@ def test_each_method_trains_saves_and_reloads(files, tmp_path, method):
     meta = json.loads((tmp_path / method / "method.json").read_text())
     n_members = {"dpo_ls": 5, "modpo": 5, "dpo_soup": 2}.get(method, 0)
     assert len(meta["members"]) == n_members
+    if n_members:  # the budget and the members' own-weights front are stated beside the dense-grid front
+        assert res.front["members"]["M"] == n_members and res.front["members"]["hypervolume_on_training_weights"] > 0
+    assert res.front["grid"] == {"kind": "segment", "points": 5}
     # the reloaded ranker reproduces the saved front
     from ltr_hyperdpo.data.dataset import RankingDataset
     from ltr_hyperdpo.eval.front import evaluate_front

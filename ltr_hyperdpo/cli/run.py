@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from ..config import apply_overrides, load_config_file
-from ..core.sampling import weight_grid
+from ..core.grids import describe_grid, weight_grid
 from ..data.dataset import RankingDataset
 from ..demo import run_demo
 from ..eval.front import FrontResult, evaluate_front
@@ -41,6 +41,7 @@ def cmd_front(a: argparse.Namespace) -> int:
     ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
     res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
                          blank_policy=a.blank_policy or cfg.eval.blank_policy)
+    res.extra["grid"] = describe_grid(grid, a.grid_method)
     paths = write_front(res, a.out)
     print(markdown_table(res))
     print(dumps_json({"hypervolume": res.hypervolume, **paths}))
@@ -77,9 +78,10 @@ def add_commands(sub: Any) -> None:
                  "ltr-hyperdpo front runs/mslr5 --data test.parquet --beta 0.5 --out f05"])
     f.add_argument("run_dir", help="a finished run directory")
     f.add_argument("--data", required=True, help="evaluation split (LETOR text or a converted file)")
-    f.add_argument("--grid", type=positive_int, default=11,
-                   help="number of weights: K=2 points on the segment; K>=3 the lattice with at most this many "
-                        "points (lattice) or the vertices plus quasi-random points (random)")
+    f.add_argument("--grid", type=positive_int,
+                   help="number of weights: K=2 this many points on the segment (default 11); K>=3 the smallest "
+                        "simplex lattice with at least this many (default 50: 55 weights for K=3, 56 for K=4, 70 for "
+                        "K=5), or the vertices plus quasi-random points (--grid-method random)")
     f.add_argument("--grid-method", default="auto", choices=["auto", "lattice", "random"],
                    help="how K>=3 grids are built (default auto = lattice)")
     f.add_argument("--out", required=True, help="output directory for front.csv/json/png")

@@ -1,10 +1,8 @@
-"""Sampling of preference weights on the simplex and of temperatures, and evaluation grids."""
+"""Sampling of preference weights on the simplex (Dirichlet) and of temperatures (log-uniform)."""
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
 import torch
 
 
@@ -56,37 +54,3 @@ def sample_beta(batch: int, beta_range: tuple[float, float], *,
         raise ValueError(f"beta_range must satisfy 0 < lo <= hi, got {beta_range}")
     u = torch.rand(batch, generator=generator)
     return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
-
-
-def weight_grid(n_objectives: int, n_points: int, *, method: str = "auto", seed: int = 0) -> np.ndarray:
-    """Weights ``[points, objectives]`` on the simplex for evaluating a front.
-
-    K=2 (any method): ``n_points`` evenly spaced from (0, 1) to (1, 0). K>=3: ``lattice`` (the simplex lattice with
-    the largest resolution H giving at most ``n_points`` points, all vertices included) or ``random``
-    (quasi-random Sobol points mapped to the simplex, plus the vertices). ``auto`` = segment for K=2, lattice otherwise.
-    """
-    if n_objectives < 1 or n_points < 1:
-        raise ValueError("need n_objectives >= 1 and n_points >= 1")
-    if n_objectives == 1:
-        return np.ones((1, 1))
-    if n_objectives == 2:  # the segment is the natural grid for two objectives, whatever the method
-        t = np.linspace(0.0, 1.0, max(n_points, 2))
-        return np.stack([t, 1 - t], axis=1)
-    if method in ("auto", "lattice"):
-        h = 1
-        while math.comb(h + 1 + n_objectives - 1, n_objectives - 1) <= n_points:
-            h += 1
-        pts = [c for c in itertools.product(range(h + 1), repeat=n_objectives) if sum(c) == h]
-        return np.asarray(pts, dtype=np.float64)[::-1] / h
-    if method == "random":
-        import warnings
-
-        from scipy.stats import qmc
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # balance warning for non-power-of-2 counts; fine for a grid
-            u = qmc.Sobol(n_objectives - 1, seed=seed).random(max(n_points - n_objectives, 1))
-        s = np.sort(np.c_[np.zeros(len(u)), u, np.ones(len(u))], axis=1)
-        w = np.diff(s, axis=1)
-        return np.concatenate([np.eye(n_objectives), w])
-    raise ValueError(f"method must be auto, lattice or random, got {method!r}")

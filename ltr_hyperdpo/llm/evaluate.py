@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.sampling import weight_grid
+from ..core.grids import weight_grid
 from ..eval.front import FrontResult
 from ..eval.metrics import ndcg_ranx
 from ..eval.pareto import hypervolume, nondominated, reference_point

@@ -73,6 +73,7 @@ class FitContext:
     progress: bool = True
     resume: dict | None = None  # the run's checkpoint.pt, when resuming
     on_epoch: Callable[[str, dict], None] | None = None
+    blank_policy: str = "skip"  # validation counts blank queries as the run's evaluation does
 
     @property
     def n_objectives(self) -> int:

@@ -51,7 +51,8 @@ class HyperDPO(Method):
 
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
-            return {"val_hypervolume": val_hypervolume(fn, grid, ctx.vali, ctx.front_k, ctx.ref_point)}
+            return {"val_hypervolume": val_hypervolume(fn, grid, ctx.vali, ctx.front_k, ctx.ref_point,
+                                                       ctx.blank_policy)}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
         cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]

@@ -62,7 +62,8 @@ class MultiRun(Method):
                 return self.member_loss(ctx, model(b.features, b.mask), ref_s, b, wt, gen)
 
             def val(model: Scorer = model, w: np.ndarray = w) -> dict:
-                return {"val_scalarised": float(np.dot(w, val_ndcg(lambda x, m: model(x, m), ctx.vali, ctx.front_k)))}
+                nd = val_ndcg(lambda x, m: model(x, m), ctx.vali, ctx.front_k, blank_policy=ctx.blank_policy)
+                return {"val_scalarised": float(np.dot(w, nd))}
 
             ck = mdir / "checkpoint.pt"
             state = load_latest(ck) if ck.exists() or previous_path(ck).exists() else None
@@ -76,7 +77,7 @@ class MultiRun(Method):
                                                    for i, w in enumerate(weights)], p.beta)
         ranker = self.make_ranker(members, ctx.reference, p.beta)
         hv = val_hypervolume(lambda x, m, w: ranker.score(x, m, w[0]), ctx.val_grid(), ctx.vali, ctx.front_k,
-                             ctx.ref_point)
+                             ctx.ref_point, ctx.blank_policy)
         return FitOutcome(ranker, hist, hv)
 
     def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:

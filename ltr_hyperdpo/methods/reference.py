@@ -18,7 +18,7 @@ class Reference(Method):
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         write_method_json(ctx.run_dir, self.name, [], 1.0)
-        pts = val_ndcg(lambda x, m: ctx.reference(x, m), ctx.vali, ctx.front_k)[None]
+        pts = val_ndcg(lambda x, m: ctx.reference(x, m), ctx.vali, ctx.front_k, blank_policy=ctx.blank_policy)[None]
         return FitOutcome(ReferenceRanker(ctx.reference), [], hypervolume(pts, ctx.ref_point))
 
     def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import diff_keys, load_config_file
-from ..core.sampling import weight_grid
+from ..core.grids import describe_grid, member_grid, validation_grid, weight_grid
 from ..data.dataset import RankingDataset, load_splits
 from ..errors import ConfigError, RunDirError
 from ..eval.front import evaluate_front
 from ..eval.report import write_front
 from ..methods.base import FitContext
+from ..methods.members import MultiRun
 from ..methods.registry import get_method
 from ..models.scorers import ScorerConfig
 from ..runs.checkpoint import load_latest, previous_path
@@ -128,17 +129,26 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
 
     K = tr.n_objectives
     grid = weight_grid(K, cfg.eval.grid, method=cfg.eval.grid_method, seed=cfg.seed)
+    members = member_grid(K, cfg.hyperdpo.members)
+    method = get_method(cfg.method)
     ctx = FitContext(cfg.method, tr, va, reference, run_dir, cfg.hyperdpo, cfg.model, cfg.seed, cfg.data.batch_size,
-                     cfg.data.slate_length, cfg.eval.ks[0], weight_grid(K, cfg.eval.val_grid), grid,
-                     cfg.eval.ref_point, cfg.progress, state, on_epoch)
+                     cfg.data.slate_length, cfg.eval.ks[0], validation_grid(K, cfg.eval.val_grid), members,
+                     cfg.eval.ref_point, cfg.progress, state, on_epoch, cfg.eval.blank_policy)
     t2, c2 = time.perf_counter(), _cpu()
-    outcome = get_method(cfg.method).fit(ctx)
+    outcome = method.fit(ctx)
     method_seconds, method_cpu = time.perf_counter() - t2, _cpu() - c2
 
     front = None
     if te is not None:
         res = evaluate_front(outcome.ranker, te, grid, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
                              blank_policy=cfg.eval.blank_policy)
+        res.extra["grid"] = describe_grid(grid, cfg.eval.grid_method)
+        if isinstance(method, MultiRun):  # the budget, and the members' front on their own training weights
+            trained = method.training_weights(ctx)
+            own = evaluate_front(outcome.ranker, te, trained, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
+                                 blank_policy=cfg.eval.blank_policy)
+            res.extra["members"] = {"M": int(len(trained)), "grid": describe_grid(trained),
+                                    "hypervolume_on_training_weights": own.hypervolume}
         write_front(res, run_dir / "front")
         front = res.to_dict()
     result = RunResult(str(run_dir), cfg.method, str(run_dir / "reference.pt"), str(run_dir / "config.json"),

@@ -68,6 +68,7 @@ class HyperDPOConfig(Validated):
     tie_break: Literal["random", "first"] = "random"
     patience: int = opt(5, ge=1)
     grad_clip: float = opt(5.0, ge=0.0)
+    members: int | None = opt(None, ge=1)
     cond_lr_mult: float = opt(1.0, gt=0.0)
     cosmos_lambda: float = opt(1.0, ge=0.0)
     modpo_margin_scale: float = 1.0
@@ -83,8 +84,8 @@ class EvalConfig(Validated):
     """Evaluation: NDCG cut-offs (the first is the front's metric), grids, blank-query policy, HV reference point."""
 
     ks: list[int] = opt(factory=lambda: [10, 5], items_ge=1)
-    val_grid: int = opt(5, ge=1)
-    grid: int = opt(11, ge=1)
+    val_grid: int = opt(5, ge=2)
+    grid: int | None = opt(None, ge=1)
     grid_method: Literal["auto", "lattice", "random"] = "auto"
     blank_policy: Literal["skip", "zero", "one"] = "skip"
     ref_point: float | list[float] | None = None

@@ -26,7 +26,7 @@ def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset
     rc = cfg.reference
     if rc.checkpoint:
         reference, _ = load_scorer(rc.checkpoint)
-        best = float(val_ndcg(lambda x, m: reference(x, m), va, k0)[0])
+        best = float(val_ndcg(lambda x, m: reference(x, m), va, k0, blank_policy=cfg.eval.blank_policy)[0])
         save_scorer(reference, ref_path, history=[], best_metric=best)
         return reference, [], best
     if ref_path.exists() and (resume_state is None or resume_state["stage"] != "reference"):
@@ -40,7 +40,8 @@ def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset
         return loss_fn(reference(b.features, b.mask), b.labels[..., 0], b.mask, gen).mean()
 
     def val() -> dict:
-        return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), va, k0)[0])}
+        return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), va, k0,
+                                                 blank_policy=cfg.eval.blank_policy)[0])}
 
     d = cfg.data
     loader = SlateLoader(tr, d.batch_size, slate_length=d.slate_length, shuffle=True, seed=cfg.seed)
