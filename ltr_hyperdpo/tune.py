@@ -9,6 +9,7 @@ trial's full config is written to ``WORK/best_config.json``.
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def suggest(trial: optuna.Trial, base: dict) -> dict:
     h["alpha"] = trial.suggest_float("alpha", 0.2, 2.0, log=True)
     if m.get("temperature_conditioned"):
         lo = trial.suggest_float("beta_lo", 0.05, 1.0, log=True)
-        h["beta_range"] = [lo, lo * trial.suggest_float("beta_span", 2.0, 20.0, log=True)]
+        hi = lo * trial.suggest_float("beta_span", 2.0, 20.0, log=True)
+        h["beta_range"] = [lo, hi]
+        h["beta"] = math.sqrt(lo * hi)  # validated and stored inside the trained range (its geometric mean)
     else:
         h["beta"] = trial.suggest_float("beta", 0.1, 5.0, log=True)
     if m.get("kind", "mlp") == "transformer":

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ltr_hyperdpo.data.batching import SlateLoader, gather_slates
-from ltr_hyperdpo.data.dataset import RankingDataset, load_splits
+from ltr_hyperdpo.data.dataset import RankingDataset, load_splits, table_arrays
 from ltr_hyperdpo.data.normalize import FeatureNormalizer
 from ltr_hyperdpo.data.objectives import ObjectiveSpec, parse_objectives
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
@@ -149,3 +149,66 @@ def test_prefetch_yields_the_same_batches_and_surfaces_errors(monkeypatch):
     monkeypatch.setattr(batching, "gather_slates", broken)
     with pytest.raises(RuntimeError, match="gather failed"):
         list(pre.epoch_batches(2))
+
+
+def test_strict_preset_drops_the_near_copy_and_the_check_finds_it(mslr_train):
+    from ltr_hyperdpo.data.leakage import near_copies
+
+    loose = RankingDataset.load(mslr_train, objectives="mslr5", fit=True)
+    strict = RankingDataset.load(mslr_train, objectives="mslr5_strict", fit=True)
+    assert loose.objective_names == strict.objective_names
+    assert 135 in loose.feature_ids and 135 not in strict.feature_ids and strict.n_features == loose.n_features - 1
+    found = near_copies(loose)
+    assert [(c.feature, c.objective) for c in found] == [(135, "url_dwell_time")]
+    assert found[0].spearman == pytest.approx(0.987, abs=0.002)
+    assert near_copies(strict) == []
+    assert [o.name for o in parse_objectives("mslr3")] == ["relevance", "quality_score", "url_dwell_time"]
+
+
+def test_near_copy_of_the_label_is_found():
+    from ltr_hyperdpo.data.leakage import near_copies
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 600).astype(np.float32)
+    x = rng.standard_normal((600, 4)).astype(np.float32)
+    x[:, 2] = labels * 3 + rng.standard_normal(600) * 0.01  # a leaked label
+    ds = RankingDataset.from_arrays(x, labels, np.repeat(np.arange(30), 20))
+    assert [(c.feature, c.objective) for c in near_copies(ds)] == [(3, "relevance")]
+
+
+def test_held_out_validation_queries_do_not_enter_the_fitted_state(tmp_path):
+    from ltr_hyperdpo.data.store import write_table
+
+    t = make_synthetic(60, 10, 8, 2, 0.0, seed=4)
+    write_table(tmp_path / "t.arrow", t)
+    objs = synth_objectives(8, 2)
+    tr, va, _ = load_splits(tmp_path / "t.arrow", objectives=objs, vali_fraction=0.25, seed=1)
+    assert tr.n_queries == 45 and va.n_queries == 15 and not set(tr.qids) & set(va.qids)
+    # the normaliser equals one fitted on the training queries alone, not on the whole file
+    q, lab, feats = table_arrays(t)
+    train_rows = np.isin(q, tr.qids)
+    cols = tr.transform.columns
+    alone = FeatureNormalizer().fit(feats[train_rows][:, cols])
+    whole = FeatureNormalizer().fit(feats[:, cols])
+    np.testing.assert_allclose(tr.state.normalizer.mean, alone.mean, rtol=1e-9)
+    assert not np.allclose(tr.state.normalizer.mean, whole.mean, rtol=1e-6)
+    np.testing.assert_allclose(tr.x.mean(0), 0, atol=1e-4)  # standardised on exactly these rows
+    assert tr.state.objectives[1].edges == objs[1].fit(lab[train_rows], feats[train_rows]).edges
+
+
+def test_per_batch_features_equal_the_whole_matrix_transform(tmp_path):
+    from ltr_hyperdpo.data.store import open_table, write_table
+
+    t = make_synthetic(40, 12, 10, 2, 0.0, seed=5)
+    write_table(tmp_path / "t.arrow", t)
+    ds = RankingDataset.load(tmp_path / "t.arrow", objectives=synth_objectives(10, 2), fit=True)
+    _, _, feats = table_arrays(open_table(tmp_path / "t.arrow"))
+    expect = ds.state.normalizer.transform(feats[:, ds.transform.columns])  # the float64 numpy path
+    docs = np.random.default_rng(0).permutation(ds.n_docs)[:100]
+    np.testing.assert_array_equal(ds.features(docs), expect[docs])
+    # memory-mapped Arrow IPC: the raw features are the mapped file's buffers, not a copy
+    from ltr_hyperdpo.data.features import FeatureSource
+
+    table = open_table(tmp_path / "t.arrow")
+    mapped = [c.values.buffers()[1].address for c in table.column("features").chunks]
+    assert [c.ctypes.data for c in FeatureSource.from_table(table).chunks] == mapped

@@ -10,8 +10,9 @@ from ltr_hyperdpo.models import HyperDPORanker, ScorerConfig, build_scorer, cond
 
 
 def cfg(kind, **kw):
-    return ScorerConfig(kind=kind, n_features=6, n_objectives=3, hidden=[16, 8], d_model=16, n_heads=2,
-                        n_layers=1, dropout=0.0, **kw)
+    base = {"n_features": 6, "n_objectives": 3, "hidden": [16, 8], "d_model": 16, "n_heads": 2, "n_layers": 1,
+            "dropout": 0.0}
+    return ScorerConfig(kind=kind, **{**base, **kw})
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])
@@ -46,16 +47,25 @@ def test_conditioned_copy_starts_at_reference(cond):
     torch.testing.assert_close(pol(x, None, torch.rand(4, 3).softmax(1)), ref(x))
 
 
-def test_hyper_prompts_condition_the_transformer_and_get_gradients():
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_hyper_prompts_start_as_an_exact_no_op_then_condition_the_transformer(dropout):
     torch.manual_seed(3)
-    ref = build_scorer(cfg("transformer", n_prompts=3), conditioned=False)
-    pol = conditioned_copy(ref)
+    ref = build_scorer(cfg("transformer", n_prompts=3, dropout=dropout), conditioned=False).eval()
+    pol = conditioned_copy(ref).eval()
     x = torch.randn(2, 5, 6)
-    a = pol(x, None, torch.tensor([[1.0, 0, 0]] * 2))
-    b = pol(x, None, torch.tensor([[0, 0, 1.0]] * 2))
+    m = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    w1, w2 = torch.tensor([[1.0, 0, 0]] * 2), torch.tensor([[0, 0, 1.0]] * 2)
+    # the zero-initialised gate: exactly the reference, whatever w
+    assert torch.equal(pol(x, m, w1), ref(x, m)) and torch.equal(pol(x, m, w2), ref(x, m))
+    pol.train()
+    pol(x, m, w1).sum().backward()
+    assert pol.prompt_net.gate.grad.abs().sum() > 0  # the gate learns first, then the prompts through it
+    with torch.no_grad():
+        pol.prompt_net.gate.fill_(0.5)
+    pol.eval()
+    a, b = pol(x, m, w1), pol(x, m, w2)
     assert a.shape == (2, 5) and not torch.allclose(a, b)
-    a.sum().backward()
-    assert pol.prompt_net.net[0].weight.grad.abs().sum() > 0
+    assert torch.equal(a[1, 3:], torch.zeros(2))  # padding scores 0
     # the backbone is the reference's: same parameter names and shapes, plus only the prompt network
     extra = set(pol.state_dict()) - set(ref.state_dict())
     assert extra and all(k.startswith("prompt_net.") for k in extra)

@@ -160,3 +160,42 @@ def test_stage2_takes_conditioning_from_config_and_is_order_independent(synth_fi
     saved = {n: torch.load(x.model_path, weights_only=False) for n, x in runs.items()}
     assert saved["concat"]["config"]["conditioning"] == "concat" and saved["film"]["config"]["conditioning"] == "film"
     assert all(torch.equal(saved["film"]["state"][k], saved["film2"]["state"][k]) for k in saved["film"]["state"])
+
+
+def test_temperature_conditioned_beta_must_lie_in_the_trained_range():
+    from ltr_hyperdpo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"hyperdpo.beta': 1 lies outside hyperdpo.beta_range \[0.05, 0.1\].*"
+                                          r"geometric mean 0.07071"):
+        RunConfig.from_dict({"model": {"temperature_conditioned": True}, "hyperdpo": {"beta_range": [0.05, 0.1]}})
+    RunConfig.from_dict({"model": {"temperature_conditioned": True},
+                         "hyperdpo": {"beta_range": [0.05, 0.1], "beta": 0.07}})
+    RunConfig.from_dict({"hyperdpo": {"beta_range": [0.05, 0.1]}})  # not conditioned on beta: any beta
+
+
+def test_tune_keeps_beta_inside_the_sampled_range():
+    import optuna
+
+    from ltr_hyperdpo.tune import suggest
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        c = suggest(study.ask(), {"model": {"temperature_conditioned": True}})
+        lo, hi = c["hyperdpo"]["beta_range"]
+        assert lo <= c["hyperdpo"]["beta"] <= hi
+        RunConfig.from_dict(c)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_freeze_backbone_trains_the_conditioning_network_only(synth_files, tmp_path, kind):
+    over = {"reference": {"epochs": 2}, "hyperdpo": {"epochs": 2},
+            "model": {"kind": kind, "freeze_backbone": True, "d_model": 16, "n_heads": 2, "n_layers": 1}}
+    res = train(small_cfg(synth_files, **over), tmp_path / "r")
+    ref = torch.load(res.reference_path, weights_only=True)["state"]
+    pol = torch.load(res.model_path, weights_only=True)["state"]
+    for k, v in ref.items():
+        assert torch.equal(pol[k], v), k  # the backbone is the reference's, unchanged
+    cond = [k for k in pol if k not in ref]
+    assert cond and all(k.startswith(("film.", "prompt_net.")) for k in cond)
+    assert res.front["hypervolume"] > res.front["reference_hypervolume"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..data.conversion import convert
 from ..data.dataset import RankingDataset, table_arrays
+from ..data.leakage import near_copies
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
 from ..data.store import write_table
 from ..data.synth import make_synthetic, synth_objectives, write_letor_text
@@ -26,6 +27,8 @@ def cmd_convert(a: argparse.Namespace) -> int:
 def cmd_inspect(a: argparse.Namespace) -> int:
     ds = RankingDataset.load(a.data, group_file=a.group_file, objectives=a.objectives, fit=True, normalize=False)
     s = ds.summary()
+    copies = near_copies(ds)
+    s["near_copies"] = [{"feature": c.feature, "objective": c.objective, "spearman": c.spearman} for c in copies]
     if a.json:
         print(dumps_json(s, indent=2))
         return 0
@@ -35,6 +38,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for name, o in s["objectives"].items():
         hist = ", ".join(f"{g:g}: {c}" for g, c in o["histogram"].items())
         print(f"objective {name}: grades {{{hist}}}; queries with no relevant document: {o['blank_queries']}")
+    for c in copies:
+        print(f"warning: {c.message()}")
     return 0
 
 

@@ -29,7 +29,7 @@ from .letor import (
     chunk_to_batch,
     iter_parse,
 )
-from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives
+from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, parse_spec
 from .store import format_for_output, open_table, read_metadata, write_batches
 from .textio import LetorFormatError, check_input_path, count_newlines, group_qids, is_gzip, plan_ranges
 from .textio import resolve_group_file as _resolve_group_file
@@ -38,12 +38,13 @@ from .textio import resolve_group_file as _resolve_group_file
 RANGE_BYTES = 32 << 20
 
 
-def objectives_from_file(path: str | os.PathLike) -> list[ObjectiveSpec]:
-    """The fitted objectives stored in a converted (training) file, to convert vali/test with the same bins."""
+def objectives_from_file(path: str | os.PathLike) -> tuple[list[ObjectiveSpec], list[int]]:
+    """The fitted objectives (and dropped input columns) stored in a converted training file, to convert vali/test
+    with the same bins."""
     meta = read_metadata(open_table(path).schema)
     if not meta.get("objectives"):
         raise DataError(f"{path}: holds no fitted objectives (convert the training split with --objectives)")
-    return parse_objectives(meta["objectives"])
+    return parse_objectives(meta["objectives"]), [int(f) for f in meta.get("drop_features") or []]
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -156,10 +157,11 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         raise DataError(f"workers must be >= 1, got {workers}")
     group = _resolve_group_file(src, group_file)
     objs: list[ObjectiveSpec] | None = None
+    drops: list[int] = []
     if objectives_from is not None:
-        objs = objectives_from_file(objectives_from)
+        objs, drops = objectives_from_file(objectives_from)
     elif objectives is not None:
-        objs = parse_objectives(objectives)
+        objs, drops = parse_spec(objectives)
     feat_objs = [o for o in (objs or []) if o.source == "feature"]
     columns = tuple(sorted({o.column for o in feat_objs}))
     scan_width = max(int(n_features or 0), (max(columns) + 1) if columns else 0)
@@ -170,7 +172,7 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     ctx = multiprocessing.get_context("fork")
     pool = ctx.Pool(workers) if parallel else None
     try:
-        return _convert(src, out, fmt, group, objs, objectives is not None and objectives_from is None, columns,
+        return _convert(src, out, fmt, group, objs, drops, objectives is not None and objectives_from is None, columns,
                         scan_width, n_features, on_error, chunk_bytes, progress, keep_comments, ranges, pool,
                         2 * workers)
     finally:
@@ -179,7 +181,8 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
             pool.join()
 
 
-def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None, fit: bool,
+def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None, drops: list[int],
+             fit: bool,
              columns: tuple[int, ...], scan_width: int, n_features: int | None, on_error: str, chunk_bytes: int,
              progress: bool, keep_comments: bool, ranges: list[tuple[int, int | None]], pool: Any,
              window: int) -> dict:
@@ -259,7 +262,7 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
                 bar2.close()
 
     meta = {"version": 1, "source": str(src), "n_features": width, "group_file": str(group) if group else None,
-            "objectives": objectives_to_json(objs) if objs is not None else None}
+            "objectives": objectives_to_json(objs) if objs is not None else None, "drop_features": drops}
     gen = batches()
     first = next(gen)  # its schema is the file's
     write_batches(out, first.schema, _chain(first, gen), fmt=fmt, meta=meta)

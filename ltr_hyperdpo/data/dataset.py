@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from ..errors import DataError
 from .features import FeatureSource, FeatureTransform
 from .letor import LetorFormatError, check_contiguous, parse_letor
 from .normalize import FeatureNormalizer
-from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives
+from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives, parse_spec
 from .store import open_table, read_metadata, storage_format
 from .textio import check_input_path
 
@@ -79,21 +79,23 @@ class DatasetState:
     objectives: list[ObjectiveSpec]
     normalizer: FeatureNormalizer | None
     n_raw_features: int
+    drop_features: list[int] = field(default_factory=list)  # 1-based input columns dropped besides the objectives'
 
     def transform(self) -> FeatureTransform:
-        """The model-input transform: objective columns dropped, then the normaliser."""
-        return FeatureTransform(input_columns(self.objectives, self.n_raw_features), self.normalizer)
+        """The model-input transform: objective (and dropped) columns removed, then the normaliser."""
+        return FeatureTransform(input_columns(self.objectives, self.n_raw_features, self.drop_features),
+                                self.normalizer)
 
     def to_dict(self) -> dict:
         return {"objectives": objectives_to_json(self.objectives),
                 "normalizer": self.normalizer.to_dict() if self.normalizer else None,
-                "n_raw_features": self.n_raw_features}
+                "n_raw_features": self.n_raw_features, "drop_features": list(self.drop_features)}
 
     @classmethod
     def from_dict(cls, d: dict) -> DatasetState:
         return cls(parse_objectives(d["objectives"]),
                    FeatureNormalizer.from_dict(d["normalizer"]) if d.get("normalizer") else None,
-                   int(d["n_raw_features"]))
+                   int(d["n_raw_features"]), [int(f) for f in d.get("drop_features") or []])
 
 
 def grade_matrix(objectives: list[ObjectiveSpec], source: FeatureSource, labels: np.ndarray,
@@ -111,7 +113,8 @@ def grade_matrix(objectives: list[ObjectiveSpec], source: FeatureSource, labels:
 
 
 def fit_state(source: FeatureSource, labels: np.ndarray, objectives: list[ObjectiveSpec], *,
-              rows: np.ndarray | None = None, normalize: bool = True) -> DatasetState:
+              rows: np.ndarray | None = None, normalize: bool = True,
+              drop_features: list[int] | None = None) -> DatasetState:
     """Fit the objectives' quantile edges and the normaliser on the given rows (the training part) only."""
     lab = labels if rows is None else labels[rows]
     for o in objectives:
@@ -119,11 +122,12 @@ def fit_state(source: FeatureSource, labels: np.ndarray, objectives: list[Object
             raise DataError(f"objective {o.name!r} reads feature {o.feature} but the data has {source.width} "
                             f"features")
         o.fit_raw(o.raw_from(lab, source.column(o.column, rows) if o.source == "feature" else None))
-    cols = input_columns(objectives, source.width)
+    drops = list(drop_features or [])
+    cols = input_columns(objectives, source.width, drops)
     normalizer = None
     if normalize:
         normalizer = FeatureNormalizer().fit_blocks(lambda: (b[:, cols] for b in source.blocks(rows)), len(cols))
-    return DatasetState(objectives, normalizer, source.width)
+    return DatasetState(objectives, normalizer, source.width, drops)
 
 
 class RankingDataset:
@@ -135,7 +139,7 @@ class RankingDataset:
     """
 
     def __init__(self, source: FeatureSource, y: np.ndarray, doc_qids: np.ndarray, state: DatasetState, *,
-                 rows: np.ndarray | None = None, name: str = "dataset"):
+                 rows: np.ndarray | None = None, labels: np.ndarray | None = None, name: str = "dataset"):
         if y.ndim == 1:
             y = y[:, None]
         n = y.shape[0]
@@ -151,6 +155,7 @@ class RankingDataset:
         self.source = source
         self.rows = rows
         self.y = y.astype(np.float32, copy=False)
+        self.labels = y[:, 0].astype(np.float32) if labels is None else labels  # the raw relevance labels
         self.doc_qids = doc_qids
         self.offsets = np.r_[starts, n].astype(np.int64)
         self.qids = doc_qids[starts]
@@ -176,18 +181,21 @@ class RankingDataset:
         source = FeatureSource.from_table(table)
         if state is None:
             meta = read_metadata(table.schema)
-            spec = objectives if objectives is not None or not meta.get("objectives") else meta["objectives"]
-            objs = parse_objectives(spec)
+            if objectives is None and meta.get("objectives"):
+                objs, drops = parse_objectives(meta["objectives"]), list(meta.get("drop_features") or [])
+            else:
+                objs, drops = parse_spec(objectives)
             if fit:
                 state = fit_state(source, lab, objs, rows=fit_rows if fit_rows is not None else rows,
-                                  normalize=normalize)
+                                  normalize=normalize, drop_features=drops)
             elif all(o.fitted for o in objs):
-                state = DatasetState(objs, None, source.width)
+                state = DatasetState(objs, None, source.width, drops)
             else:
                 raise DataError(f"{name}: objectives need fitting on a training split (pass fit=True or a state)")
         y = grade_matrix(state.objectives, source, lab, rows)
         check_grades(y, state.objectives, name)
-        return cls(source, y, q if rows is None else q[rows], state, rows=rows, name=name)
+        return cls(source, y, q if rows is None else q[rows], state, rows=rows,
+                   labels=lab if rows is None else lab[rows], name=name)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, group_file: str | os.PathLike | None = None,
@@ -209,10 +217,11 @@ class RankingDataset:
         check_labels(labels, doc_qids, name)
         source = FeatureSource([x])
         if state is None:
-            state = fit_state(source, labels, parse_objectives(objectives), normalize=normalize)
+            objs, drops = parse_spec(objectives)
+            state = fit_state(source, labels, objs, normalize=normalize, drop_features=drops)
         y = grade_matrix(state.objectives, source, labels)
         check_grades(y, state.objectives, name)
-        return cls(source, y, np.asarray(doc_qids, dtype=np.int64), state, name=name)
+        return cls(source, y, np.asarray(doc_qids, dtype=np.int64), state, labels=labels, name=name)
 
     # access --------------------------------------------------------------------------------------------------
     @property
@@ -262,7 +271,7 @@ class RankingDataset:
         query_indices = np.asarray(query_indices)
         docs = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in query_indices])
         return RankingDataset(self.source, self.y[docs], self.doc_qids[docs], self.state, rows=self.raw_rows(docs),
-                              name=name or f"{self.name}[subset]")
+                              labels=self.labels[docs], name=name or f"{self.name}[subset]")
 
     def blank_queries(self, k: int = 0) -> int:
         """Number of queries with no relevant document (all grades < 1) for objective k."""

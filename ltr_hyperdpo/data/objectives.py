@@ -102,22 +102,26 @@ class ObjectiveSpec:
         return np.where(v == 0, 0, g).astype(np.float32)
 
 
-PRESETS: dict[str, list[dict]] = {
+_MSLR5: list[dict] = [
+    {"name": "relevance"},
+    {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
+    {"name": "quality_score2", "source": "feature", "feature": 133, "transform": "quantile"},
+    {"name": "query_url_clicks", "source": "feature", "feature": 134, "transform": "quantile"},
+    {"name": "url_dwell_time", "source": "feature", "feature": 136, "transform": "quantile"},
+]
+
+#: presets: a list of objectives, or ``{objectives, drop_features}`` (1-based input columns dropped besides them)
+PRESETS: dict[str, list[dict] | dict] = {
     "label": [{"name": "relevance"}],
-    "mslr5": [
-        {"name": "relevance"},
-        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
-        {"name": "quality_score2", "source": "feature", "feature": 133, "transform": "quantile"},
-        {"name": "query_url_clicks", "source": "feature", "feature": 134, "transform": "quantile"},
-        {"name": "url_dwell_time", "source": "feature", "feature": 136, "transform": "quantile"},
-    ],
+    "mslr5": _MSLR5,
+    # mslr5 without 135 (url clicks) in the input: it is a near-copy of objective 136 (Spearman 0.987 on Fold1)
+    "mslr5_strict": {"objectives": _MSLR5, "drop_features": [135]},
+    # a three-objective MSLR setting: relevance, QualityScore, url dwell time (its near-copy 135 dropped too)
+    "mslr3": {"objectives": [_MSLR5[0], _MSLR5[1], _MSLR5[4]], "drop_features": [135]},
     "mslr6": [
-        {"name": "relevance"},
-        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
-        {"name": "quality_score2", "source": "feature", "feature": 133, "transform": "quantile"},
-        {"name": "query_url_clicks", "source": "feature", "feature": 134, "transform": "quantile"},
+        *_MSLR5[:4],
         {"name": "url_clicks", "source": "feature", "feature": 135, "transform": "quantile"},
-        {"name": "url_dwell_time", "source": "feature", "feature": 136, "transform": "quantile"},
+        _MSLR5[4],
     ],
     # LETOR 4.0 feature list: 41 PageRank, 42 inlink number (43 outlinks, 44 #slash, 45 URL length, 46 #child pages).
     "mq2008": [
@@ -125,29 +129,38 @@ PRESETS: dict[str, list[dict]] = {
         {"name": "pagerank", "source": "feature", "feature": 41, "transform": "quantile"},
         {"name": "inlinks", "source": "feature", "feature": 42, "transform": "quantile"},
     ],
-    "mslr_quality": [
-        {"name": "relevance"},
-        {"name": "quality_score", "source": "feature", "feature": 132, "transform": "quantile"},
-    ],
+    "mslr_quality": _MSLR5[:2],
 }
 
 
-def parse_objectives(spec: str | list | None) -> list[ObjectiveSpec]:
-    """Objectives from a preset name, a JSON/YAML file path, or a list of dicts/ObjectiveSpecs."""
+def parse_spec(spec: str | list | dict | None) -> tuple[list[ObjectiveSpec], list[int]]:
+    """(objectives, extra input columns to drop) from a preset name, a JSON/YAML file, a list of objectives, or a
+    mapping ``{objectives: [...], drop_features: [1-based ids]}``."""
     if spec is None:
         spec = "label"
     if isinstance(spec, str):
         if spec in PRESETS:
-            return [ObjectiveSpec(**d) for d in PRESETS[spec]]
+            return parse_spec(PRESETS[spec])
         p = Path(spec)
         if p.exists():
             data = read_structured_file(p)
-            if isinstance(data, dict):
-                data = data.get("objectives", data)
-            if not isinstance(data, list):
-                raise DataError(f"{p}: an objective spec file holds a list of objectives (or 'objectives: [...]')")
-            return parse_objectives(data)
-        raise ValueError(f"unknown objectives {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
+            if not isinstance(data, (list, dict)):
+                raise DataError(f"{p}: an objective spec file holds a list of objectives or "
+                                f"{{objectives: [...], drop_features: [...]}}")
+            return parse_spec(data)
+        raise DataError(f"unknown objectives {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
+    drops: list[int] = []
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"objectives", "drop_features"}
+        if unknown or "objectives" not in spec:
+            raise DataError(f"an objective spec mapping has 'objectives' and optionally 'drop_features', got "
+                            f"{sorted(spec)}")
+        drops = [int(f) for f in spec.get("drop_features") or []]
+        if any(f < 1 for f in drops):
+            raise DataError(f"drop_features are 1-based feature ids, got {drops}")
+        spec = spec["objectives"]
+    if not isinstance(spec, list):
+        raise DataError(f"objectives must be a list, got {spec!r}")
     out = []
     for d in spec:
         if isinstance(d, ObjectiveSpec):
@@ -159,10 +172,15 @@ def parse_objectives(spec: str | list | None) -> list[ObjectiveSpec]:
         except TypeError as e:
             raise DataError(f"objective {d.get('name', '?')!r}: {e}") from None
     if not out:
-        raise ValueError("at least one objective is required")
+        raise DataError("at least one objective is required")
     if sum(o.source == "label" for o in out) > 1:
-        raise ValueError("only one objective can be the label")
-    return out
+        raise DataError("only one objective can be the label")
+    return out, sorted(set(drops))
+
+
+def parse_objectives(spec: str | list | dict | None) -> list[ObjectiveSpec]:
+    """Objectives from a preset name, a JSON/YAML file, or a list of dicts/ObjectiveSpecs (see :func:`parse_spec`)."""
+    return parse_spec(spec)[0]
 
 
 def objectives_to_json(objs: list[ObjectiveSpec]) -> list[dict]:
@@ -175,7 +193,8 @@ def fit_objectives(objs: list[ObjectiveSpec], labels: np.ndarray, features: np.n
     return [o.fit(labels, features) for o in objs]
 
 
-def input_columns(objs: list[ObjectiveSpec], n_features: int) -> np.ndarray:
-    """0-based feature columns that remain model input once objective columns are dropped."""
-    drop = {o.column for o in objs if o.source == "feature" and o.drop_from_input}
+def input_columns(objs: list[ObjectiveSpec], n_features: int, drop_features: list[int] | tuple = ()) -> np.ndarray:
+    """0-based feature columns that remain model input once objective columns (and ``drop_features``, 1-based) are
+    dropped."""
+    drop = {o.column for o in objs if o.source == "feature" and o.drop_from_input} | {f - 1 for f in drop_features}
     return np.array([j for j in range(n_features) if j not in drop], dtype=np.int64)

@@ -57,8 +57,14 @@ class HyperDPO(Method):
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
         cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]
         ids = {id(q) for q in cond}
-        groups = [{"params": [q for q in policy.parameters() if id(q) not in ids]},
-                  {"params": cond, "lr": p.lr * p.cond_lr_mult}] if cond else None
+        backbone = [q for q in policy.parameters() if id(q) not in ids]
+        groups: list[dict] | None
+        if ctx.model.freeze_backbone:  # Hyper Prompt Tuning proper: only the conditioning network learns
+            for q in backbone:
+                q.requires_grad_(False)
+            groups = [{"params": cond, "lr": p.lr * p.cond_lr_mult}]
+        else:
+            groups = [{"params": backbone}, {"params": cond, "lr": p.lr * p.cond_lr_mult}] if cond else None
         st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, lambda b, gen: self.batch_loss(ctx, policy, b, gen),
                            val, "val_hypervolume", ctx.run_dir, resume, groups)
         save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)

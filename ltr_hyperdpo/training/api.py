@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import diff_keys, load_config_file
 from ..core.grids import describe_grid, member_grid, validation_grid, weight_grid
 from ..data.dataset import RankingDataset, load_splits
+from ..data.leakage import near_copies
 from ..errors import ConfigError, RunDirError
 from ..eval.front import evaluate_front
 from ..eval.report import write_front
@@ -108,6 +109,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
         warnings.warn(f"{cfg.data.train}: only one objective ({tr.objective_names[0]}): stage 2 is single-objective "
                       f"PL-DPO fine-tuning and every weight gives the same point; set data.objectives (a preset such "
                       f"as mslr5 or mq2008, or a spec file) for a trade-off front", stacklevel=2)
+    for copy in near_copies(tr):
+        warnings.warn(f"{cfg.data.train}: {copy.message()}", stacklevel=2)
     scorer_cfg = ScorerConfig.for_data(cfg.model, tr.n_features, tr.n_objectives)
     atomic_write_json(run_dir / "config.json", cfg_dict)
     if tr.state is None:

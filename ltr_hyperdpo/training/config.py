@@ -1,6 +1,7 @@
 """Configuration of a training run (validated when loaded; saved as config.json next to the run's outputs)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -112,6 +113,12 @@ class RunConfig(Validated):
     def check(self) -> None:
         if self.method not in method_names():
             raise FieldError("method", f"expected one of {', '.join(method_names())}, got {self.method!r}")
+        lo, hi = self.hyperdpo.beta_range
+        if self.model.temperature_conditioned and not lo <= self.hyperdpo.beta <= hi:
+            raise FieldError("hyperdpo.beta", f"{self.hyperdpo.beta:g} lies outside hyperdpo.beta_range [{lo:g}, "
+                                              f"{hi:g}] of a temperature-conditioned model (the model is validated "
+                                              f"and stored at this beta); use a value inside, e.g. the geometric "
+                                              f"mean {math.sqrt(lo * hi):.4g}")
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:

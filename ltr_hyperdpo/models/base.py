@@ -1,0 +1,93 @@
+"""What every scorer shares: the architecture config (user-facing ``ModelConfig``, data-sized ``ScorerConfig``) and
+the ``Scorer`` module interface ``forward(x [batch, list, features], mask, weights, beta) -> [batch, list]``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..config import FieldError, Validated, opt
+from .conditioning import condition_vector
+
+KINDS = ("mlp", "transformer")
+CONDITIONINGS = ("film", "concat", "none")
+
+
+@dataclass
+class ModelConfig(Validated):
+    """The scorer architecture a user chooses (the ``model`` section); sizes come from the data."""
+
+    kind: Literal["mlp", "transformer"] = "mlp"
+    hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
+    dropout: float = opt(0.1, ge=0.0, lt=1.0)
+    conditioning: Literal["film", "concat", "none"] = "film"
+    d_model: int = opt(64, ge=1)
+    n_layers: int = opt(2, ge=1)
+    n_heads: int = opt(4, ge=1)
+    ff_mult: int = opt(2, ge=1)
+    n_prompts: int = opt(4, ge=0)
+    cond_hidden: int = opt(64, ge=1)
+    temperature_conditioned: bool = False
+    freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
+
+    def check(self) -> None:
+        if self.kind == "mlp" and not self.hidden:
+            raise FieldError("hidden", "an MLP needs at least one hidden layer")
+        if self.freeze_backbone and (self.conditioning != "film" if self.kind == "mlp" else self.n_prompts < 1):
+            raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM for the MLP, "
+                                                "n_prompts >= 1 for the transformer")
+        if self.kind == "transformer" and self.d_model % self.n_heads:
+            raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
+
+
+@dataclass
+class ScorerConfig(ModelConfig):
+    """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer)."""
+
+    n_features: int = opt(0, ge=0)
+    n_objectives: int = opt(1, ge=1)
+
+    @classmethod
+    def for_data(cls, model: ModelConfig, n_features: int, n_objectives: int) -> ScorerConfig:
+        """The scorer configuration of ``model`` for data of this width and number of objectives."""
+        return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives})
+
+    @property
+    def cond_dim(self) -> int:
+        return self.n_objectives + int(self.temperature_conditioned)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Scorer(nn.Module):
+    """Common interface: ``forward(x, mask, weights=None, beta=None) -> scores [batch, list]``."""
+
+    config: ScorerConfig
+
+    _conditioned: bool = False
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the scorer takes (w, β) as input."""
+        return self._conditioned
+
+    def _cond(self, x: torch.Tensor, weights, beta) -> torch.Tensor | None:
+        if not self.conditioned:
+            return None
+        if weights is None:
+            raise ValueError("this scorer is weight-conditioned: pass weights [batch, objectives]")
+        if weights.ndim == 1:
+            weights = weights[None, :].expand(x.shape[0], -1)
+        if weights.shape != (x.shape[0], self.config.n_objectives):
+            raise ValueError(f"weights must be [batch, {self.config.n_objectives}], got {tuple(weights.shape)}")
+        return condition_vector(weights.to(x.dtype), beta, self.config.temperature_conditioned)
+
+    def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.config.n_features:
+            raise ValueError(f"x must be [batch, list, {self.config.n_features}], got {tuple(x.shape)}")
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        return mask.bool()

@@ -1,0 +1,110 @@
+"""Each stage-2 loss against an independent computation (brute-force Plackett–Luce over permutations).
+
+These fail for the mutations a review tried: flipping the sign of the COSMOS penalty, dropping the reference from
+the HyperDPO loss, flipping the sign of the MODPO margin.
+"""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ltr_hyperdpo.data.batching import Slates
+from ltr_hyperdpo.data.dataset import RankingDataset
+from ltr_hyperdpo.methods.base import FitContext
+from ltr_hyperdpo.methods.cosmos import Cosmos
+from ltr_hyperdpo.methods.hyperdpo import HyperDPO
+from ltr_hyperdpo.methods.modpo import Modpo
+from ltr_hyperdpo.models import ModelConfig, ScorerConfig, build_scorer, conditioned_copy
+from ltr_hyperdpo.training.config import HyperDPOConfig
+
+N, F, K = 4, 5, 2
+
+
+def brute_pl_nll(scores: np.ndarray, labels: np.ndarray) -> float:
+    """-log P(the label order | scores) by the PL product over positions (labels distinct: one order)."""
+    order = np.argsort(-labels, kind="stable")
+    s = scores[order]
+    return float(sum(np.log(np.exp(s[i:]).sum()) - s[i] for i in range(len(s))))
+
+
+def brute_pl_nll_enum(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The same probability from the normalised distribution over all n! permutations (a second, slower check)."""
+    perms = list(itertools.permutations(range(len(scores))))
+
+    def logp(p):
+        s = scores[list(p)]
+        return sum(s[i] - np.log(np.exp(s[i:]).sum()) for i in range(len(s)))
+
+    target = tuple(np.argsort(-labels, kind="stable"))
+    total = np.logaddexp.reduce([logp(p) for p in perms])
+    return float(-(logp(target) - total))
+
+
+@pytest.fixture
+def setup():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3 * N, F)).astype(np.float32)
+    ds = RankingDataset.from_arrays(x, np.zeros(3 * N), np.repeat([1, 2, 3], N))
+    scfg = ScorerConfig(kind="mlp", n_features=F, n_objectives=K, hidden=[8], dropout=0.0)
+    reference = build_scorer(scfg, conditioned=False).eval()
+    labels = torch.tensor(np.stack([np.stack([rng.permutation(N), rng.permutation(N)], 1) for _ in range(3)]),
+                          dtype=torch.float32)  # distinct grades in every list: one ranking per objective
+    batch = Slates(torch.from_numpy(rng.standard_normal((3, N, F)).astype(np.float32)), labels,
+                   torch.ones(3, N, dtype=torch.bool), np.arange(3), np.zeros((3, N), dtype=np.int64))
+    params = HyperDPOConfig(beta=0.7, tie_break="first", cosmos_lambda=2.0, modpo_margin_scale=0.5)
+    ctx = FitContext("hyperdpo", ds, ds, reference, None, params, ModelConfig(kind="mlp", hidden=[8]), 0, 3, None,
+                     10, np.eye(K), np.eye(K))
+    return ctx, reference, batch
+
+
+def test_hyperdpo_loss_uses_the_reference(setup):
+    ctx, reference, b = setup
+    policy = conditioned_copy(reference, ctx.model, K).eval()
+    w = torch.tensor([[0.3, 0.7], [1.0, 0.0], [0.5, 0.5]])
+    ref_s = reference(b.features, b.mask).detach()
+    # at the start the policy is the reference: zero implicit rewards, every ranking has probability 1/n!
+    loss = HyperDPO().objective(ctx, policy(b.features, b.mask, w), ref_s, b, w, 0.7, torch.Generator())
+    assert loss.item() == pytest.approx(math.log(math.factorial(N)), rel=1e-6)
+    # a moved policy: the loss is the weighted PL NLL of beta * (s - s_ref), computed independently
+    moved = ref_s + torch.randn_like(ref_s)
+    loss = HyperDPO().objective(ctx, moved, ref_s, b, w, 0.7, torch.Generator())
+    r = (0.7 * (moved - ref_s)).numpy()
+    expect = np.mean([sum(w[i, k].item() * brute_pl_nll(r[i], b.labels[i, :, k].numpy()) for k in range(K))
+                      for i in range(3)])
+    assert loss.item() == pytest.approx(expect, rel=1e-6)
+    assert brute_pl_nll(r[0], b.labels[0, :, 0].numpy()) == pytest.approx(
+        brute_pl_nll_enum(r[0], b.labels[0, :, 0].numpy()), rel=1e-9)
+
+
+def test_cosmos_penalty_rewards_alignment_with_w(setup):
+    ctx, reference, b = setup
+    ref_s = reference(b.features, b.mask).detach()
+    s = ref_s + torch.randn_like(ref_s)
+    w = torch.tensor([[0.3, 0.7], [0.9, 0.1], [0.5, 0.5]])
+    got = Cosmos().objective(ctx, s, ref_s, b, w, 0.7, torch.Generator())
+    r = (0.7 * (s - ref_s)).numpy()
+    per = np.array([[brute_pl_nll(r[i], b.labels[i, :, k].numpy()) for k in range(K)] for i in range(3)])
+    wn = w.numpy()
+    cos = (wn * per).sum(1) / (np.linalg.norm(wn, axis=1) * np.linalg.norm(per, axis=1))
+    assert got.item() == pytest.approx(float(np.mean((wn * per).sum(1) - 2.0 * cos)), rel=1e-6)
+    # the penalty lowers the loss (losses and weights are non-negative, so cos > 0)
+    assert got.item() < HyperDPO().objective(ctx, s, ref_s, b, w, 0.7, torch.Generator()).item()
+
+
+def test_modpo_margin_enters_with_its_sign(setup):
+    ctx, reference, b = setup
+    ref_s = reference(b.features, b.mask).detach()
+    s = ref_s + torch.randn_like(ref_s)
+    w = torch.tensor([0.6, 0.4])
+    got = Modpo().member_loss(ctx, s, ref_s, b, w, torch.Generator())
+    y = b.labels.numpy()
+    u = (0.7 * (s - ref_s).numpy() - 0.4 * 0.5 * y[..., 1]) / 0.6
+    expect = np.mean([brute_pl_nll(u[i], y[i, :, 0]) for i in range(3)])
+    assert got.item() == pytest.approx(expect, rel=1e-6)
+    # s - s_ref = margin / beta makes every utility zero: each ranking then has probability 1/n!
+    indifferent = ref_s + torch.from_numpy(0.4 * 0.5 * y[..., 1] / 0.7)
+    assert Modpo().member_loss(ctx, indifferent, ref_s, b, w, torch.Generator()).item() == pytest.approx(
+        math.log(math.factorial(N)), rel=1e-5)
