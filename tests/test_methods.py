@@ -136,7 +136,9 @@ def test_reproduce_smoke(tmp_path, capsys):
                            "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.2",
                            "--out", str(out)]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert "target_hv>dpo_soup" in first["targets"]["synth_conflict"]
+    t = first["targets"]["synth_conflict"]
+    assert "hv_ratio_vs_dpo_soup" in t and "target2_main>=reference-0.005" in t
+    assert "target3_main>=0.98x_best_neural" in t
     res = json.loads((out / "results.json").read_text())
     s = res["summary"]["synth_conflict"]
     assert set(s["methods"]) == {"reference", "hyperdpo", "dpo_soup"} and s["n_seeds"] == 2

@@ -140,3 +140,30 @@ def test_pareto_and_hypervolume():
     assert hypervolume(p) == pytest.approx(0.5 * 0.2 + 0.3 * 0.2)
     assert hypervolume(p, ref=[0.2, 0.1]) == pytest.approx(0.3 * 0.1 + 0.1 * 0.2)
     assert hypervolume(np.array([[0.2, 0.3, 0.5]])) == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("policy", ["skip", "zero", "one"])
+def test_grid_validation_in_one_pass_equals_weight_by_weight(policy):
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
+    from ltr_hyperdpo.eval.validation import ValidationSet, val_ndcg, val_ndcg_grid
+
+    ds = RankingDataset.from_table(make_synthetic(50, 15, 8, 3, -0.3, seed=2), objectives=synth_objectives(8, 3),
+                                   fit=True)
+    torch.manual_seed(0)
+    pol = conditioned_copy(build_scorer(cfg("mlp"), conditioned=False))
+    with torch.no_grad():
+        pol.film.last_layer().weight.normal_(0, 0.3)  # a conditioning that matters
+    grid = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    ds.y[: ds.offsets[4], 2] = 0  # four queries without a relevant document for objective 2
+    assert ds.blank_queries(2) == 4
+    vs = ValidationSet(ds, batch_size=16)
+    got = val_ndcg_grid(lambda x, m, w: pol(x, m, w), grid, vs, 10, policy)
+    for i, w in enumerate(grid):
+        one = val_ndcg(lambda x, m, w=w: pol(x, m, w.expand(x.shape[0], -1)), vs, 10, blank_policy=policy)
+        np.testing.assert_allclose(got[i], one, rtol=1e-6)
+    skip = val_ndcg_grid(lambda x, m, w: pol(x, m, w), grid, vs, 10, "skip")
+    if policy == "zero":
+        assert np.all(got[:, 2] < skip[:, 2])  # the blanks count as 0 in the mean
+    elif policy == "one":
+        assert np.all(got[:, 2] > skip[:, 2])

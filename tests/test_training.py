@@ -199,3 +199,54 @@ def test_freeze_backbone_trains_the_conditioning_network_only(synth_files, tmp_p
     cond = [k for k in pol if k not in ref]
     assert cond and all(k.startswith(("film.", "prompt_net.")) for k in cond)
     assert res.front["hypervolume"] > res.front["reference_hypervolume"]
+
+
+def test_lr_schedulers_are_validated_and_stepped(synth_files, tmp_path):
+    from ltr_hyperdpo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="config key 'hyperdpo.lr_scheduler': unknown scheduler 'Steplr'"):
+        RunConfig.from_dict({"hyperdpo": {"lr_scheduler": "Steplr"}})
+    with pytest.raises(ConfigError, match="config key 'reference.lr_scheduler': StepLR"):
+        RunConfig.from_dict({"reference": {"lr_scheduler": {"name": "StepLR", "args": {"step": 2}}}})
+    over = {"reference": {"epochs": 3, "lr": 0.004, "lr_scheduler": {"name": "StepLR",
+                                                                    "args": {"step_size": 1, "gamma": 0.5}}},
+            "hyperdpo": {"epochs": 3, "lr": 0.004, "lr_scheduler": "cosine"}}
+    train(small_cfg(synth_files, **over), tmp_path / "r")
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    ref = [r["lr"] for r in log if r["stage"] == "reference"]
+    stage2 = [r["lr"] for r in log if r["stage"] == "hyperdpo"]
+    assert ref == pytest.approx([0.002, 0.001, 0.0005])
+    assert stage2[0] < 0.004 and stage2 == sorted(stage2, reverse=True) and stage2[-1] == pytest.approx(0.0002)
+
+
+def test_several_weights_per_list_share_one_reference_forward_and_vertices_can_be_forced():
+    from ltr_hyperdpo.core import sample_weights
+    from ltr_hyperdpo.methods.hyperdpo import sample_preferences
+
+    g = torch.Generator().manual_seed(0)
+    w = sample_preferences(400, 3, 0.5, 1.0, g)
+    assert set(map(tuple, w.tolist())) <= {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)}
+    mixed = sample_preferences(4000, 3, 0.5, 0.25, g)
+    assert 0.2 < (mixed.max(1).values == 1).float().mean().item() < 0.3
+    # without vertex oversampling the draws are exactly Dirichlet's
+    assert torch.equal(sample_preferences(5, 3, 0.5, 0.0, torch.Generator().manual_seed(1)),
+                       sample_weights(5, 3, 0.5, generator=torch.Generator().manual_seed(1)))
+
+
+@pytest.mark.slow
+def test_weights_per_list_trains_and_calls_the_reference_once_per_list(synth_files, tmp_path, monkeypatch):
+    import ltr_hyperdpo.methods.hyperdpo as hd
+
+    seen = []
+    real = hd.HyperDPO.objective
+
+    def spy(self, ctx, pol, ref_s, b, w, beta, gen):
+        seen.append((pol.shape[0], b.features.shape[0], w.shape[0]))
+        assert torch.equal(ref_s[0::3], ref_s[1::3]) and torch.equal(ref_s[0::3], ref_s[2::3])
+        return real(self, ctx, pol, ref_s, b, w, beta, gen)
+
+    monkeypatch.setattr(hd.HyperDPO, "objective", spy)
+    res = train(small_cfg(synth_files, hyperdpo={"epochs": 1, "weights_per_list": 3}, reference={"epochs": 1}),
+                tmp_path / "r")
+    assert seen and all(p == f == w and p % 3 == 0 for p, f, w in seen)
+    assert res.front["hypervolume"] > 0

@@ -20,6 +20,7 @@ from ..models.ranker import Ranker
 from ..models.scorers import ModelConfig, Scorer
 from ..runs.io import atomic_write_json
 from ..runs.loop import Stage, StageState, run_stage
+from ..runs.schedules import make_scheduler, needs_metric, parse_schedule
 
 #: stage ids enter the epoch seeds: the reference is stage 1, a one-model method stage 2, member i of a multi-run
 #: method stage MEMBER_STAGE_BASE + i
@@ -44,6 +45,9 @@ class Stage2Params(Protocol):
     beta_range: list[float]
     top_k: int | None
     tie_break: Literal["random", "first"]
+    lr_scheduler: str | dict | None
+    weights_per_list: int
+    vertex_prob: float
     patience: int
     grad_clip: float
     cond_lr_mult: float
@@ -93,9 +97,12 @@ class FitContext:
         """Train ``model`` with the shared loop under the stage-2 hyperparameters."""
         p = self.params
         loader = self.loader()
+        sched, sched_args = parse_schedule(p.lr_scheduler)
         stage = Stage(name, stage_id, model, loss_fn, loader.epoch_batches, p.epochs, p.lr, p.weight_decay,
                       p.grad_clip, n_batches=len(loader), param_groups=param_groups, val_fn=val_fn,
-                      val_key=val_key, patience=p.patience)
+                      val_key=val_key, patience=p.patience,
+                      scheduler_fn=make_scheduler(sched, sched_args, p.epochs),
+                      scheduler_needs_metric=needs_metric(sched))
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         return run_stage(stage, checkpoint_dir / "checkpoint.pt", self.seed, resume=resume, progress=self.progress,
                          log_path=self.run_dir / "log.jsonl", on_epoch=self.on_epoch)

@@ -8,7 +8,7 @@ import torch
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.batching import Slates
-from ..eval.validation import val_hypervolume
+from ..eval.validation import ValidationSet, val_hypervolume
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import HyperDPORanker, Ranker
 from ..models.scorers import Scorer, conditioned_copy
@@ -18,6 +18,18 @@ from .base import ONE_MODEL_STAGE_ID, FitContext, FitOutcome, Method, conditioni
 CONDITIONING_PREFIXES = ("film.", "prompt_net.")
 
 
+def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], vertex_prob: float,
+                       gen: torch.Generator) -> torch.Tensor:
+    """``w ~ Dirichlet(α)`` ``[n, objectives]``; with probability ``vertex_prob`` a row is a random vertex instead
+    (so the extreme trade-offs, where users often start, are trained as often as one asks)."""
+    w = sample_weights(n, n_objectives, alpha, generator=gen)
+    if vertex_prob > 0:
+        pick = torch.rand(n, generator=gen) < vertex_prob
+        corner = torch.randint(n_objectives, (n,), generator=gen)
+        w = torch.where(pick[:, None], torch.nn.functional.one_hot(corner, n_objectives).to(w.dtype), w)
+    return w
+
+
 class HyperDPO(Method):
     """One model conditioned on (w, β); any trade-off after training."""
 
@@ -25,13 +37,19 @@ class HyperDPO(Method):
     label = "HyperDPO (1 run)"
 
     def batch_loss(self, ctx: FitContext, policy: Scorer, b: Slates, gen: torch.Generator) -> torch.Tensor:
-        """The mean loss of one batch: w (and β) sampled per list, reference scores without gradient."""
+        """The mean loss of one batch: ``weights_per_list`` weights (and β) sampled per list, the reference scored
+        once per list without gradient."""
         p = ctx.params
         temp = ctx.model.temperature_conditioned
-        w = sample_weights(b.features.shape[0], ctx.n_objectives, p.alpha, generator=gen)
-        beta = sample_beta(b.features.shape[0], (p.beta_range[0], p.beta_range[1]), generator=gen) if temp else p.beta
+        m = p.weights_per_list
+        if m > 1:  # each list seen under m trade-offs in one step; the reference forward is shared
+            b = Slates(b.features.repeat_interleave(m, 0), b.labels.repeat_interleave(m, 0),
+                       b.mask.repeat_interleave(m, 0), b.queries, b.rows)
+        n = b.features.shape[0]
+        w = sample_preferences(n, ctx.n_objectives, p.alpha, p.vertex_prob, gen)
+        beta = sample_beta(n, (p.beta_range[0], p.beta_range[1]), generator=gen) if temp else p.beta
         with torch.no_grad():
-            ref_s = ctx.reference(b.features, b.mask)
+            ref_s = ctx.reference(b.features[::m], b.mask[::m]).repeat_interleave(m, 0)
         pol = policy(b.features, b.mask, w, beta if temp else None)
         return self.objective(ctx, pol, ref_s, b, w, beta, gen)
 
@@ -48,10 +66,11 @@ class HyperDPO(Method):
         policy = conditioned_copy(ctx.reference, ctx.model, ctx.n_objectives)
         temp = ctx.model.temperature_conditioned
         grid = ctx.val_grid()
+        vset = ValidationSet(ctx.vali)
 
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
-            return {"val_hypervolume": val_hypervolume(fn, grid, ctx.vali, ctx.front_k, ctx.ref_point,
+            return {"val_hypervolume": val_hypervolume(fn, grid, vset, ctx.front_k, ctx.ref_point,
                                                        ctx.blank_policy)}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None

@@ -12,7 +12,7 @@ import torch
 
 from ..core.dpo import pl_dpo_loss
 from ..data.batching import Slates
-from ..eval.validation import val_hypervolume, val_ndcg
+from ..eval.validation import ValidationSet, val_hypervolume, val_ndcg
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import MemberRanker, Ranker
 from ..models.scorers import Scorer, build_scorer
@@ -42,6 +42,7 @@ class MultiRun(Method):
     def fit(self, ctx: FitContext) -> FitOutcome:
         p = ctx.params
         weights = self.training_weights(ctx)
+        vset = ValidationSet(ctx.vali)
         members: list[tuple[np.ndarray, Scorer]] = []
         hist: list = []
         for i, w in enumerate(weights):
@@ -62,7 +63,7 @@ class MultiRun(Method):
                 return self.member_loss(ctx, model(b.features, b.mask), ref_s, b, wt, gen)
 
             def val(model: Scorer = model, w: np.ndarray = w) -> dict:
-                nd = val_ndcg(lambda x, m: model(x, m), ctx.vali, ctx.front_k, blank_policy=ctx.blank_policy)
+                nd = val_ndcg(lambda x, m: model(x, m), vset, ctx.front_k, blank_policy=ctx.blank_policy)
                 return {"val_scalarised": float(np.dot(w, nd))}
 
             ck = mdir / "checkpoint.pt"
@@ -76,7 +77,7 @@ class MultiRun(Method):
         write_method_json(ctx.run_dir, self.name, [{"w": [float(v) for v in w], "path": f"members/m{i:02d}/model.pt"}
                                                    for i, w in enumerate(weights)], p.beta)
         ranker = self.make_ranker(members, ctx.reference, p.beta)
-        hv = val_hypervolume(lambda x, m, w: ranker.score(x, m, w[0]), ctx.val_grid(), ctx.vali, ctx.front_k,
+        hv = val_hypervolume(lambda x, m, w: ranker.score(x, m, w), ctx.val_grid(), vset, ctx.front_k,
                              ctx.ref_point, ctx.blank_policy)
         return FitOutcome(ranker, hist, hv)
 

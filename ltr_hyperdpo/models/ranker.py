@@ -78,10 +78,14 @@ class _Base:
 
     def _per_row(self, x: torch.Tensor, mask: torch.Tensor | None, wt: torch.Tensor, beta: float | None,
                  reference_scores: torch.Tensor | None) -> torch.Tensor:
-        """Score list by list: rankers that hold one model per weight score a batch of mixed weights this way."""
-        return torch.cat([self.score(x[i:i + 1], None if mask is None else mask[i:i + 1], wt[i], beta,
-                                     reference_scores=None if reference_scores is None else reference_scores[i:i + 1])
-                          for i in range(x.shape[0])])
+        """Score a batch of mixed weights one distinct weight at a time (rankers holding one model per weight)."""
+        out = torch.empty(x.shape[:2], dtype=x.dtype, device=x.device)
+        uniq, inverse = torch.unique(wt, dim=0, return_inverse=True)
+        for u in range(uniq.shape[0]):
+            rows = (inverse == u).nonzero().squeeze(1)
+            out[rows] = self.score(x[rows], None if mask is None else mask[rows], uniq[u], beta,
+                                   reference_scores=None if reference_scores is None else reference_scores[rows])
+        return out
 
     def _temper(self, s: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None, beta: float | None,
                 reference_scores: torch.Tensor | None) -> torch.Tensor:

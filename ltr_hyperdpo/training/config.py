@@ -10,8 +10,17 @@ from ..config import FieldError, Validated, from_dict, load_config_file, opt, to
 from ..losses import LOSSES, get_loss
 from ..methods.registry import method_names
 from ..models.scorers import ModelConfig
+from ..runs.schedules import parse_schedule
 
 REFERENCE_LOSSES = tuple(LOSSES)
+
+
+def check_schedule(spec: str | dict | None) -> None:
+    """A learning-rate schedule spec must parse (see :mod:`ltr_hyperdpo.runs.schedules`)."""
+    try:
+        parse_schedule(spec)
+    except ValueError as e:
+        raise FieldError("lr_scheduler", str(e)) from None
 
 
 @dataclass
@@ -44,9 +53,11 @@ class ReferenceConfig(Validated):
     weight_decay: float = opt(1e-5, ge=0.0)
     patience: int = opt(5, ge=1)
     grad_clip: float = opt(5.0, ge=0.0)
+    lr_scheduler: str | dict | None = None
     checkpoint: str | None = None
 
     def check(self) -> None:
+        check_schedule(self.lr_scheduler)
         if self.loss not in REFERENCE_LOSSES:
             raise FieldError("loss", f"expected one of {', '.join(REFERENCE_LOSSES)}, got {self.loss!r}")
         try:
@@ -70,12 +81,16 @@ class HyperDPOConfig(Validated):
     patience: int = opt(5, ge=1)
     grad_clip: float = opt(5.0, ge=0.0)
     members: int | None = opt(None, ge=1)
+    lr_scheduler: str | dict | None = None
+    weights_per_list: int = opt(1, ge=1)
+    vertex_prob: float = opt(0.0, ge=0.0, le=1.0)
     cond_lr_mult: float = opt(1.0, gt=0.0)
     cosmos_lambda: float = opt(1.0, ge=0.0)
     modpo_margin_scale: float = 1.0
     modpo_w0_min: float = opt(0.05, gt=0.0, le=1.0)
 
     def check(self) -> None:
+        check_schedule(self.lr_scheduler)
         if self.beta_range[0] > self.beta_range[1]:
             raise FieldError("beta_range", f"must be [low, high] with low <= high, got {self.beta_range}")
 

@@ -8,12 +8,13 @@ import torch
 
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
-from ..eval.validation import val_ndcg
+from ..eval.validation import ValidationSet, val_ndcg
 from ..losses import get_loss
 from ..methods.base import REFERENCE_STAGE_ID
 from ..models.io import load_scorer, save_scorer
 from ..models.scorers import Scorer, ScorerConfig, build_scorer
 from ..runs.loop import Stage, run_stage
+from ..runs.schedules import make_scheduler, needs_metric, parse_schedule
 from .config import RunConfig
 
 
@@ -39,15 +40,19 @@ def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset
     def loss(b: Slates, gen: torch.Generator) -> torch.Tensor:
         return loss_fn(reference(b.features, b.mask), b.labels[..., 0], b.mask, gen).mean()
 
+    vset = ValidationSet(va)
+
     def val() -> dict:
-        return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), va, k0,
+        return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), vset, k0,
                                                  blank_policy=cfg.eval.blank_policy)[0])}
 
     d = cfg.data
     loader = SlateLoader(tr, d.batch_size, slate_length=d.slate_length, shuffle=True, seed=cfg.seed)
+    sched, sched_args = parse_schedule(rc.lr_scheduler)
     stage = Stage("reference", REFERENCE_STAGE_ID, reference, loss, loader.epoch_batches, rc.epochs, rc.lr,
                   rc.weight_decay, rc.grad_clip, n_batches=len(loader), val_fn=val, val_key=f"val_ndcg@{k0}",
-                  patience=rc.patience)
+                  patience=rc.patience, scheduler_fn=make_scheduler(sched, sched_args, rc.epochs),
+                  scheduler_needs_metric=needs_metric(sched))
     st = run_stage(stage, run_dir / "checkpoint.pt", cfg.seed,
                    resume=resume_state if resume_state and resume_state["stage"] == "reference" else None,
                    progress=cfg.progress, log_path=run_dir / "log.jsonl", on_epoch=on_epoch)
