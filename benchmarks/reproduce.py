@@ -190,8 +190,8 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
         lines.append(f"### {dname} (objectives: {', '.join(dres['objectives'])}; {len(seeds)} seeds, mean ± std)\n")
         lines.append(f"Test grid: {grid['kind']}, {grid['points']} weights"
                      + (f" (resolution {grid['resolution']})" if "resolution" in grid else "") + ".\n")
-        lines.append("| method | stage-2 epochs | hypervolume (dense grid) | HV on own training weights | normalised HV "
-                     "| NDCG@10 main at e_main | train wall s | train CPU s | peak RSS MB |")
+        lines.append("| method | stage-2 epochs | hypervolume (dense grid) | HV on own training weights "
+                     "| normalised HV | NDCG@10 main at e_main | train wall s | train CPU s | peak RSS MB |")
         lines.append("|---|---|---|---|---|---|---|---|---|")
         for m, r in rows.items():
             def f(k: str, d: int = 4, r: dict = r) -> str:
@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     plot(results, a.out)
     header = (f"# HyperDPO reproduction ({'quick' if a.quick else 'full'})\n\n"
               f"Stage-2 epochs {a.epochs} per multi-run member; one-run methods "
-              f"{a.one_run_epochs or f'{a.one_run_budget:g} x M x {a.epochs}'} epochs; reference epochs {a.ref_epochs}; "
+              f"{a.one_run_epochs or f'{a.one_run_budget:g} x M x {a.epochs}'} epochs; "
+              f"reference epochs {a.ref_epochs}; "
               f"MLP scorer [128, 64]. Every method on the same dense test grid (K=2: 11 weights on the segment; K>=3: "
               f"the smallest simplex lattice with >= 50 weights); multi-run methods train M members (11 for K=2, the "
               f"lattice that fits 15 for K>=3) and answer a weight with the nearest member. NDCG@10 (ranx "
