@@ -14,7 +14,8 @@ from .data import RankingDataset, convert
 from .errors import ConfigError, DataError, UserError
 from .eval import FrontResult, evaluate_front
 from .models import Ranker
-from .training import Run, RunConfig, RunResult, load_run, train
+from .serving import Run, load_run
+from .training import RunConfig, RunResult, train
 
 __all__ = ["__version__", "train", "load_run", "Run", "RunConfig", "RunResult", "RankingDataset", "convert",
            "evaluate_front", "FrontResult", "Ranker", "UserError", "ConfigError", "DataError"]

@@ -25,12 +25,13 @@ ALLOWED = {
     "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
     "training": {"errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
     "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
+    "serving": {"errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
     "tune": {"errors", "config", "runs", "training"},
     "demo": {"errors", "data", "eval", "runs", "training"},
-    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training", "llm",
+    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training", "serving", "llm",
             "tune", "demo"},
     "__main__": {"cli"},
-    "ltr_hyperdpo": {"errors", "data", "eval", "models", "training"},
+    "ltr_hyperdpo": {"errors", "data", "eval", "models", "training", "serving"},
 }
 
 
@@ -154,7 +155,7 @@ def test_public_names_do_not_shadow_modules():
         except ModuleNotFoundError:
             continue
         raise AssertionError(f"ltr_hyperdpo.{name} is both a public name and a module")
-    for pkg in ("data", "eval", "models", "methods", "training", "runs", "llm", "core", "losses"):
+    for pkg in ("data", "eval", "models", "methods", "training", "serving", "runs", "llm", "core", "losses"):
         mod = importlib.import_module(f"ltr_hyperdpo.{pkg}")
         for name in getattr(mod, "__all__", []):
             try:

@@ -8,7 +8,8 @@ from toy_method import CentreOnly
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.errors import ConfigError
 from ltr_hyperdpo.methods import get_method, labels, method_names, register, unregister
-from ltr_hyperdpo.training import RunConfig, load_run, train
+from ltr_hyperdpo.serving import load_run
+from ltr_hyperdpo.training import RunConfig, train
 
 
 @pytest.fixture

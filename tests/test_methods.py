@@ -9,7 +9,8 @@ from conftest import ROOT, StopTraining, stop_after
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.models import MemberRanker, ScorerConfig, SoupRanker, build_scorer
-from ltr_hyperdpo.training import RunConfig, load_run, load_run_splits, train
+from ltr_hyperdpo.serving import load_run
+from ltr_hyperdpo.training import RunConfig, load_run_splits, train
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_transformer_is_permutation_equivariant():
     torch.testing.assert_close(m(x[:, perm], None, w), m(x, None, w)[:, perm], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cond", ["film", "concat"])
+@pytest.mark.parametrize("cond", ["film", "lowrank", "concat"])
 def test_conditioned_copy_starts_at_reference(cond):
     torch.manual_seed(2)
     ref = build_scorer(cfg("mlp", conditioning=cond), conditioned=False).eval()

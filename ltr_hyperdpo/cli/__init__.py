@@ -9,14 +9,15 @@ import traceback
 import warnings
 
 from .. import __version__
-from . import data, llm, run, tune
+from . import data, llm, run, serve, tune
 from .common import Parser
 
 EXAMPLES = """examples:
   ltr-hyperdpo demo                                             # the main job on embedded synthetic data
   ltr-hyperdpo convert train.txt train.parquet --objectives mslr5
   ltr-hyperdpo train --config run.yaml --out runs/mslr5
-  ltr-hyperdpo front runs/mslr5 --data test.txt --grid 11 --out runs/mslr5/front_test
+  ltr-hyperdpo front runs/mslr5 --data test.txt --out runs/mslr5/front_test
+  ltr-hyperdpo predict runs/mslr5 --data new.txt --w 0.6 0.1 0.1 0.1 0.1 --out scores.tsv
   ltr-hyperdpo <command> --help                                 # every command's options and examples"""
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     data.add_commands(sub)
     run.add_commands(sub)
+    serve.add_commands(sub)
     tune.add_commands(sub)
     llm.add_commands(sub)
     return p

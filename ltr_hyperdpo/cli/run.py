@@ -12,7 +12,8 @@ from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
 from ..methods.registry import method_names
 from ..runs.io import dumps_json
-from ..training import RunConfig, load_run, train
+from ..serving import load_run
+from ..training import RunConfig, train
 from .common import command, finite_float, positive_float, positive_int
 
 

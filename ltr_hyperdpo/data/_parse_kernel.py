@@ -153,8 +153,11 @@ def _parse_int(buf, s, e):
 
 @njit(cache=True)
 def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
-                out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines):
+                out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines, unlabeled=False):
     """Parse the complete lines in buf[:n].
+
+    With ``unlabeled``, a line whose first token holds a ':' (``qid:Q`` or ``index:value``) has no label: it reads
+    as label 0 and the token is parsed as the rest of the line (scoring data need no labels).
 
     Returns (n_rows, n_bad, need_width, com_len, err_code, err_line, err_s, err_e, n_clipped).
     Rows with an index above ``width`` are not stored; ``need_width`` then tells the caller to re-run wider.
@@ -189,10 +192,17 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
         te = 0
         # label
         ts = i
+        has_colon = False
         while i < le and not _is_ws(buf[i]) and buf[i] != _HASH:
+            if buf[i] == _COLON:
+                has_colon = True
             i += 1
         te = i
-        lab, st = _parse_float(buf, ts, te)
+        if unlabeled and has_colon:
+            lab, st = 0.0, OK
+            i = ts  # the token is the line's first qid/feature token
+        else:
+            lab, st = _parse_float(buf, ts, te)
         if st == CLIPPED:
             n_clipped += 1
             st = OK

@@ -128,14 +128,15 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
                on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                progress: Callable[[int], None] | None = None, sink: DenseSink | None = None,
                start: int = 0, end: int | None = None, first_line: int = 1, scan: bool = False,
-               stats: ParseStats | None = None) -> Iterator[ParsedChunk]:
+               stats: ParseStats | None = None, unlabeled: bool = False) -> Iterator[ParsedChunk]:
     """Parse ``[start, end)`` of a LETOR text file chunk by chunk.
 
     Each chunk's width is the widest index seen so far; with ``scan=True`` the width stays ``n_features`` (columns
     beyond it are not stored) and the widest index is recorded in ``stats.width``. ``on_error='raise'`` raises
     :class:`LetorFormatError` on the first bad line; ``'warn'`` skips bad lines (counted in ``stats``). Negative
     labels always raise. With a ``sink``, rows are written into its preallocated arrays. When ``stats`` is not
-    given, the accepted changes are warned about at the end; an input with no data line raises.
+    given, the accepted changes are warned about at the end; an input with no data line raises. ``unlabeled``
+    accepts lines without a label (first token ``qid:Q`` or ``index:value``), read as label 0, for scoring.
     """
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -163,7 +164,7 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             stamp[:] = 0
             rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = parse_chunk(
                 buf, n, width, require_qid, chunk_line, lenient,
-                out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad)
+                out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad, unlabeled)
             if err != OK and not lenient:
                 raise LetorFormatError(path, int(err_line), ERROR_TEXT[int(err)], _token(buf, es, ee))
             if need >= stamp.shape[0]:

@@ -206,7 +206,7 @@ def has_qid(path: str | os.PathLike) -> bool:
     for line in head.split(b"\n"):
         tokens = line.split(b"#", 1)[0].split()
         if tokens:
-            return len(tokens) > 1 and tokens[1].startswith(b"qid:")
+            return any(t.startswith(b"qid:") for t in tokens[:2])  # after the label, or first when unlabeled
     return True
 
 

@@ -34,11 +34,17 @@ def labels_per_query(ds: RankingDataset, k: int) -> list[np.ndarray]:
     return [ds.y[ds.offsets[i]:ds.offsets[i + 1], k] for i in range(ds.n_queries)]
 
 
+#: the convention of trec_eval, ranx and ir_measures run on qrels: a query with no relevant document scores 0
+TREC_EVAL_POLICY = "zero"
+
+
 def ndcg_matrix(ds: RankingDataset, scores: list[np.ndarray], ks: tuple[int, ...] = (10, 5),
                 blank_policy: str = "skip") -> dict:
-    """``{"ndcg@k": [objectives]}`` for one set of per-query scores, plus blank counts."""
+    """``{"ndcg@k": [objectives]}`` for one set of per-query scores, plus blank counts, and the first cut-off's
+    values under the trec_eval convention (``"ndcg@k|zero"``) when that differs from ``blank_policy``."""
     res: dict = {}
     blanks = []
+    zero = []
     for k in ks:
         vals = []
         for j in range(ds.n_objectives):
@@ -46,8 +52,14 @@ def ndcg_matrix(ds: RankingDataset, scores: list[np.ndarray], ks: tuple[int, ...
             vals.append(r.mean)
             if k == ks[0]:
                 blanks.append(r.n_blank)
+                if blank_policy != TREC_EVAL_POLICY:
+                    per = r.per_query.copy()
+                    per[np.asarray([not np.any(y >= 1) for y in labels_per_query(ds, j)])] = 0.0
+                    zero.append(float(per.mean()))
         res[f"ndcg@{k}"] = np.asarray(vals)
     res["blank_queries"] = blanks
+    if zero:
+        res[f"ndcg@{ks[0]}|{TREC_EVAL_POLICY}"] = np.asarray(zero)
     return res
 
 
@@ -132,6 +144,13 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     front_metric = f"ndcg@{ks[0]}"
     pts = metrics[front_metric]
     rp = reference_point(ref_point, ds.n_objectives)
-    return FrontResult(ds.objective_names, weights, metrics, {m: ref_res[m] for m in metrics}, front_metric, rp,
-                       hypervolume(pts, rp), hypervolume(ref_res[front_metric][None, :], rp), nondominated(pts),
-                       ref_res["blank_queries"], blank_policy, beta)
+    res = FrontResult(ds.objective_names, weights, metrics, {m: ref_res[m] for m in metrics}, front_metric, rp,
+                      hypervolume(pts, rp), hypervolume(ref_res[front_metric][None, :], rp), nondominated(pts),
+                      ref_res["blank_queries"], blank_policy, beta)
+    alt = f"{front_metric}|{TREC_EVAL_POLICY}"
+    if any(ref_res["blank_queries"]) and alt in ref_res:  # the figure a trec_eval user would compute differs
+        res.extra["trec_eval_convention"] = {
+            "blank_policy": TREC_EVAL_POLICY, "metric": front_metric,
+            "note": "queries with no relevant document count as 0, as trec_eval, ranx or ir_measures on qrels do",
+            "points": np.stack([r[alt] for r in per_w]).tolist(), "reference": ref_res[alt].tolist()}
+    return res

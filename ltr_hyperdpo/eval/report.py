@@ -44,6 +44,11 @@ def markdown_table(res: FrontResult) -> str:
     lines.append(f"queries with no relevant document ({res.blank_policy} policy): "
                  + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries,
                                                                       strict=True)))
+    alt = res.extra.get("trec_eval_convention")
+    if alt:
+        ref = ", ".join(f"{n} {v:.4f}" for n, v in zip(res.objective_names, alt["reference"], strict=True))
+        lines.append(f"trec_eval convention ({alt['note']}): the reference model's {alt['metric']} is {ref}; "
+                     f"front.json holds every point's")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from ..models.scorers import Scorer, conditioned_copy
 from .base import ONE_MODEL_STAGE_ID, FitContext, FitOutcome, Method, conditioning_init_seed, write_method_json
 
 #: parameters of the conditioning network (FiLM generator, hyper-prompt MLP): they may get their own learning rate
-CONDITIONING_PREFIXES = ("film.", "prompt_net.")
+CONDITIONING_PREFIXES = ("film.", "prompt_net.", "lowrank.")
 
 
 def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], vertex_prob: float,

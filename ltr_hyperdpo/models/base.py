@@ -12,7 +12,7 @@ from ..config import FieldError, Validated, opt
 from .conditioning import condition_vector
 
 KINDS = ("mlp", "transformer")
-CONDITIONINGS = ("film", "concat", "none")
+CONDITIONINGS = ("film", "lowrank", "concat", "none")
 
 
 @dataclass
@@ -22,7 +22,8 @@ class ModelConfig(Validated):
     kind: Literal["mlp", "transformer"] = "mlp"
     hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
     dropout: float = opt(0.1, ge=0.0, lt=1.0)
-    conditioning: Literal["film", "concat", "none"] = "film"
+    conditioning: Literal["film", "lowrank", "concat", "none"] = "film"
+    rank: int = opt(8, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
@@ -35,9 +36,12 @@ class ModelConfig(Validated):
     def check(self) -> None:
         if self.kind == "mlp" and not self.hidden:
             raise FieldError("hidden", "an MLP needs at least one hidden layer")
-        if self.freeze_backbone and (self.conditioning != "film" if self.kind == "mlp" else self.n_prompts < 1):
-            raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM for the MLP, "
-                                                "n_prompts >= 1 for the transformer")
+        if self.kind == "transformer" and self.conditioning == "lowrank":
+            raise FieldError("conditioning", "lowrank conditions the MLP; the transformer uses hyper prompts (film)")
+        if self.freeze_backbone and (self.conditioning not in ("film", "lowrank") if self.kind == "mlp"
+                                     else self.n_prompts < 1):
+            raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM or lowrank "
+                                                "for the MLP, n_prompts >= 1 for the transformer")
         if self.kind == "transformer" and self.d_model % self.n_heads:
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 

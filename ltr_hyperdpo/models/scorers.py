@@ -20,7 +20,7 @@ def build_scorer(config: ScorerConfig, conditioned: bool = True) -> Scorer:
     return cls(config, conditioned=conditioned)
 
 
-CONDITIONING_FIELDS = ("conditioning", "n_prompts", "cond_hidden", "temperature_conditioned")
+CONDITIONING_FIELDS = ("conditioning", "rank", "n_prompts", "cond_hidden", "temperature_conditioned")
 
 
 def conditioned_copy(reference: Scorer, model: ModelConfig | None = None,

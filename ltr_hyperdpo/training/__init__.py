@@ -1,7 +1,6 @@
 """Training: the reference stage, the stage-2 method, the run directory, and loading a finished run."""
 from .api import RunResult, load_run_splits, train
 from .config import DataConfig, EvalConfig, HyperDPOConfig, ReferenceConfig, RunConfig
-from .run import Run, load_run
 
-__all__ = ["train", "load_run", "load_run_splits", "Run", "RunResult", "RunConfig", "DataConfig", "ReferenceConfig",
+__all__ = ["train", "load_run_splits", "RunResult", "RunConfig", "DataConfig", "ReferenceConfig",
            "HyperDPOConfig", "EvalConfig"]

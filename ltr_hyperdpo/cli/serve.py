@@ -1,0 +1,78 @@
+"""The commands that use a trained run: predict, qrels."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..data.dataset import RankingDataset
+from ..errors import ConfigError
+from ..runs.io import dumps_json
+from ..serving import iter_blocks, load_run
+from ..serving.outputs import FORMATS, write_qrels, write_scores
+from .common import command, nonnegative_float, positive_float, positive_int
+
+EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".parquet": "parquet"}
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    run = load_run(a.run_dir)
+    fmt = a.format or EXTENSIONS.get(Path(a.out).suffix.lower(), "tsv")
+    if Path(a.out).exists() and Path(a.out).resolve() == Path(a.data).resolve():
+        raise ConfigError(f"{a.out}: the output would overwrite the input data")
+    w = run.preference(a.w if a.w is not None else [1.0] + [0.0] * (run.n_objectives - 1))
+    res = write_scores(a.out, run.iter_scores(a.data, w, a.beta, group_file=a.group_file,
+                                              batch_size=a.batch_size), fmt, tag=a.tag)
+    print(dumps_json({**res, "w": dict(zip(run.objective_names, w.tolist(), strict=True)), "beta": a.beta}))
+    return 0
+
+
+def cmd_qrels(a: argparse.Namespace) -> int:
+    if a.run:
+        state = load_run(a.run).state
+    else:  # the data's own objectives: stored in a converted file, else the --objectives spec fitted on DATA
+        state = RankingDataset.load(a.data, group_file=a.group_file, objectives=a.objectives, fit=True,
+                                    normalize=False).state
+    res = write_qrels(a.out_dir, iter_blocks(a.data, state.n_raw_features, group_file=a.group_file, labeled=True),
+                      state)
+    print(dumps_json(res))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register predict and qrels."""
+    p = command(sub, "predict", "score new data with a trained run at a chosen trade-off",
+                "Scores every document of DATA (LETOR or LightGBM-layout text, labels optional; or a converted "
+                "Parquet/Arrow file) at preference --w, applying the run's stored column selection and normaliser. "
+                "Unlabeled lines start with qid:Q (or index:value without qid). Documents are named by their "
+                "'# docid=...' comment, else <qid>_<position in the query>. Streams in blocks of whole queries: "
+                "memory is bounded by the block, not the file.",
+                ["ltr-hyperdpo predict runs/mq2008 --data test.txt --w 0.7 0.2 0.1 --out scores.tsv",
+                 "ltr-hyperdpo predict runs/mq2008 --data test.txt --w 1 0 0 --format trec --out run.trec"])
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("--data", required=True, help="documents to score (text, .parquet or .arrow)")
+    p.add_argument("--w", type=nonnegative_float, nargs="+",
+                   help="preference weight per objective, in the run's objective order (normalised to sum 1; "
+                        "default: the main objective alone)")
+    p.add_argument("--beta", type=positive_float, help="temperature beta (default: the training one)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="tsv (qid docno score, input order), trec (a TREC run, sorted per query) or parquet "
+                        "(default: from the --out extension, else tsv)")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--tag", default="ltr_hyperdpo", help="run tag of the TREC format")
+    p.add_argument("--group-file", help="query sizes file of LightGBM-layout DATA (found beside it if omitted)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="queries scored per forward pass")
+    p.set_defaults(fn=cmd_predict)
+
+    q = command(sub, "qrels", "TREC qrels of a labelled dataset, one file per objective",
+                "Writes OUT_DIR/qrels.<objective>.txt (qid 0 docno grade) with the graded labels a run evaluates "
+                "(its fitted quantile grades with --run; else the data's own objectives). Document names follow "
+                "predict, so its TREC runs and these qrels evaluate with trec_eval, ranx or ir_measures.",
+                ["ltr-hyperdpo qrels test.txt --run runs/mq2008 --out-dir qrels/",
+                 "ltr-hyperdpo qrels test.parquet --out-dir qrels/"])
+    q.add_argument("data", help="a labelled dataset (text, .parquet or .arrow)")
+    q.add_argument("--run", help="grade the objectives as this run does (default: the data's own objectives)")
+    q.add_argument("--objectives", help="without --run: a preset or spec file, fitted on DATA")
+    q.add_argument("--group-file", help="query sizes file of LightGBM-layout DATA")
+    q.add_argument("--out-dir", required=True, help="output directory")
+    q.set_defaults(fn=cmd_qrels)

@@ -1,0 +1,127 @@
+"""A finished run, loaded from its directory, that scores new data at any trade-off.
+
+``load_run(RUN).score(data, w)`` applies what the run fitted on its training split (the input-column selection and
+the feature normaliser in ``data_state.json``) to raw features, so a user never handles model inputs: data are LETOR
+/ LightGBM-layout text (labels optional), converted Parquet/Arrow files, a RankingDataset, or arrays.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import read_structured_file
+from ..data.dataset import DatasetState
+from ..errors import ConfigError, RunDirError
+from ..methods.registry import get_method
+from ..models.io import load_scorer
+from ..models.ranker import Ranker
+from ..training.config import RunConfig
+from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
+
+
+def check_preference(w: Any, n_objectives: int, names: Sequence[str] | None = None) -> np.ndarray:
+    """A preference weight vector ``[objectives]``: finite, non-negative, not all zero; scaled to sum to 1."""
+    v = np.asarray(w, dtype=np.float64).reshape(-1)
+    label = f" ({', '.join(names)})" if names else ""
+    if v.shape[0] != n_objectives:
+        raise ConfigError(f"a weight vector needs {n_objectives} values{label}, got {v.shape[0]}")
+    if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
+        raise ConfigError(f"weights must be finite, >= 0 and not all 0, got {v.tolist()}")
+    return v / v.sum()
+
+
+@dataclass
+class Run:
+    """A trained run: ``ranker`` scores model inputs at any preference w, ``config`` is the run's config, ``state``
+    holds the fitted objectives and feature normaliser of its training split."""
+
+    run_dir: Path
+    config: RunConfig
+    state: DatasetState
+    ranker: Ranker
+    method: str
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.state.objectives]
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.state.objectives)
+
+    @property
+    def n_raw_features(self) -> int:
+        """Feature columns of the raw input (objective columns included: they are dropped here)."""
+        return self.state.n_raw_features
+
+    def preference(self, w: Any) -> np.ndarray:
+        """``w`` checked and normalised to the simplex."""
+        return check_preference(w, self.n_objectives, self.objective_names)
+
+    def score_block(self, block: QueryBlock, w: Any, beta: float | None = None, batch_size: int = 64) -> np.ndarray:
+        """Scores ``[rows]`` of one block of whole queries (input order within the block)."""
+        if beta is not None and not (np.isfinite(beta) and beta > 0):
+            raise ConfigError(f"beta must be a finite number > 0, got {beta}")
+        wv = torch.from_numpy(self.preference(w).astype(np.float32))
+        x = self.state.transform().apply(block.raw)
+        starts = np.flatnonzero(np.r_[True, block.qids[1:] != block.qids[:-1]])
+        ends = np.r_[starts[1:], len(block)]
+        out = np.empty(len(block), dtype=np.float64)
+        order = np.argsort(ends - starts, kind="stable")  # similar lengths together: little padding
+        with torch.no_grad():
+            for s in range(0, len(order), batch_size):
+                qs = order[s:s + batch_size]
+                lens = ends[qs] - starts[qs]
+                width = int(lens.max())
+                feats = np.zeros((len(qs), width, x.shape[1]), dtype=np.float32)
+                mask = np.zeros((len(qs), width), dtype=bool)
+                for b, q in enumerate(qs):
+                    feats[b, :lens[b]] = x[starts[q]:ends[q]]
+                    mask[b, :lens[b]] = True
+                sc = self.ranker.score(torch.from_numpy(feats), torch.from_numpy(mask), wv, beta).numpy()
+                for b, q in enumerate(qs):
+                    out[starts[q]:ends[q]] = sc[b, :lens[b]]
+        return out
+
+    def iter_scores(self, data: Any, w: Any, beta: float | None = None, *, qid: np.ndarray | None = None,
+                    group_file: str | os.PathLike | None = None, batch_size: int = 64,
+                    block_rows: int = BLOCK_ROWS) -> Iterator[tuple[QueryBlock, np.ndarray]]:
+        """(block, scores) over the input in blocks of whole queries (bounded memory for any file size)."""
+        for block in iter_blocks(data, self.n_raw_features, qid=qid, group_file=group_file, block_rows=block_rows):
+            yield block, self.score_block(block, w, beta, batch_size)
+
+    def score(self, data: Any, w: Any, beta: float | None = None, *, qid: np.ndarray | None = None,
+              group_file: str | os.PathLike | None = None, batch_size: int = 64) -> np.ndarray:
+        """One score per input row, in input order, at preference ``w`` (and temperature ``beta``; default the
+        training one). ``data``: a file path, a RankingDataset, or raw features ``[rows, raw_features]`` with
+        ``qid``."""
+        parts = [s for _, s in self.iter_scores(data, w, beta, qid=qid, group_file=group_file,
+                                                batch_size=batch_size)]
+        scores = np.concatenate(parts) if parts else np.zeros(0)
+        if qid is None:
+            return scores
+        out = np.empty_like(scores)
+        out[input_order(np.asarray(qid))] = scores  # arrays are scored grouped by query: back to input order
+        return out
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Load a finished run directory written by :func:`~ltr_hyperdpo.train` (every file loads with
+    ``torch.load(weights_only=True)``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not (run_dir / "method.json").exists():
+        raise RunDirError(f"{run_dir}: no trained model (method.json is missing: is the run finished?)")
+    cfg = RunConfig.load(run_dir / "config.json")
+    meta = read_structured_file(run_dir / "method.json")
+    reference, _ = load_scorer(run_dir / "reference.pt")
+    state = DatasetState.from_dict(read_structured_file(run_dir / "data_state.json"))
+    ranker = get_method(meta["method"]).load(run_dir, reference, meta)
+    return Run(run_dir, cfg, state, ranker, meta["method"])
