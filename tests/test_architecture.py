@@ -28,8 +28,8 @@ ALLOWED = {
     "serving": {"errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
     "tune": {"errors", "config", "runs", "training"},
     "demo": {"errors", "data", "eval", "runs", "training"},
-    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training", "serving", "llm",
-            "tune", "demo"},
+    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
+            "serving", "llm", "tune", "demo"},
     "__main__": {"cli"},
     "ltr_hyperdpo": {"errors", "data", "eval", "models", "training", "serving"},
 }

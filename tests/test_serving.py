@@ -70,7 +70,7 @@ def test_streaming_blocks_unlabeled_lines_and_errors(synth, tmp_path):
     run = trained(synth, tmp_path)
     whole = run.score(synth / "test.txt", W)
     small = np.concatenate([s for _, s in run.iter_scores(synth / "test.txt", W, block_rows=7)])
-    np.testing.assert_allclose(small, whole, rtol=1e-5, atol=1e-6)  # queries cut by chunk boundaries are completed first
+    np.testing.assert_allclose(small, whole, rtol=1e-5, atol=1e-6)  # queries cut by blocks are completed first
     lines = (synth / "test.txt").read_text().splitlines()
     (tmp_path / "unlabeled.txt").write_text("\n".join(ln.split(" ", 1)[1] for ln in lines) + "\n")
     np.testing.assert_allclose(run.score(tmp_path / "unlabeled.txt", W), whole, rtol=1e-6)
