@@ -14,8 +14,8 @@ from .data import RankingDataset, convert
 from .errors import ConfigError, DataError, UserError
 from .eval import FrontResult, evaluate_front
 from .models import Ranker
-from .serving import Run, load_run
+from .serving import MultiObjectiveRanker, Run, load_run
 from .training import RunConfig, RunResult, train
 
 __all__ = ["__version__", "train", "load_run", "Run", "RunConfig", "RunResult", "RankingDataset", "convert",
-           "evaluate_front", "FrontResult", "Ranker", "UserError", "ConfigError", "DataError"]
+           "evaluate_front", "FrontResult", "Ranker", "MultiObjectiveRanker", "UserError", "ConfigError", "DataError"]

@@ -24,6 +24,7 @@ from ..models.scorers import ScorerConfig
 from ..runs.checkpoint import load_latest, previous_path
 from ..runs.io import atomic_write_json
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
+from .card import write_model_card, write_versions
 from .config import RESUME_HARMLESS_KEYS, RunConfig
 from .reference import train_reference
 
@@ -113,6 +114,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
         warnings.warn(f"{cfg.data.train}: {copy.message()}", stacklevel=2)
     scorer_cfg = ScorerConfig.for_data(cfg.model, tr.n_features, tr.n_objectives)
     atomic_write_json(run_dir / "config.json", cfg_dict)
+    write_versions(run_dir)
     if tr.state is None:
         raise ValueError("the training split has no fitted state (load it with RankingDataset.load(fit=True))")
     atomic_write_json(run_dir / "data_state.json", {**tr.state.to_dict(), "n_features": tr.n_features,
@@ -158,4 +160,5 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
                        float(ref_best), float(outcome.val_hypervolume), time.perf_counter() - t_start, ref_seconds,
                        method_seconds, method_cpu, list(ref_hist) + list(outcome.history), front)
     atomic_write_json(run_dir / "result.json", result.to_dict())
+    write_model_card(run_dir, cfg, tr, va, front, method.label or cfg.method)
     return result

@@ -1,0 +1,191 @@
+"""``MultiObjectiveRanker``: HyperDPO as a scikit-learn estimator, in the style of LightGBM's ``LGBMRanker``.
+
+Hyperparameters live in the constructor only (``clone``, ``get_params`` and ``set_params`` work); ``fit`` learns
+into trailing-underscore attributes; ``save(path)`` writes an ordinary run directory (``load_run`` and ``predict``
+read it) and ``load(path)`` reads one back.
+
+Objectives: ``Y`` is ``[n]`` (relevance only) or ``[n, K]`` (column 0 the main objective, the others auxiliary), all
+graded labels >= 0 used as given. Queries are given as LightGBM ``group`` sizes (rows contiguous by query) or a
+``qid`` per row.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..config import read_structured_file
+from ..data.dataset import RankingDataset, query_rows
+from ..errors import ConfigError, DataError
+from ..runs.io import atomic_write_json
+from ..training import RunConfig, train
+from .run import Run, load_run
+
+ESTIMATOR_FILE = "estimator.json"
+
+
+def _queries(n: int, group: Any = None, qid: Any = None) -> np.ndarray:
+    """Per-row query ids from LightGBM-style ``group`` sizes or ``qid``; with neither, each row is its own query."""
+    if group is not None and qid is not None:
+        raise ConfigError("pass group or qid, not both")
+    if group is not None:
+        sizes = np.asarray(group, dtype=np.int64)
+        if sizes.ndim != 1 or np.any(sizes <= 0) or int(sizes.sum()) != n:
+            raise DataError(f"group sizes must be positive and sum to the {n} rows, got a sum of {int(sizes.sum())}")
+        return np.repeat(np.arange(sizes.size), sizes)
+    if qid is not None:
+        q = np.asarray(qid)
+        if q.shape != (n,):
+            raise DataError(f"qid needs one value per row ({n}), got {q.shape}")
+        return q
+    return np.arange(n)
+
+
+class MultiObjectiveRanker(BaseEstimator):
+    """One model for every trade-off between K ranking objectives; pick ``w`` at ``predict`` time."""
+
+    def __init__(self, method: str = "hyperdpo", kind: str = "mlp", hidden: tuple[int, ...] = (256, 128),
+                 dropout: float = 0.1, conditioning: str = "film", epochs: int = 20, reference_epochs: int = 20,
+                 lr: float = 1e-3, reference_lr: float = 1e-3, reference_loss: str = "listnet", alpha: float = 0.5,
+                 beta: float = 1.0, batch_size: int = 32, slate_length: int = 120,
+                 objective_names: tuple[str, ...] | None = None, normalize: bool = True,
+                 vali_fraction: float = 0.15, seed: int = 0, work_dir: str | None = None):
+        self.method = method
+        self.kind = kind
+        self.hidden = hidden
+        self.dropout = dropout
+        self.conditioning = conditioning
+        self.epochs = epochs
+        self.reference_epochs = reference_epochs
+        self.lr = lr
+        self.reference_lr = reference_lr
+        self.reference_loss = reference_loss
+        self.alpha = alpha
+        self.beta = beta
+        self.batch_size = batch_size
+        self.slate_length = slate_length
+        self.objective_names = objective_names
+        self.normalize = normalize
+        self.vali_fraction = vali_fraction
+        self.seed = seed
+        self.work_dir = work_dir
+
+    # configuration ---------------------------------------------------------------------------------------------
+    def _config(self) -> RunConfig:
+        return RunConfig.from_dict({
+            "data": {"train": "<arrays>", "batch_size": self.batch_size, "slate_length": self.slate_length,
+                     "normalize": self.normalize, "vali_fraction": self.vali_fraction},
+            "model": {"kind": self.kind, "hidden": list(self.hidden), "dropout": self.dropout,
+                      "conditioning": self.conditioning},
+            "reference": {"epochs": self.reference_epochs, "lr": self.reference_lr, "loss": self.reference_loss},
+            "hyperdpo": {"epochs": self.epochs, "lr": self.lr, "alpha": self.alpha, "beta": self.beta},
+            "method": self.method, "seed": self.seed, "progress": False})
+
+    def _objectives(self, n_features: int, k: int) -> list[dict]:
+        names = list(self.objective_names) if self.objective_names else \
+            ["relevance"] + [f"objective_{j}" for j in range(1, k)]
+        if len(names) != k:
+            raise ConfigError(f"objective_names has {len(names)} names for {k} objectives")
+        return [{"name": names[0]}] + [{"name": names[j], "source": "feature", "feature": n_features + j,
+                                        "transform": "identity"} for j in range(1, k)]
+
+    @staticmethod
+    def _raw(x: Any, y: np.ndarray | None, k: int) -> np.ndarray:
+        """Features with the auxiliary objectives appended as columns (zeros when scoring): the run's raw layout."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2:
+            raise DataError(f"X must be [rows, features], got shape {x.shape}")
+        extra = np.zeros((x.shape[0], k - 1), np.float32) if y is None else np.asarray(y, np.float32)[:, 1:]
+        return np.concatenate([x, extra], axis=1)
+
+    # learning --------------------------------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, group: Any = None, qid: Any = None, eval_set: list | None = None,
+            eval_group: list | None = None, eval_qid: list | None = None) -> MultiObjectiveRanker:
+        """Train the reference and the one-shot model on ``X [n, F]``, ``Y [n]`` or ``[n, K]``."""
+        y = np.asarray(Y, dtype=np.float32)
+        y = y[:, None] if y.ndim == 1 else y
+        x = np.asarray(X, dtype=np.float32)
+        if y.shape[0] != x.shape[0]:
+            raise DataError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}")
+        k = y.shape[1]
+        q = _queries(x.shape[0], group, qid)
+        objectives = self._objectives(x.shape[1], k)
+        raw = self._raw(x, y, k)
+        cfg = self._config()
+        if eval_set:
+            xv, yv = eval_set[0]
+            yv = np.asarray(yv, np.float32)
+            yv = yv[:, None] if yv.ndim == 1 else yv
+            qv = _queries(len(yv), eval_group[0] if eval_group else None, eval_qid[0] if eval_qid else None)
+            tr = RankingDataset.from_arrays(raw, y[:, 0], q, objectives=objectives, normalize=self.normalize,
+                                            name="X")
+            va = RankingDataset.from_arrays(self._raw(xv, yv, k), yv[:, 0], qv, state=tr.state, name="eval_set")
+        else:  # hold out a seeded fraction of the queries, then fit the objectives and normaliser on the rest
+            starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+            perm = np.random.default_rng(self.seed).permutation(len(starts))
+            n_va = max(1, int(round(self.vali_fraction * len(starts))))
+            if len(starts) - n_va < 1:
+                raise DataError(f"too few queries ({len(starts)}) to hold out a validation part; pass eval_set")
+            tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
+            tr = RankingDataset.from_arrays(raw[tr_rows], y[tr_rows, 0], q[tr_rows], objectives=objectives,
+                                            normalize=self.normalize, name="X[train]")
+            va = RankingDataset.from_arrays(raw[va_rows], y[va_rows, 0], q[va_rows], state=tr.state, name="X[vali]")
+        work = Path(self.work_dir) if self.work_dir else Path(tempfile.mkdtemp(prefix="ltr-hyperdpo-estimator-"))
+        run_dir = work / "run"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        self.result_ = train(cfg, run_dir, splits=(tr, va, None))
+        self._write_estimator_file(run_dir, x.shape[1], [o["name"] for o in objectives])
+        self._attach(load_run(run_dir), x.shape[1])
+        return self
+
+    def _write_estimator_file(self, run_dir: Path, n_features: int, names: list[str]) -> None:
+        atomic_write_json(run_dir / ESTIMATOR_FILE, {"params": self.get_params(), "n_features_in": n_features,
+                                                     "objective_names": names})
+
+    def _attach(self, run: Run, n_features: int) -> None:
+        self.run_ = run
+        self.run_dir_ = str(run.run_dir)
+        self.n_features_in_ = n_features
+        self.n_objectives_ = run.n_objectives
+        self.objective_names_ = run.objective_names
+
+    # prediction ------------------------------------------------------------------------------------------------
+    def predict(self, X: Any, group: Any = None, qid: Any = None, w: Any = None,
+                beta: float | None = None) -> np.ndarray:
+        """Scores ``[n]`` at preference ``w`` (default: the main objective alone). Without ``group``/``qid`` each row
+        is its own list (fine for the per-document MLP; the transformer scores lists, so pass the queries)."""
+        if not hasattr(self, "run_"):
+            raise ConfigError("this MultiObjectiveRanker is not fitted: call fit (or load) first")
+        x = np.asarray(X, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(f"X must be [rows, {self.n_features_in_}], got {x.shape}")
+        if group is None and qid is None and self.run_.config.model.kind != "mlp":
+            raise ConfigError("the transformer scores whole lists: pass group or qid")
+        wv = w if w is not None else [1.0] + [0.0] * (self.n_objectives_ - 1)
+        return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta,
+                               qid=_queries(x.shape[0], group, qid))
+
+    # persistence -----------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> str:
+        """Copy the fitted run directory to ``path`` (an ordinary run directory)."""
+        if not hasattr(self, "run_dir_"):
+            raise ConfigError("nothing to save: the estimator is not fitted")
+        dest = Path(path)
+        if dest.exists():
+            raise ConfigError(f"{dest}: exists; choose a new path")
+        shutil.copytree(self.run_dir_, dest, ignore=shutil.ignore_patterns(".lock", "checkpoint*.pt"))
+        return str(dest)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MultiObjectiveRanker:
+        """An estimator from a directory written by :meth:`save`."""
+        meta = read_structured_file(Path(path) / ESTIMATOR_FILE)
+        est = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()})
+        est._attach(load_run(path), int(meta["n_features_in"]))
+        return est
