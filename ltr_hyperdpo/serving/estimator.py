@@ -186,6 +186,7 @@ class MultiObjectiveRanker(BaseEstimator):
     def load(cls, path: str | os.PathLike) -> MultiObjectiveRanker:
         """An estimator from a directory written by :meth:`save`."""
         meta = read_structured_file(Path(path) / ESTIMATOR_FILE)
-        est = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()})
+        params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
+        est = cls(**params)
         est._attach(load_run(path), int(meta["n_features_in"]))
         return est

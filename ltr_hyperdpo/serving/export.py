@@ -28,6 +28,11 @@ from .run import Run
 class _Normalise(nn.Module):
     """Raw features -> model inputs, as :class:`~ltr_hyperdpo.data.features.FeatureTransform` computes them."""
 
+    cols: torch.Tensor
+    logc: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, run: Run):
         super().__init__()
         t = run.state.transform()
@@ -50,6 +55,8 @@ class _Normalise(nn.Module):
 
 class ExportedRanker(nn.Module):
     """The run's ranker behind its input transform, as one module ``(features, mask, w[, beta]) -> scores``."""
+
+    member_w: torch.Tensor
 
     def __init__(self, run: Run):
         super().__init__()
@@ -89,11 +96,11 @@ def export_onnx(run: Run, path: str | os.PathLike, opset: int = 18) -> Path:
                           "export a one-model method (hyperdpo, cosmos) or score it with Run.score")
     model = ExportedRanker(run).eval()
     b, n = 2, 5
-    example = (torch.zeros(b, n, run.n_raw_features), torch.ones(b, n, dtype=torch.bool),
-               torch.full((b, run.n_objectives), 1.0 / run.n_objectives))
+    example = [torch.zeros(b, n, run.n_raw_features), torch.ones(b, n, dtype=torch.bool),
+               torch.full((b, run.n_objectives), 1.0 / run.n_objectives)]
     names = ["features", "mask", "w"]
     if model.temperature:
-        example = (*example, torch.ones(b))
+        example.append(torch.ones(b))
         names.append("beta")
     dyn = {"features": {0: "batch", 1: "list"}, "mask": {0: "batch", 1: "list"}, "w": {0: "batch"}}
     if model.temperature:
@@ -104,7 +111,7 @@ def export_onnx(run: Run, path: str | os.PathLike, opset: int = 18) -> Path:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks become constants: intended
-            torch.onnx.export(model, example, str(tmp), input_names=names, output_names=["scores"],
+            torch.onnx.export(model, tuple(example), str(tmp), input_names=names, output_names=["scores"],
                               dynamic_axes={**dyn, "scores": {0: "batch", 1: "list"}}, opset_version=opset,
                               dynamo=False)
         os.replace(tmp, path)
