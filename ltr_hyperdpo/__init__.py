@@ -8,8 +8,7 @@ Train one model on data labelled for several objectives and pick the trade-off a
 
 The LLM entry points live in :mod:`ltr_hyperdpo.llm`.
 """
-__version__ = "0.2.0"
-
+from ._version import __version__
 from .data import RankingDataset, convert
 from .errors import ConfigError, DataError, UserError
 from .eval import FrontResult, evaluate_front

@@ -14,6 +14,7 @@ PKG = ROOT / "ltr_hyperdpo"
 
 #: what each part of the package may import (the README's package map says the same in words)
 ALLOWED = {
+    "_version": set(),
     "errors": set(),
     "config": {"errors"},
     "runs": {"errors"},
@@ -23,15 +24,15 @@ ALLOWED = {
     "models": {"errors", "config", "core", "runs"},
     "eval": {"errors", "core", "data", "models", "runs"},
     "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
-    "training": {"errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
+    "training": {"_version", "errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
     "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
     "serving": {"errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
     "tune": {"errors", "config", "runs", "training"},
     "demo": {"errors", "data", "eval", "runs", "training"},
-    "cli": {"ltr_hyperdpo", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
+    "cli": {"_version", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
             "serving", "llm", "tune", "demo"},
     "__main__": {"cli"},
-    "ltr_hyperdpo": {"errors", "data", "eval", "models", "training", "serving"},
+    "ltr_hyperdpo": {"_version", "errors", "data", "eval", "models", "training", "serving"},
 }
 
 

@@ -167,3 +167,46 @@ def test_grid_validation_in_one_pass_equals_weight_by_weight(policy):
         assert np.all(got[:, 2] < skip[:, 2])  # the blanks count as 0 in the mean
     elif policy == "one":
         assert np.all(got[:, 2] > skip[:, 2])
+
+
+def test_padded_ndcg_kernel_equals_ranx_public_api():
+    import pandas as pd
+    from ranx import Qrels, Run, evaluate
+
+    from ltr_hyperdpo.eval.metrics import ndcg_rows, pad_lists
+
+    rng = np.random.default_rng(0)
+    scores, labels = [], []
+    for q in range(60):
+        n = int(rng.integers(1, 30))
+        s = np.round(rng.standard_normal(n), 1)  # many ties: broken by position
+        y = rng.choice([0, 0, 0, 1, 2, 3], size=n).astype(float)
+        if q % 7 == 0:
+            y[:] = 0  # blank queries
+        scores.append(s)
+        labels.append(y)
+    s, lengths = pad_lists(scores)
+    y, _ = pad_lists(labels)
+    # ranx's public API on string ids; our tie-break (earlier first) as strictly decreasing run scores
+    qrel_rows, run_rows = [], []
+    for q, (sc, yy) in enumerate(zip(scores, labels, strict=True)):
+        order = np.argsort(-sc, kind="stable")
+        for r, i in enumerate(order):
+            run_rows.append((f"q{q}", f"d{i}", float(len(sc) - r)))
+        for i, g in enumerate(yy):
+            qrel_rows.append((f"q{q}", f"d{i}", int(g)))
+    qrels = Qrels.from_df(pd.DataFrame(qrel_rows, columns=["q_id", "doc_id", "score"]).astype(
+        {"q_id": object, "doc_id": object}))  # ranx needs object columns under pandas 3
+    run = Run.from_df(pd.DataFrame(run_rows, columns=["q_id", "doc_id", "score"]).astype(
+        {"q_id": object, "doc_id": object}))
+    for k in (1, 5, 10, 0):
+        got = ndcg_rows(s, y, lengths, k)
+        metric = f"ndcg_burges@{k}" if k else "ndcg_burges"
+        per_q = evaluate(qrels, run, metric, return_mean=False, make_comparable=True)
+        expect = dict(zip(sorted(qrels.keys()), per_q, strict=True)) if not isinstance(per_q, dict) else per_q
+        for q in range(60):
+            assert got[q] == pytest.approx(expect[f"q{q}"], abs=1e-12)
+        # fractional grades (0.5 is below ranx's rel_lvl 1) against ranx's own numba function
+        frac = [np.where(v == 3, 0.5, v) for v in labels]
+        yf, _ = pad_lists(frac)
+        np.testing.assert_allclose(ndcg_rows(s, yf, lengths, k), ranx_ndcg_per_query(scores, frac, k), atol=1e-12)

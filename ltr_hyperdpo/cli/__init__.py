@@ -8,7 +8,7 @@ import sys
 import traceback
 import warnings
 
-from .. import __version__
+from .._version import __version__
 from . import data, llm, run, serve, tune
 from .common import Parser
 

@@ -10,7 +10,7 @@ import torch
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker
-from .metrics import ndcg_ranx
+from .metrics import aggregate, ndcg_ranx, ndcg_rows
 from .pareto import hypervolume, nondominated, reference_point
 
 
@@ -120,37 +120,65 @@ class FrontResult:
                    {k: v for k, v in d.items() if k not in known})
 
 
+#: lists scored in one stacked forward (weights x lists), to bound memory
+MAX_LISTS_PER_FORWARD = 4096
+
+
+def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
+                    batch_size: int) -> dict[int, np.ndarray]:
+    """NDCG@k ``[1 + weights, objectives, queries]`` (row 0: the reference) for every cut-off: each batch of lists is
+    scored once per weight in stacked forwards, and its NDCG computed for all weights at once."""
+    n_w, n_k, n_q = len(weights), ds.n_objectives, ds.n_queries
+    out = {k: np.zeros((n_w + 1, n_k, n_q)) for k in ks}
+    wt = torch.from_numpy(weights)
+    with torch.no_grad():
+        for b in SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False):
+            n_b, width = b.mask.shape
+            lengths = b.mask.sum(1).numpy()
+            ref = ranker.reference_score(b.features, b.mask)
+            rows = [ref.numpy()[None]]
+            step = max(1, MAX_LISTS_PER_FORWARD // n_b)
+            for s0 in range(0, n_w, step):
+                m = min(step, n_w - s0)
+                sc = ranker.score(b.features.repeat(m, 1, 1), b.mask.repeat(m, 1),
+                                  wt[s0:s0 + m].repeat_interleave(n_b, 0), beta, reference_scores=ref.repeat(m, 1))
+                rows.append(sc.numpy().reshape(m, n_b, width))
+            scores = np.concatenate(rows).reshape(-1, width)  # [(1 + weights) * lists, width]
+            for j in range(n_k):
+                labels = np.tile(b.labels[..., j].numpy(), (n_w + 1, 1))
+                for k in ks:
+                    out[k][:, j, b.queries] = ndcg_rows(scores, labels, np.tile(lengths, n_w + 1), k).reshape(
+                        n_w + 1, n_b)
+    return out
+
+
 def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, ks: tuple[int, ...] = (10, 5),
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
                    blank_policy: str = "skip", batch_size: int = 64) -> FrontResult:
-    """Score ``ds`` at every weight (reference scores computed once a batch) and build the front."""
+    """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2 or weights.shape[1] != ds.n_objectives:
         raise ValueError(f"weights must be [points, {ds.n_objectives}]")
-    cache: dict = {}
+    per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size)
+    blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
 
-    def ref_fn(b: Slates) -> torch.Tensor:
-        cache["ref"] = ranker.reference_score(b.features, b.mask)
-        return cache["ref"]
+    def means(k: int, policy: str) -> np.ndarray:  # [1 + weights, objectives]
+        return np.array([[aggregate(per[k][r, j], blank[j], policy).mean for j in range(ds.n_objectives)]
+                         for r in range(len(weights) + 1)])
 
-    def make(w: np.ndarray) -> Callable[[Slates], torch.Tensor]:
-        return lambda b: ranker.score(b.features, b.mask, torch.from_numpy(w), beta,
-                                      reference_scores=cache["ref"])
-
-    preds = score_lists(ds, [ref_fn] + [make(w) for w in weights], batch_size)
-    ref_res = ndcg_matrix(ds, preds[0], ks, blank_policy)
-    per_w = [ndcg_matrix(ds, p, ks, blank_policy) for p in preds[1:]]
-    metrics = {f"ndcg@{k}": np.stack([r[f"ndcg@{k}"] for r in per_w]) for k in ks}
+    table = {k: means(k, blank_policy) for k in ks}
+    metrics = {f"ndcg@{k}": table[k][1:] for k in ks}
     front_metric = f"ndcg@{ks[0]}"
     pts = metrics[front_metric]
+    ref_vals = {f"ndcg@{k}": table[k][0] for k in ks}
     rp = reference_point(ref_point, ds.n_objectives)
-    res = FrontResult(ds.objective_names, weights, metrics, {m: ref_res[m] for m in metrics}, front_metric, rp,
-                      hypervolume(pts, rp), hypervolume(ref_res[front_metric][None, :], rp), nondominated(pts),
-                      ref_res["blank_queries"], blank_policy, beta)
-    alt = f"{front_metric}|{TREC_EVAL_POLICY}"
-    if any(ref_res["blank_queries"]) and alt in ref_res:  # the figure a trec_eval user would compute differs
+    res = FrontResult(ds.objective_names, weights, metrics, ref_vals, front_metric, rp, hypervolume(pts, rp),
+                      hypervolume(ref_vals[front_metric][None, :], rp), nondominated(pts),
+                      [int(blank[j].sum()) for j in range(ds.n_objectives)], blank_policy, beta)
+    if blank.any() and blank_policy != TREC_EVAL_POLICY:  # the figure a trec_eval user would compute differs
+        alt = means(ks[0], TREC_EVAL_POLICY)
         res.extra["trec_eval_convention"] = {
             "blank_policy": TREC_EVAL_POLICY, "metric": front_metric,
             "note": "queries with no relevant document count as 0, as trec_eval, ranx or ir_measures on qrels do",
-            "points": np.stack([r[alt] for r in per_w]).tolist(), "reference": ref_res[alt].tolist()}
+            "points": alt[1:].tolist(), "reference": alt[0].tolist()}
     return res

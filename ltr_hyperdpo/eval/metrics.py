@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numba import njit
 
 BLANK_POLICIES = ("skip", "zero", "one")
 
@@ -26,8 +27,48 @@ def deterministic_order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 
+@njit(cache=True)
+def _ndcg_rows(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, k: int, out: np.ndarray) -> None:
+    for q in range(scores.shape[0]):
+        n = lengths[q]
+        kk = n if (k == 0 or k > n) else k
+        order = np.argsort(-scores[q, :n], kind="mergesort")  # stable: ties keep their position
+        ideal = np.sort(labels[q, :n])[::-1]
+        dcg = 0.0
+        idcg = 0.0
+        for i in range(kk):
+            disc = np.log2(i + 2.0)
+            g = labels[q, order[i]]
+            if g >= 1.0:  # ranx rel_lvl=1: lower grades are not relevant
+                dcg += (2.0 ** g - 1.0) / disc
+            g = ideal[i]
+            if g >= 1.0:
+                idcg += (2.0 ** g - 1.0) / disc
+        out[q] = dcg / idcg if idcg > 0.0 else 0.0
+
+
+def ndcg_rows(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k per row ``[queries]`` of padded ``scores``/``labels`` ``[queries, list]`` (``lengths`` real items),
+    with ranx ``ndcg_burges`` conventions: gain ``2^y − 1`` for grades >= 1, ties by position, 0 when no item is
+    relevant (use :func:`aggregate` for the blank-query policy)."""
+    out = np.empty(scores.shape[0], dtype=np.float64)
+    _ndcg_rows(np.ascontiguousarray(scores, dtype=np.float64), np.ascontiguousarray(labels, dtype=np.float64),
+               np.asarray(lengths, dtype=np.int64), int(k), out)
+    return out
+
+
+def pad_lists(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A list of 1-D arrays as a zero-padded ``[lists, max_len]`` float64 matrix and their lengths."""
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
+    out = np.zeros((len(lists), int(lengths.max()) if len(lists) else 0), dtype=np.float64)
+    for i, v in enumerate(lists):
+        out[i, :lengths[i]] = v
+    return out, lengths
+
+
 def ranx_ndcg_per_query(scores: list[np.ndarray], labels: list[np.ndarray], k: int = 10) -> np.ndarray:
-    """ranx ``ndcg_burges@k`` per query, through its numba path on typed lists (no Qrels/Run dicts)."""
+    """ranx ``ndcg_burges@k`` per query, through its numba path on typed lists (the reference implementation the
+    padded kernel is tested against)."""
     from numba.typed import List
     from ranx.metrics import ndcg_burges
 
@@ -78,9 +119,14 @@ def aggregate(per_query: np.ndarray, blank: np.ndarray, blank_policy: str = "ski
 
 def ndcg_ranx(scores: list[np.ndarray], labels: list[np.ndarray], k: int = 10,
               blank_policy: str = "skip") -> NDCGResult:
-    """Reported NDCG@k (ranx) with the blank-query policy."""
-    pq = ranx_ndcg_per_query(scores, labels, k)
-    blank = np.array([not np.any(np.asarray(y) >= 1) for y in labels], dtype=bool)
+    """Reported NDCG@k (ranx ``ndcg_burges`` conventions) with the blank-query policy."""
+    for y in labels:
+        if len(y) and np.min(y) < 0:
+            raise ValueError("NDCG needs non-negative grades")
+    s, lengths = pad_lists(scores)
+    y, _ = pad_lists(labels)
+    pq = ndcg_rows(s, y, lengths, k)
+    blank = np.array([not np.any(np.asarray(v) >= 1) for v in labels], dtype=bool)
     return aggregate(pq, blank, blank_policy)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..data.dataset import RankingDataset
 from ..eval.front import FrontResult
 from ..eval.report import markdown_table
