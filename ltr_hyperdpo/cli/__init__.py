@@ -9,6 +9,7 @@ import traceback
 import warnings
 
 from .._version import __version__
+from ..runs.distributed import RAISED_ON_RANK0, shutdown
 from . import data, llm, run, serve, tune
 from .common import Parser
 
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ltr-hyperdpo {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        if getattr(e, RAISED_ON_RANK0, False):  # rank 0 has printed this error (torchrun); say it once
+            return 2
         if debug:
             traceback.print_exc()
         known = isinstance(e, (ValueError, OSError, LookupError))
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = "" if debug else " (run with --debug for the traceback)" if kind else ""
         print(f"ltr-hyperdpo {args.command}: error: {kind}{_one_line(e)}{hint}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ def implicit_rewards(policy: torch.Tensor, reference: torch.Tensor | None, beta)
 
 def pl_dpo_objective_losses(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
                             mask: torch.Tensor | None, *, beta=1.0, top_k: int | None = None,
-                            tie_break: str = "random", generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-objective PL-DPO losses ``[batch, objectives]`` (``labels`` is ``[batch, list, objectives]``)."""
+                            tie_break: str = "random", generator: torch.Generator | None = None,
+                            tie_noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-objective PL-DPO losses ``[batch, objectives]`` (``labels`` is ``[batch, list, objectives]``);
+    ``tie_noise`` ``[batch, objectives, list]`` replaces the generator's tie-break draws (same values, same order)."""
     if labels.ndim == 2:
         labels = labels[..., None]
     b, n, k = labels.shape
@@ -38,13 +40,15 @@ def pl_dpo_objective_losses(policy: torch.Tensor, reference: torch.Tensor | None
     r_k = r[:, None, :].expand(b, k, n).reshape(b * k, n)
     m_k = mask[:, None, :].expand(b, k, n).reshape(b * k, n)
     y_k = labels.permute(0, 2, 1).reshape(b * k, n)
-    return plackett_luce_nll(r_k, y_k, m_k, top_k=top_k, tie_break=tie_break, generator=generator).view(b, k)
+    noise = None if tie_noise is None else tie_noise.reshape(b * k, n)
+    return plackett_luce_nll(r_k, y_k, m_k, top_k=top_k, tie_break=tie_break, generator=generator,
+                             tie_noise=noise).view(b, k)
 
 
 def pl_dpo_loss(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
                 mask: torch.Tensor | None, weights: torch.Tensor | None = None, *, beta=1.0,
                 top_k: int | None = None, tie_break: str = "random", generator: torch.Generator | None = None,
-                reduction: str = "mean") -> torch.Tensor:
+                reduction: str = "mean", tie_noise: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted multi-objective PL-DPO loss: per list ``Σ_k w_k L_k``, then reduced (``mean``/``sum``/``none``).
 
     ``weights`` ``[batch, objectives]`` (or ``[objectives]``), default uniform. ``reference=None`` gives the plain
@@ -53,7 +57,7 @@ def pl_dpo_loss(policy: torch.Tensor, reference: torch.Tensor | None, labels: to
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     per_obj = pl_dpo_objective_losses(policy, reference, labels, mask, beta=beta, top_k=top_k,
-                                      tie_break=tie_break, generator=generator)
+                                      tie_break=tie_break, generator=generator, tie_noise=tie_noise)
     if weights is None:
         weights = torch.full_like(per_obj, 1.0 / per_obj.shape[1])
     elif weights.ndim == 1:

@@ -13,15 +13,18 @@ TIE_BREAKS = ("random", "first")
 
 
 def ranking_from_labels(ranking_labels: torch.Tensor, mask: torch.Tensor, *, tie_break: str = "random",
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Permutation ``[batch, list]`` that sorts items by label (descending), padded items last."""
+                        generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Permutation ``[batch, list]`` that sorts items by label (descending), padded items last; random tie-breaks
+    use ``noise`` ``[batch, list]`` when given (drawn by the caller), else uniform draws from ``generator``."""
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
     key = torch.where(mask, ranking_labels.to(torch.float64), torch.full_like(ranking_labels, float("-inf"),
                                                                              dtype=torch.float64))
     if tie_break == "first":
         return torch.argsort(key, dim=-1, descending=True, stable=True)
-    noise = torch.rand(key.shape, generator=generator, device=key.device if generator is None else generator.device)
+    if noise is None:
+        noise = torch.rand(key.shape, generator=generator,
+                           device=key.device if generator is None else generator.device)
     shuffle = torch.argsort(noise.to(key.device), dim=-1)
     order = torch.argsort(key.gather(-1, shuffle), dim=-1, descending=True, stable=True)
     return shuffle.gather(-1, order)
@@ -29,7 +32,7 @@ def ranking_from_labels(ranking_labels: torch.Tensor, mask: torch.Tensor, *, tie
 
 def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                       top_k: int | None = None, tie_break: str = "random",
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+                      generator: torch.Generator | None = None, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
     """Negative PL log-likelihood per list ``[batch]``.
 
     ``-log P(π | s) = Σ_{i < min(n, top_k)} [logsumexp(s_π(i..n-1)) − s_π(i)]``, computed with a reverse
@@ -41,7 +44,7 @@ def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: 
         raise ValueError(f"scores {tuple(scores.shape)}, labels {tuple(ranking_labels.shape)} and mask "
                          f"{tuple(mask.shape)} must have the same shape [batch, list]")
     mask = mask.bool()
-    perm = ranking_from_labels(ranking_labels, mask, tie_break=tie_break, generator=generator)
+    perm = ranking_from_labels(ranking_labels, mask, tie_break=tie_break, generator=generator, noise=tie_noise)
     s = scores.gather(-1, perm)
     m = mask.gather(-1, perm)
     # padded items get a score far below every real one: exp() of it underflows to exactly 0, with no -inf/NaN

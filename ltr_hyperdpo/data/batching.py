@@ -11,21 +11,57 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..runs.distributed import shard_indices
 from .dataset import RankingDataset
 
 
 @dataclass
 class Slates:
-    """One batch. ``mask`` True = real document; ``rows`` are dataset row indices (-1 for padding)."""
+    """One batch. ``mask`` True = real document; ``rows`` are dataset row indices (-1 for padding).
+
+    A process's share of a global batch (several processes) keeps the global width and records its lists'
+    positions in the global batch (``global_index``) and the global batch's size, so that random draws made for
+    the global batch can be sliced to it."""
 
     features: torch.Tensor  # [batch, list, features] float32
     labels: torch.Tensor  # [batch, list, objectives] float32
     mask: torch.Tensor  # [batch, list] bool
     queries: np.ndarray  # [batch] query indices
     rows: np.ndarray  # [batch, list] int64
+    global_index: torch.Tensor | None = None  # [batch] positions in the global batch
+    global_size: int | None = None
 
-    def to(self, device) -> Slates:
-        return Slates(self.features.to(device), self.labels.to(device), self.mask.to(device), self.queries, self.rows)
+    @property
+    def n_global(self) -> int:
+        return self.global_size if self.global_size is not None else self.features.shape[0]
+
+    @property
+    def positions(self) -> torch.Tensor:
+        """``[batch]`` positions of these lists in the global batch."""
+        if self.global_index is not None:
+            return self.global_index
+        return torch.arange(self.features.shape[0])
+
+    def to(self, device: torch.device | str) -> Slates:
+        """On ``device``: pinned host memory and non-blocking copies toward CUDA."""
+        dev = torch.device(device)
+        pin = dev.type == "cuda"
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return (t.pin_memory() if pin else t).to(dev, non_blocking=pin)
+
+        return Slates(move(self.features), move(self.labels), move(self.mask), self.queries, self.rows,
+                      self.global_index, self.global_size)
+
+    def shard(self, rank: int, world: int) -> tuple[Slates | None, float]:
+        """Process ``rank``'s contiguous share of the lists and its fraction of them; ``(None, 0)`` on every
+        process when the batch has fewer lists than processes (such a batch is skipped)."""
+        if self.features.shape[0] < world:
+            return None, 0.0
+        idx = shard_indices(self.features.shape[0], rank, world)
+        sel = slice(idx.start, idx.stop)
+        return Slates(self.features[sel], self.labels[sel], self.mask[sel], self.queries[sel], self.rows[sel],
+                      torch.arange(idx.start, idx.stop), self.features.shape[0]), len(idx) / self.features.shape[0]
 
 
 def gather_slates(ds: RankingDataset, queries: np.ndarray, slate_length: int | None = None,

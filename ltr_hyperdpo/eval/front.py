@@ -125,24 +125,25 @@ MAX_LISTS_PER_FORWARD = 4096
 
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
-                    batch_size: int) -> dict[int, np.ndarray]:
+                    batch_size: int, device: torch.device) -> dict[int, np.ndarray]:
     """NDCG@k ``[1 + weights, objectives, queries]`` (row 0: the reference) for every cut-off: each batch of lists is
     scored once per weight in stacked forwards, and its NDCG computed for all weights at once."""
     n_w, n_k, n_q = len(weights), ds.n_objectives, ds.n_queries
     out = {k: np.zeros((n_w + 1, n_k, n_q)) for k in ks}
-    wt = torch.from_numpy(weights)
+    wt = torch.from_numpy(weights).to(device)
     with torch.no_grad():
         for b in SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False):
             n_b, width = b.mask.shape
             lengths = b.mask.sum(1).numpy()
-            ref = ranker.reference_score(b.features, b.mask)
-            rows = [ref.numpy()[None]]
+            x, mask = (b.features, b.mask) if device.type == "cpu" else (b.features.to(device), b.mask.to(device))
+            ref = ranker.reference_score(x, mask)
+            rows = [ref.cpu().numpy()[None]]
             step = max(1, MAX_LISTS_PER_FORWARD // n_b)
             for s0 in range(0, n_w, step):
                 m = min(step, n_w - s0)
-                sc = ranker.score(b.features.repeat(m, 1, 1), b.mask.repeat(m, 1),
+                sc = ranker.score(x.repeat(m, 1, 1), mask.repeat(m, 1),
                                   wt[s0:s0 + m].repeat_interleave(n_b, 0), beta, reference_scores=ref.repeat(m, 1))
-                rows.append(sc.numpy().reshape(m, n_b, width))
+                rows.append(sc.float().cpu().numpy().reshape(m, n_b, width))
             scores = np.concatenate(rows).reshape(-1, width)  # [(1 + weights) * lists, width]
             for j in range(n_k):
                 labels = np.tile(b.labels[..., j].numpy(), (n_w + 1, 1))
@@ -154,12 +155,14 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
 
 def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, ks: tuple[int, ...] = (10, 5),
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
-                   blank_policy: str = "skip", batch_size: int = 64) -> FrontResult:
-    """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume."""
+                   blank_policy: str = "skip", batch_size: int = 64,
+                   device: torch.device | str = "cpu") -> FrontResult:
+    """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume
+    (the ranker's forward passes on ``device``, where its weights are)."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2 or weights.shape[1] != ds.n_objectives:
         raise ValueError(f"weights must be [points, {ds.n_objectives}]")
-    per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size)
+    per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size, torch.device(device))
     blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
 
     def means(k: int, policy: str) -> np.ndarray:  # [1 + weights, objectives]

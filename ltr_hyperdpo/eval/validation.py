@@ -24,11 +24,13 @@ MAX_LISTS_PER_FORWARD = 4096
 
 
 class ValidationSet:
-    """A dataset's full lists as batches, gathered once."""
+    """A dataset's full lists as batches, gathered once (and moved to ``device`` once)."""
 
-    def __init__(self, ds: RankingDataset, batch_size: int = 64):
+    def __init__(self, ds: RankingDataset, batch_size: int = 64, device: torch.device | str = "cpu"):
         self.n_objectives = ds.n_objectives
-        self.batches: list[Slates] = list(SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False))
+        dev = torch.device(device)
+        self.batches: list[Slates] = [b if dev.type == "cpu" else b.to(dev)
+                                      for b in SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False)]
 
 
 def as_validation_set(data: RankingDataset | ValidationSet) -> ValidationSet:
@@ -37,6 +39,7 @@ def as_validation_set(data: RankingDataset | ValidationSet) -> ValidationSet:
 
 def _accumulate(sums: np.ndarray, cnt: np.ndarray, v: torch.Tensor, blank: torch.Tensor, policy: str) -> None:
     """Add per-list NDCG ``v`` / blank flags ``[..., lists]`` to per-row sums and counts (last axis reduced)."""
+    v, blank = v.cpu(), blank.cpu()
     keep = ~blank
     if policy == "skip":
         sums += (v * keep).sum(-1).numpy()
@@ -79,7 +82,7 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
             n_b = b.features.shape[0]
             step = max(1, MAX_LISTS_PER_FORWARD // n_b)
             for s0 in range(0, n_w, step):
-                w = grid[s0:s0 + step]
+                w = grid[s0:s0 + step].to(b.features.device)
                 m = w.shape[0]
                 x = b.features.repeat(m, 1, 1)
                 mask = b.mask.repeat(m, 1)

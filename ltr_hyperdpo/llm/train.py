@@ -164,7 +164,8 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     cache = RefCache()
     K = len(train.objectives)
 
-    def loss_fn(b: ListBatch, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(_net: torch.nn.Module, b: ListBatch, gen: torch.Generator) -> torch.Tensor:
+        # one process (the stage has no shard): ``_net`` is ``model`` itself, whose sequence_logprobs is called
         B, m = b.mask.shape
         w = sample_weights(B, K, cfg.alpha, generator=gen)
         beta = sample_beta(B, (cfg.beta_range[0], cfg.beta_range[1]), generator=gen) \
@@ -187,7 +188,7 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     stage = Stage("llm", LLM_STAGE_ID, model, loss_fn, lambda e: epoch_lists(train, cfg, e)(), cfg.epochs, cfg.lr,
                   cfg.weight_decay, cfg.grad_clip, grad_accum=cfg.grad_accum, n_batches=n_batches,
                   param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
-                  get_state=model.trainable_state, set_state=model.load_trainable_state)
+                  get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev)
     t0 = time.perf_counter()
     st = run_stage(stage, ck, cfg.seed, resume=state, progress=cfg.progress, log_path=run_dir / "log.jsonl",
                    on_epoch=on_epoch)

@@ -39,18 +39,24 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "neuralndcg": neural_ndcg_loss,
 }
 
-StageLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]
+StageLoss = Callable[..., torch.Tensor]
 
 
 def loss_options(name: str) -> list[str]:
     """The keyword options the loss registered under ``name`` accepts."""
     fn = LOSSES[name]
     return [p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "generator"]
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("generator", "tie_noise")]
+
+
+def is_stochastic(name: str) -> bool:
+    """Whether the loss breaks label ties at random (it then takes a generator or tie-break noise)."""
+    return "generator" in inspect.signature(LOSSES[name]).parameters
 
 
 def get_loss(name: str, **args: Any) -> StageLoss:
-    """The loss registered under ``name`` with ``args`` bound, as ``(scores, labels, mask, generator) -> [batch]``."""
+    """The loss registered under ``name`` with ``args`` bound, as ``(scores, labels, mask, generator, tie_noise=None)
+    -> [batch]``."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
     allowed = loss_options(name)
@@ -58,16 +64,16 @@ def get_loss(name: str, **args: Any) -> StageLoss:
     if bad:
         raise ValueError(f"loss {name!r} has no option(s) {bad}; it takes {allowed}")
     fn = LOSSES[name]
-    takes_generator = "generator" in inspect.signature(fn).parameters
+    takes_generator = is_stochastic(name)
 
     def stage_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
         if takes_generator:
-            return fn(scores, labels, mask, generator=generator, **args)
+            return fn(scores, labels, mask, generator=generator, tie_noise=tie_noise, **args)
         return fn(scores, labels, mask, **args)
 
     return stage_loss
 
 
-__all__ = ["LOSSES", "RankingLoss", "get_loss", "loss_options", "listnet_loss", "listmle_loss", "ranknet_loss",
-           "lambda_loss", "approx_ndcg_loss", "neural_ndcg_loss"]
+__all__ = ["LOSSES", "RankingLoss", "get_loss", "loss_options", "is_stochastic", "listnet_loss", "listmle_loss",
+           "ranknet_loss", "lambda_loss", "approx_ndcg_loss", "neural_ndcg_loss"]

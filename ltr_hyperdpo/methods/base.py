@@ -7,19 +7,20 @@ config: what they need of it arrives in the context (the ``hyperdpo`` section as
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
-from ..data.batching import SlateLoader
+from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
+from ..eval.validation import ValidationSet
 from ..models.ranker import Ranker
 from ..models.scorers import ModelConfig, Scorer
 from ..runs.io import atomic_write_json
-from ..runs.loop import Stage, StageState, run_stage
+from ..runs.loop import LossFn, Stage, StageState, run_stage
 from ..runs.schedules import make_scheduler, needs_metric, parse_schedule
 
 #: stage ids enter the epoch seeds: the reference is stage 1, a one-model method stage 2, member i of a multi-run
@@ -56,6 +57,11 @@ class Stage2Params(Protocol):
     modpo_w0_min: float
 
 
+def global_rows(b: Slates, m: int = 1) -> torch.Tensor:
+    """Rows of this process's lists, each repeated ``m`` times, among the global batch's ``n_global * m`` rows."""
+    return (b.positions[:, None] * m + torch.arange(m)).reshape(-1)
+
+
 @dataclass
 class FitContext:
     """Everything a method's ``fit`` needs; built by the trainer from the run config."""
@@ -78,6 +84,8 @@ class FitContext:
     resume: dict | None = None  # the run's checkpoint.pt, when resuming
     on_epoch: Callable[[str, dict], None] | None = None
     blank_policy: str = "skip"  # validation counts blank queries as the run's evaluation does
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
 
     @property
     def n_objectives(self) -> int:
@@ -89,10 +97,22 @@ class FitContext:
                            seed=self.seed + STAGE2_LOADER_OFFSET)
 
     def val_grid(self) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.val_weights, dtype=np.float32))
+        return torch.from_numpy(np.asarray(self.val_weights, dtype=np.float32)).to(self.device)
+
+    def validation_set(self) -> ValidationSet:
+        """The validation split gathered once, on the training device."""
+        return ValidationSet(self.vali, device=self.device)
+
+    def tie_noise(self, b: Slates, gen: torch.Generator, shape: tuple[int, ...], m: int = 1) -> torch.Tensor | None:
+        """Random tie-break draws ``[rows, *shape]`` for this process's lists (each repeated ``m`` times), taken
+        from draws for the whole global batch: the same whatever the number of processes. ``None`` with
+        ``tie_break: first``."""
+        if self.params.tie_break != "random":
+            return None
+        return torch.rand((b.n_global * m, *shape), generator=gen)[global_rows(b, m)].to(self.device)
 
     def fit_stage(self, name: str, stage_id: int, model: torch.nn.Module,
-                  loss_fn: Callable[[Any, torch.Generator], torch.Tensor], val_fn: Callable[[], dict], val_key: str,
+                  loss_fn: LossFn, val_fn: Callable[[], dict], val_key: str,
                   checkpoint_dir: Path, resume: dict | None, param_groups: list | None = None) -> StageState:
         """Train ``model`` with the shared loop under the stage-2 hyperparameters."""
         p = self.params
@@ -102,7 +122,8 @@ class FitContext:
                       p.grad_clip, n_batches=len(loader), param_groups=param_groups, val_fn=val_fn,
                       val_key=val_key, patience=p.patience,
                       scheduler_fn=make_scheduler(sched, sched_args, p.epochs),
-                      scheduler_needs_metric=needs_metric(sched))
+                      scheduler_needs_metric=needs_metric(sched), shard=Slates.shard, device=self.device,
+                      precision=self.precision)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         return run_stage(stage, checkpoint_dir / "checkpoint.pt", self.seed, resume=resume, progress=self.progress,
                          log_path=self.run_dir / "log.jsonl", on_epoch=self.on_epoch)

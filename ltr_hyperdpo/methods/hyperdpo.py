@@ -8,11 +8,20 @@ import torch
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.batching import Slates
-from ..eval.validation import ValidationSet, val_hypervolume
+from ..eval.validation import val_hypervolume
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import HyperDPORanker, Ranker
 from ..models.scorers import Scorer, conditioned_copy
-from .base import ONE_MODEL_STAGE_ID, FitContext, FitOutcome, Method, conditioning_init_seed, write_method_json
+from ..runs.distributed import is_main
+from .base import (
+    ONE_MODEL_STAGE_ID,
+    FitContext,
+    FitOutcome,
+    Method,
+    conditioning_init_seed,
+    global_rows,
+    write_method_json,
+)
 
 #: parameters of the conditioning network (FiLM generator, hyper-prompt MLP): they may get their own learning rate
 CONDITIONING_PREFIXES = ("film.", "prompt_net.", "lowrank.")
@@ -36,29 +45,34 @@ class HyperDPO(Method):
     name = "hyperdpo"
     label = "HyperDPO (1 run)"
 
-    def batch_loss(self, ctx: FitContext, policy: Scorer, b: Slates, gen: torch.Generator) -> torch.Tensor:
+    def batch_loss(self, ctx: FitContext, model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
         """The mean loss of one batch: ``weights_per_list`` weights (and β) sampled per list, the reference scored
-        once per list without gradient."""
+        once per list without gradient. Draws are made for the whole global batch and sliced to this process's
+        lists, so the result does not depend on the number of processes."""
         p = ctx.params
         temp = ctx.model.temperature_conditioned
         m = p.weights_per_list
+        rows = global_rows(b, m)
+        n_all = b.n_global * m
+        w = sample_preferences(n_all, ctx.n_objectives, p.alpha, p.vertex_prob, gen)[rows].to(ctx.device)
+        beta = sample_beta(n_all, (p.beta_range[0], p.beta_range[1]), generator=gen)[rows].to(ctx.device) \
+            if temp else p.beta
+        noise = ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]), m)
+        with torch.no_grad():
+            ref_s = ctx.reference(b.features, b.mask).repeat_interleave(m, 0)
         if m > 1:  # each list seen under m trade-offs in one step; the reference forward is shared
             b = Slates(b.features.repeat_interleave(m, 0), b.labels.repeat_interleave(m, 0),
                        b.mask.repeat_interleave(m, 0), b.queries, b.rows)
-        n = b.features.shape[0]
-        w = sample_preferences(n, ctx.n_objectives, p.alpha, p.vertex_prob, gen)
-        beta = sample_beta(n, (p.beta_range[0], p.beta_range[1]), generator=gen) if temp else p.beta
-        with torch.no_grad():
-            ref_s = ctx.reference(b.features[::m], b.mask[::m]).repeat_interleave(m, 0)
-        pol = policy(b.features, b.mask, w, beta if temp else None)
-        return self.objective(ctx, pol, ref_s, b, w, beta, gen)
+        pol = model(b.features, b.mask, w, beta if temp else None)
+        return self.objective(ctx, pol, ref_s, b, w, beta, gen, noise)
 
     def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
-                  beta: torch.Tensor | float, gen: torch.Generator) -> torch.Tensor:
+                  beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None
+                  ) -> torch.Tensor:
         """``mean_lists Σ_k w_k L_k`` (the PL-DPO loss per objective under the implicit rewards)."""
         p = ctx.params
         return pl_dpo_loss(pol, ref_s, b.labels, b.mask, w, beta=beta, top_k=p.top_k, tie_break=p.tie_break,
-                           generator=gen)
+                           generator=gen, tie_noise=tie_noise)
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         p = ctx.params
@@ -66,7 +80,7 @@ class HyperDPO(Method):
         policy = conditioned_copy(ctx.reference, ctx.model, ctx.n_objectives)
         temp = ctx.model.temperature_conditioned
         grid = ctx.val_grid()
-        vset = ValidationSet(ctx.vali)
+        vset = ctx.validation_set()
 
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
@@ -84,10 +98,14 @@ class HyperDPO(Method):
             groups = [{"params": cond, "lr": p.lr * p.cond_lr_mult}]
         else:
             groups = [{"params": backbone}, {"params": cond, "lr": p.lr * p.cond_lr_mult}] if cond else None
-        st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, lambda b, gen: self.batch_loss(ctx, policy, b, gen),
-                           val, "val_hypervolume", ctx.run_dir, resume, groups)
-        save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)
-        write_method_json(ctx.run_dir, self.name, [], p.beta)
+        def loss(model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
+            return self.batch_loss(ctx, model, b, gen)
+
+        st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, loss, val, "val_hypervolume", ctx.run_dir,
+                           resume, groups)
+        if is_main():
+            save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)
+            write_method_json(ctx.run_dir, self.name, [], p.beta)
         return FitOutcome(HyperDPORanker(policy, ctx.reference, p.beta), st.history, st.best_metric)
 
     def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:

@@ -12,11 +12,12 @@ import torch
 
 from ..core.dpo import pl_dpo_loss
 from ..data.batching import Slates
-from ..eval.validation import ValidationSet, val_hypervolume, val_ndcg
+from ..eval.validation import val_hypervolume, val_ndcg
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import MemberRanker, Ranker
 from ..models.scorers import Scorer, build_scorer
 from ..runs.checkpoint import load_latest, previous_path
+from ..runs.distributed import is_main
 from .base import MEMBER_STAGE_BASE, FitContext, FitOutcome, Method, write_method_json
 
 
@@ -29,12 +30,16 @@ class MultiRun(Method):
         """``[members, objectives]``: the weights the members are trained at."""
         return np.asarray(ctx.member_weights, dtype=np.float64)
 
+    def tie_noise(self, ctx: FitContext, b: Slates, gen: torch.Generator) -> torch.Tensor | None:
+        """Tie-break draws for the global batch (one ranking per objective), sliced to this process's lists."""
+        return ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]))
+
     def member_loss(self, ctx: FitContext, s: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
-                    gen: torch.Generator) -> torch.Tensor:
+                    gen: torch.Generator, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss of one batch for the member trained at ``w`` ``[objectives]``."""
         p = ctx.params
         return pl_dpo_loss(s, ref_s, b.labels, b.mask, w[None, :].expand(s.shape[0], -1), beta=p.beta,
-                           top_k=p.top_k, tie_break=p.tie_break, generator=gen)
+                           top_k=p.top_k, tie_break=p.tie_break, generator=gen, tie_noise=tie_noise)
 
     def make_ranker(self, members: list[tuple[np.ndarray, Scorer]], reference: Scorer, beta: float) -> Ranker:
         return MemberRanker(members, reference, beta)
@@ -42,7 +47,7 @@ class MultiRun(Method):
     def fit(self, ctx: FitContext) -> FitOutcome:
         p = ctx.params
         weights = self.training_weights(ctx)
-        vset = ValidationSet(ctx.vali)
+        vset = ctx.validation_set()
         members: list[tuple[np.ndarray, Scorer]] = []
         hist: list = []
         for i, w in enumerate(weights):
@@ -55,12 +60,13 @@ class MultiRun(Method):
                 continue
             model = build_scorer(ctx.reference.config, conditioned=False)
             model.load_state_dict(ctx.reference.state_dict())
-            wt = torch.tensor(w, dtype=torch.float32)
+            wt = torch.tensor(w, dtype=torch.float32, device=ctx.device)
 
-            def loss(b: Slates, gen: torch.Generator, model: Scorer = model, wt: torch.Tensor = wt) -> torch.Tensor:
+            def loss(net: torch.nn.Module, b: Slates, gen: torch.Generator, wt: torch.Tensor = wt) -> torch.Tensor:
                 with torch.no_grad():
                     ref_s = ctx.reference(b.features, b.mask)
-                return self.member_loss(ctx, model(b.features, b.mask), ref_s, b, wt, gen)
+                noise = self.tie_noise(ctx, b, gen)
+                return self.member_loss(ctx, net(b.features, b.mask), ref_s, b, wt, gen, noise)
 
             def val(model: Scorer = model, w: np.ndarray = w) -> dict:
                 nd = val_ndcg(lambda x, m: model(x, m), vset, ctx.front_k, blank_policy=ctx.blank_policy)
@@ -70,12 +76,15 @@ class MultiRun(Method):
             state = load_latest(ck) if ck.exists() or previous_path(ck).exists() else None
             st = ctx.fit_stage(f"{self.name}[{i}]", MEMBER_STAGE_BASE + i, model, loss, val, "val_scalarised", mdir,
                                state)
-            save_scorer(model, path, beta=p.beta, history=st.history, best_metric=st.best_metric,
-                        weight=[float(v) for v in w])
+            if is_main():
+                save_scorer(model, path, beta=p.beta, history=st.history, best_metric=st.best_metric,
+                            weight=[float(v) for v in w])
             members.append((w, model))
             hist += st.history
-        write_method_json(ctx.run_dir, self.name, [{"w": [float(v) for v in w], "path": f"members/m{i:02d}/model.pt"}
-                                                   for i, w in enumerate(weights)], p.beta)
+        if is_main():
+            write_method_json(ctx.run_dir, self.name, [{"w": [float(v) for v in w],
+                                                        "path": f"members/m{i:02d}/model.pt"}
+                                                       for i, w in enumerate(weights)], p.beta)
         ranker = self.make_ranker(members, ctx.reference, p.beta)
         hv = val_hypervolume(lambda x, m, w: ranker.score(x, m, w), ctx.val_grid(), vset, ctx.front_k,
                              ctx.ref_point, ctx.blank_policy)

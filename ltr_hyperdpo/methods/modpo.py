@@ -20,10 +20,13 @@ class Modpo(MultiRun):
     name = "modpo"
     label = "MODPO-style"
 
+    def tie_noise(self, ctx: FitContext, b: Slates, gen: torch.Generator) -> torch.Tensor | None:
+        return ctx.tie_noise(b, gen, (b.mask.shape[1],))  # one ranking: the main objective's
+
     def member_loss(self, ctx: FitContext, s: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
-                    gen: torch.Generator) -> torch.Tensor:
+                    gen: torch.Generator, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
         p = ctx.params
         margin = (b.labels[..., 1:] * w[1:]).sum(-1) * p.modpo_margin_scale
         u = (p.beta * (s - ref_s) - margin) / max(float(w[0]), p.modpo_w0_min)
         return plackett_luce_nll(u, b.labels[..., 0], b.mask, top_k=p.top_k, tie_break=p.tie_break,
-                                 generator=gen).mean()
+                                 generator=gen, tie_noise=tie_noise).mean()

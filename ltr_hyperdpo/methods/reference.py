@@ -7,6 +7,7 @@ from ..eval.pareto import hypervolume
 from ..eval.validation import val_ndcg
 from ..models.ranker import Ranker, ReferenceRanker
 from ..models.scorers import Scorer
+from ..runs.distributed import is_main
 from .base import FitContext, FitOutcome, Method, write_method_json
 
 
@@ -17,8 +18,10 @@ class Reference(Method):
     label = "reference"
 
     def fit(self, ctx: FitContext) -> FitOutcome:
-        write_method_json(ctx.run_dir, self.name, [], 1.0)
-        pts = val_ndcg(lambda x, m: ctx.reference(x, m), ctx.vali, ctx.front_k, blank_policy=ctx.blank_policy)[None]
+        if is_main():
+            write_method_json(ctx.run_dir, self.name, [], 1.0)
+        pts = val_ndcg(lambda x, m: ctx.reference(x, m), ctx.validation_set(), ctx.front_k,
+                       blank_policy=ctx.blank_policy)[None]
         return FitOutcome(ReferenceRanker(ctx.reference), [], hypervolume(pts, ctx.ref_point))
 
     def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:

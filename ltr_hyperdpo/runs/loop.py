@@ -6,6 +6,11 @@ callback decides early stopping (the best weights are restored at the end), one 
 atomic checkpoint is written; ``on_epoch`` runs after the checkpoint, so a hook that raises (Optuna's pruning, a test
 simulating a kill) leaves the epoch saved. A non-finite loss stops with :class:`TrainingDivergedError` and keeps the
 last good checkpoint. Resuming from that checkpoint gives the same result as an uninterrupted run.
+
+Devices and precision (:mod:`.device`) apply to the model and every batch. Under ``torchrun`` (:mod:`.distributed`)
+the model is wrapped in DistributedDataParallel, every process takes its share of each global batch (the stage's
+``shard``), each share's mean loss is weighted by its size so the averaged gradient is the global batch's, and rank
+0 alone validates (broadcasting the result), logs and writes checkpoints.
 """
 from __future__ import annotations
 
@@ -18,14 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import TrainingDivergedError
 from .checkpoint import save_checkpoint
+from .device import autocast, check_precision, grad_scaler, to_device
+from .distributed import broadcast, info
 from .io import append_jsonl
 from .progress import progress_bar, say
 
 #: epoch seeds mix the run seed, the stage id and the epoch with these primes (fixed: changing them changes results)
 SEED_MULT_RUN, SEED_MULT_STAGE, SEED_MULT_EPOCH = 1_000_003, 10_007, 101
+
+LossFn = Callable[[torch.nn.Module, Any, torch.Generator], torch.Tensor]
 
 
 def epoch_seed(seed: int, stage_id: int, epoch: int) -> int:
@@ -37,7 +48,9 @@ def epoch_seed(seed: int, stage_id: int, epoch: int) -> int:
 class Stage:
     """What one stage trains and how; the loop is the same for every stage of both domains.
 
-    ``batches(epoch)`` yields that epoch's batches; ``loss_fn(batch, generator)`` returns the batch's scalar loss;
+    ``batches(epoch)`` yields that epoch's (global) batches; ``loss_fn(model, batch, generator)`` returns the batch's
+    mean loss, calling ``model`` (the loop passes the module itself, or its DistributedDataParallel wrapper);
+    ``shard(batch, rank, world)`` returns a process's share and its fraction of the lists (needed under torchrun);
     ``val_fn()`` returns metrics (higher ``val_key`` is better) or is ``None`` (no early stopping: the last epoch is
     kept). ``batch_stats(batch)`` returns counts (e.g. tokens) reported per second in the log. ``get_state`` /
     ``set_state`` choose what a checkpoint holds of the model (default: its whole ``state_dict``).
@@ -46,7 +59,7 @@ class Stage:
     name: str
     stage_id: int
     model: torch.nn.Module
-    loss_fn: Callable[[Any, torch.Generator], torch.Tensor]
+    loss_fn: LossFn
     batches: Callable[[int], Iterable[Any]]
     epochs: int
     lr: float
@@ -63,6 +76,9 @@ class Stage:
     batch_stats: Callable[[Any], dict[str, float]] | None = None
     get_state: Callable[[], dict] | None = None
     set_state: Callable[[dict], None] | None = None
+    shard: Callable[[Any, int, int], tuple[Any, float]] | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
 
     def state(self) -> dict:
         return self.get_state() if self.get_state is not None else self.model.state_dict()
@@ -91,15 +107,29 @@ class StageState:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def _all_finite(loss: torch.Tensor, distributed: bool) -> bool:
+    bad = torch.tensor([0.0 if bool(torch.isfinite(loss)) else 1.0])
+    if distributed:
+        dist.all_reduce(bad)  # every process stops together
+    return bad.item() == 0.0
+
+
 def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | None = None, progress: bool = True,
               log_path: Path | None = None, on_epoch: Callable[[str, dict], None] | None = None) -> StageState:
     """Train ``stage.model`` in place (ending with its best-validation weights, or the last); returns the state.
 
     ``resume`` is a checkpoint dict of this stage (written by an earlier call with the same stage).
     """
-    model = stage.model
+    d = info()
+    if d.active and stage.shard is None:
+        raise TrainingDivergedError(f"{stage.name}: this stage cannot be split across processes")
+    check_precision(stage.precision, stage.device)
+    model = stage.model.to(stage.device)
+    ddp = DistributedDataParallel(model, device_ids=[stage.device.index] if stage.device.type == "cuda" else None) \
+        if d.active else model
     opt = torch.optim.AdamW(stage.param_groups or model.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
     sched = stage.scheduler_fn(opt) if stage.scheduler_fn is not None else None
+    scaler = grad_scaler(stage.precision, stage.device)
     params = list(model.parameters())  # clipping order as in model.parameters(): the norm's sum order is fixed
     st = StageState()
     best_state = copy.deepcopy(stage.state()) if stage.val_fn is not None else None
@@ -110,6 +140,7 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             sched.load_state_dict(resume["scheduler"])
         best_state = resume.get("best_model")
         st = StageState.from_dict(resume["state"])
+    main = d.main
     while not st.done and st.epoch < stage.epochs:
         e = st.epoch
         s = epoch_seed(seed, stage.stage_id, e)
@@ -119,7 +150,7 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
         t0 = time.perf_counter()
         total, n_b, wait = 0.0, 0, 0.0
         counts: dict[str, float] = {}
-        bar = progress_bar(progress, stage.n_batches, f"{stage.name} {e + 1}/{stage.epochs}")
+        bar = progress_bar(progress and main, stage.n_batches, f"{stage.name} {e + 1}/{stage.epochs}")
         opt.zero_grad(set_to_none=True)
         it = iter(stage.batches(e))
         pending = 0
@@ -129,21 +160,31 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
                 batch = next(it)
             except StopIteration:
                 break
+            share = 1.0
+            if d.active and stage.shard is not None:
+                batch, share = stage.shard(batch, d.rank, d.world)
+                if batch is None:  # fewer lists than processes (an epoch's last batch): skipped by every process
+                    continue
+            batch = to_device(batch, stage.device)
             wait += time.perf_counter() - tw
-            loss = stage.loss_fn(batch, gen)
-            if not torch.isfinite(loss):
+            with autocast(stage.precision, stage.device):
+                loss = stage.loss_fn(ddp, batch, gen).float()
+            if not _all_finite(loss, d.active):
                 if bar is not None:
                     bar.close()
                 raise TrainingDivergedError(
                     f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {n_b + 1}; stopped. The last "
                     f"good checkpoint is {checkpoint_path} (lower the learning rate, or check the data).")
-            (loss / stage.grad_accum if stage.grad_accum > 1 else loss).backward()
+            # a process's mean loss counts by its share of the lists: the averaged gradient is the global batch's
+            scaled = loss * (share * d.world) if d.active else loss
+            scaled = scaled / stage.grad_accum if stage.grad_accum > 1 else scaled
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
             pending += 1
             if pending == stage.grad_accum:
-                _step(opt, params, stage.grad_clip)
+                _step(opt, params, stage.grad_clip, scaler)
                 st.steps += 1
                 pending = 0
-            total += loss.item()
+            total += loss.item() * (share * d.world if d.active else 1.0)
             n_b += 1
             if stage.batch_stats is not None:
                 for k, v in stage.batch_stats(batch).items():
@@ -152,8 +193,12 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
                 bar.set_postfix(loss=f"{total / n_b:.4f}")
                 bar.update(1)
         if pending:
-            _step(opt, params, stage.grad_clip)
+            _step(opt, params, stage.grad_clip, scaler)
             st.steps += 1
+        if d.active:  # the epoch's loss over the global batches
+            t = torch.tensor([total])
+            dist.all_reduce(t)
+            total = t.item() / d.world
         train_s = time.perf_counter() - t0
         if bar is not None:
             bar.close()
@@ -161,7 +206,7 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
         rec: dict[str, Any] = {"stage": stage.name, "epoch": e + 1, "loss": total / max(n_b, 1)}
         improved, metric = False, math.nan
         if stage.val_fn is not None:
-            val = stage.val_fn()
+            val = broadcast(stage.val_fn() if main else None)
             metric = float(val[stage.val_key])
             improved = metric > st.best_metric + 1e-9
             if improved:
@@ -173,6 +218,8 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             rec["best"] = st.best_metric
         rec.update({"epoch_seconds": train_s, "data_wait_share": wait / max(train_s, 1e-9), "steps": st.steps})
         rec.update({f"{k}_per_s": v / max(train_s, 1e-9) for k, v in counts.items()})
+        if d.active:
+            rec["processes"] = d.world
         if sched is not None:
             if stage.scheduler_needs_metric and stage.val_key is not None:
                 sched.step(rec[stage.val_key])
@@ -182,27 +229,34 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
         st.history.append(rec)
         shown = f", {stage.val_key} {metric:.4f}{' *' if improved else ''}" if stage.val_fn is not None else ""
         rates = "".join(f", {v / max(train_s, 1e-9):.0f} {k}/s" for k, v in counts.items())
-        say(progress, f"{stage.name} epoch {e + 1}/{stage.epochs}: loss {rec['loss']:.4f}{shown}{rates}")
-        if log_path is not None:
-            append_jsonl(log_path, rec)
+        say(progress and main, f"{stage.name} epoch {e + 1}/{stage.epochs}: loss {rec['loss']:.4f}{shown}{rates}")
         st.epoch = e + 1
         if stage.patience is not None and stage.val_fn is not None and st.bad_epochs >= stage.patience:
             st.done = True
         if st.epoch >= stage.epochs:
             st.done = True
-        save_checkpoint({"stage": stage.name, "model": stage.state(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict() if sched is not None else None,
-                     "best_model": best_state, "state": st.__dict__}, checkpoint_path)
-        if on_epoch is not None:
-            on_epoch(stage.name, rec)
+        if main:
+            if log_path is not None:
+                append_jsonl(log_path, rec)
+            save_checkpoint({"stage": stage.name, "model": stage.state(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict() if sched is not None else None,
+                             "best_model": best_state, "state": st.__dict__}, checkpoint_path)
+            if on_epoch is not None:
+                on_epoch(stage.name, rec)
     if best_state is not None:
         stage.load(best_state)
     model.eval()
     return st
 
 
-def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None) -> None:
+def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None, scaler: Any = None) -> None:
+    if scaler is not None:
+        scaler.unscale_(opt)
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    opt.step()
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
     opt.zero_grad(set_to_none=True)

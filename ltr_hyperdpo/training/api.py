@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from ..config import diff_keys, load_config_file
 from ..core.grids import describe_grid, member_grid, validation_grid, weight_grid
 from ..data.dataset import RankingDataset, load_splits
@@ -22,6 +24,8 @@ from ..methods.members import MultiRun
 from ..methods.registry import get_method
 from ..models.scorers import ScorerConfig
 from ..runs.checkpoint import load_latest, previous_path
+from ..runs.device import resolve_device
+from ..runs.distributed import barrier, init_from_env, is_main, on_main
 from ..runs.io import atomic_write_json
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
 from .card import write_model_card, write_versions
@@ -79,10 +83,13 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
     ``on_epoch(stage, record)`` is called after every epoch of every stage, once its checkpoint is written.
     """
     run_dir = Path(run_dir)
+    device = resolve_device(cfg.device)
+    if not init_from_env(device.type).main:  # under torchrun, rank 0 holds the lock and writes the run directory
+        return _train(cfg, run_dir, resume, splits, on_epoch, device)
     created = not run_dir.exists()
     try:
         with RunLock(run_dir):
-            return _train(cfg, run_dir, resume, splits, on_epoch)
+            return _train(cfg, run_dir, resume, splits, on_epoch, device)
     except BaseException:
         if created and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was written: leave no directory
@@ -98,11 +105,15 @@ def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
 
 
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
-           on_epoch: Callable[[str, dict], None] | None) -> RunResult:
-    check_new_or_resume(run_dir, resume)
+           on_epoch: Callable[[str, dict], None] | None, device: torch.device) -> RunResult:
     cfg_dict = cfg.to_dict()
-    if resume and (run_dir / "config.json").exists():
-        _check_resume_config(run_dir, cfg_dict)
+
+    def check() -> None:
+        check_new_or_resume(run_dir, resume)
+        if resume and (run_dir / "config.json").exists():
+            _check_resume_config(run_dir, cfg_dict)
+
+    on_main(check)
     set_threads(cfg.threads)
     t_start = time.perf_counter()
     tr, va, te = splits if splits is not None else load_run_splits(cfg)
@@ -113,20 +124,24 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     for copy in near_copies(tr):
         warnings.warn(f"{cfg.data.train}: {copy.message()}", stacklevel=2)
     scorer_cfg = ScorerConfig.for_data(cfg.model, tr.n_features, tr.n_objectives)
-    atomic_write_json(run_dir / "config.json", cfg_dict)
-    write_versions(run_dir)
     if tr.state is None:
         raise ValueError("the training split has no fitted state (load it with RankingDataset.load(fit=True))")
-    atomic_write_json(run_dir / "data_state.json", {**tr.state.to_dict(), "n_features": tr.n_features,
-                                                    "n_objectives": tr.n_objectives})
+    data_state = {**tr.state.to_dict(), "n_features": tr.n_features, "n_objectives": tr.n_objectives}
+
+    def write_inputs() -> None:
+        atomic_write_json(run_dir / "config.json", cfg_dict)
+        write_versions(run_dir)
+        atomic_write_json(run_dir / "data_state.json", data_state)
+        if not resume and (run_dir / "log.jsonl").exists():
+            (run_dir / "log.jsonl").unlink()
+
+    on_main(write_inputs)
     ck = run_dir / "checkpoint.pt"
     state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
-    if not resume and (run_dir / "log.jsonl").exists():
-        (run_dir / "log.jsonl").unlink()
 
     t1 = time.perf_counter()
     reference, ref_hist, ref_best = train_reference(cfg, scorer_cfg, tr, va, run_dir, resume_state=state,
-                                                    on_epoch=on_epoch)
+                                                    on_epoch=on_epoch, device=device)
     reference.eval()
     for p in reference.parameters():
         p.requires_grad_(False)
@@ -138,27 +153,32 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     method = get_method(cfg.method)
     ctx = FitContext(cfg.method, tr, va, reference, run_dir, cfg.hyperdpo, cfg.model, cfg.seed, cfg.data.batch_size,
                      cfg.data.slate_length, cfg.eval.ks[0], validation_grid(K, cfg.eval.val_grid), members,
-                     cfg.eval.ref_point, cfg.progress, state, on_epoch, cfg.eval.blank_policy)
+                     cfg.eval.ref_point, cfg.progress, state, on_epoch, cfg.eval.blank_policy, device, cfg.precision)
     t2, c2 = time.perf_counter(), _cpu()
     outcome = method.fit(ctx)
     method_seconds, method_cpu = time.perf_counter() - t2, _cpu() - c2
-
+    result = RunResult(str(run_dir), cfg.method, str(run_dir / "reference.pt"), str(run_dir / "config.json"),
+                       float(ref_best), float(outcome.val_hypervolume), time.perf_counter() - t_start, ref_seconds,
+                       method_seconds, method_cpu, list(ref_hist) + list(outcome.history), None)
+    if not is_main():  # rank 0 evaluates and writes the outputs
+        barrier()
+        return result
     front = None
     if te is not None:
         res = evaluate_front(outcome.ranker, te, grid, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
-                             blank_policy=cfg.eval.blank_policy)
+                             blank_policy=cfg.eval.blank_policy, device=device)
         res.extra["grid"] = describe_grid(grid, cfg.eval.grid_method)
         if isinstance(method, MultiRun):  # the budget, and the members' front on their own training weights
             trained = method.training_weights(ctx)
             own = evaluate_front(outcome.ranker, te, trained, ks=tuple(cfg.eval.ks), ref_point=cfg.eval.ref_point,
-                                 blank_policy=cfg.eval.blank_policy)
+                                 blank_policy=cfg.eval.blank_policy, device=device)
             res.extra["members"] = {"M": int(len(trained)), "grid": describe_grid(trained),
                                     "hypervolume_on_training_weights": own.hypervolume}
         write_front(res, run_dir / "front")
         front = res.to_dict()
-    result = RunResult(str(run_dir), cfg.method, str(run_dir / "reference.pt"), str(run_dir / "config.json"),
-                       float(ref_best), float(outcome.val_hypervolume), time.perf_counter() - t_start, ref_seconds,
-                       method_seconds, method_cpu, list(ref_hist) + list(outcome.history), front)
+    result.front = front
+    result.train_seconds = time.perf_counter() - t_start
     atomic_write_json(run_dir / "result.json", result.to_dict())
     write_model_card(run_dir, cfg, tr, va, front, method.label or cfg.method)
+    barrier()
     return result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -124,8 +125,14 @@ class RunConfig(Validated):
     seed: int = opt(0, ge=0)
     threads: int | None = opt(None, ge=1)
     progress: bool = True
+    device: str = opt("auto", doc="auto (CUDA when present), cpu, cuda or cuda:N; cuda:LOCAL_RANK under torchrun")
+    precision: Literal["fp32", "bf16", "fp16-amp"] = "fp32"
 
     def check(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise FieldError("device", f"expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.precision == "fp16-amp" and self.device == "cpu":
+            raise FieldError("precision", "fp16-amp needs a CUDA device (use bf16 on the CPU)")
         if self.method not in method_names():
             raise FieldError("method", f"expected one of {', '.join(method_names())}, got {self.method!r}")
         lo, hi = self.hyperdpo.beta_range
@@ -150,4 +157,4 @@ class RunConfig(Validated):
 
 
 #: keys that may change on ``--resume`` without changing the result
-RESUME_HARMLESS_KEYS = ("progress", "threads")
+RESUME_HARMLESS_KEYS = ("progress", "threads", "device")

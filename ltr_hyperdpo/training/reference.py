@@ -9,10 +9,11 @@ import torch
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..eval.validation import ValidationSet, val_ndcg
-from ..losses import get_loss
+from ..losses import get_loss, is_stochastic
 from ..methods.base import REFERENCE_STAGE_ID
 from ..models.io import load_scorer, save_scorer
 from ..models.scorers import Scorer, ScorerConfig, build_scorer
+from ..runs.distributed import barrier, is_main
 from ..runs.loop import Stage, run_stage
 from ..runs.schedules import make_scheduler, needs_metric, parse_schedule
 from .config import RunConfig
@@ -20,27 +21,36 @@ from .config import RunConfig
 
 def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset, va: RankingDataset,
                     run_dir: Path, *, resume_state: dict | None = None,
-                    on_epoch: Callable[[str, dict], None] | None = None) -> tuple[Scorer, list, float]:
+                    on_epoch: Callable[[str, dict], None] | None = None,
+                    device: torch.device | None = None) -> tuple[Scorer, list, float]:
     """Train (or load ``reference.checkpoint``, or reuse ``run_dir/reference.pt``); returns (model, history, best)."""
     ref_path = run_dir / "reference.pt"
+    device = device or torch.device("cpu")
     k0 = cfg.eval.ks[0]
     rc = cfg.reference
     if rc.checkpoint:
         reference, _ = load_scorer(rc.checkpoint)
-        best = float(val_ndcg(lambda x, m: reference(x, m), va, k0, blank_policy=cfg.eval.blank_policy)[0])
-        save_scorer(reference, ref_path, history=[], best_metric=best)
+        reference.to(device)
+        best = float(val_ndcg(lambda x, m: reference(x, m), ValidationSet(va, device=device), k0,
+                              blank_policy=cfg.eval.blank_policy)[0])
+        if is_main():
+            save_scorer(reference, ref_path, history=[], best_metric=best)
         return reference, [], best
     if ref_path.exists() and (resume_state is None or resume_state["stage"] != "reference"):
         reference, saved = load_scorer(ref_path)
-        return reference, saved.get("history", []), saved.get("best_metric", float("nan"))
+        return reference.to(device), saved.get("history", []), saved.get("best_metric", float("nan"))
     torch.manual_seed(cfg.seed)
     reference = build_scorer(scorer_cfg, conditioned=False)
     loss_fn = get_loss(rc.loss, **rc.loss_args)
+    stochastic = is_stochastic(rc.loss)
 
-    def loss(b: Slates, gen: torch.Generator) -> torch.Tensor:
-        return loss_fn(reference(b.features, b.mask), b.labels[..., 0], b.mask, gen).mean()
+    def loss(model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
+        # random tie-breaks drawn for the global batch: the same whatever the number of processes
+        noise = torch.rand((b.n_global, b.mask.shape[1]), generator=gen)[b.positions].to(b.mask.device) \
+            if stochastic else None
+        return loss_fn(model(b.features, b.mask), b.labels[..., 0], b.mask, gen, noise).mean()
 
-    vset = ValidationSet(va)
+    vset = ValidationSet(va, device=device)
 
     def val() -> dict:
         return {f"val_ndcg@{k0}": float(val_ndcg(lambda x, m: reference(x, m), vset, k0,
@@ -52,9 +62,12 @@ def train_reference(cfg: RunConfig, scorer_cfg: ScorerConfig, tr: RankingDataset
     stage = Stage("reference", REFERENCE_STAGE_ID, reference, loss, loader.epoch_batches, rc.epochs, rc.lr,
                   rc.weight_decay, rc.grad_clip, n_batches=len(loader), val_fn=val, val_key=f"val_ndcg@{k0}",
                   patience=rc.patience, scheduler_fn=make_scheduler(sched, sched_args, rc.epochs),
-                  scheduler_needs_metric=needs_metric(sched))
+                  scheduler_needs_metric=needs_metric(sched), shard=Slates.shard, device=device,
+                  precision=cfg.precision)
     st = run_stage(stage, run_dir / "checkpoint.pt", cfg.seed,
                    resume=resume_state if resume_state and resume_state["stage"] == "reference" else None,
                    progress=cfg.progress, log_path=run_dir / "log.jsonl", on_epoch=on_epoch)
-    save_scorer(reference, ref_path, history=st.history, best_metric=st.best_metric)
+    if is_main():
+        save_scorer(reference, ref_path, history=st.history, best_metric=st.best_metric)
+    barrier()  # the other processes read nothing before rank 0 has written
     return reference, st.history, st.best_metric
