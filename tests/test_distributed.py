@@ -7,8 +7,10 @@ order: equal to ~1e-5) and rank 0 alone writes one run directory.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +120,18 @@ def test_two_processes_equal_one(synth, tmp_path, method):
         recs = [r for r in log if r["stage"] == stage]
         assert len(recs) == n and all(r["processes"] == 2 for r in recs)
     assert not list(two.glob("**/*ltr-hyperdpo-tmp"))
+    if method != "hyperdpo":
+        return
+    # --resume under torchrun: back to the checkpoint of the previous epoch (as after a kill), then resume
+    shutil.copy(two / "checkpoint.prev.pt", two / "checkpoint.pt")
+    assert torch.load(two / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
+    for f in ("model.pt", "result.json", "method.json"):
+        (two / f).unlink()
+    r3 = _run(["train", "--config", str(cfg), "--out", str(two), "--resume"], 2)
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    m3 = _weights(two / model)
+    for k in m1:
+        assert torch.equal(m2[k], m3[k]), k
 
 
 @pytest.mark.slow
@@ -131,3 +145,22 @@ def test_distributed_error_is_one_line_on_every_process(synth, tmp_path):
     ours = [x for x in r.stderr.splitlines() if x.startswith("ltr-hyperdpo")]
     assert len(ours) == 1 and "ltr-hyperdpo train: error:" in ours[0] and "already holds a run" in ours[0]
     assert "File \"" + str(__import__("ltr_hyperdpo").__path__[0]) not in r.stderr  # no traceback of ours
+
+
+@pytest.mark.slow
+def test_two_process_steps_equal_one_in_float64(synth, tmp_path):
+    worker = str(Path(__file__).with_name("ddp_step_worker.py"))
+    out = {}
+    for world in (1, 2):
+        out[world] = tmp_path / f"w{world}.pt"
+        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world}"] if world > 1 else []
+        r = subprocess.run([sys.executable, *launcher, worker, str(synth / "train.parquet"), str(out[world])],
+                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (torch.load(out[w], weights_only=True) for w in (1, 2))
+    assert len(a["exp_avg"]) == len(b["exp_avg"]) > 4
+    for ga, gb in zip(a["exp_avg"], b["exp_avg"], strict=True):
+        assert ga.dtype == torch.float64 and float(ga.abs().max()) > 0
+        assert torch.allclose(ga, gb, rtol=1e-6, atol=1e-12)
+    for k, v in a["params"].items():
+        assert torch.allclose(v, b["params"][k], rtol=0, atol=1e-6), k

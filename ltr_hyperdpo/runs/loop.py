@@ -168,7 +168,9 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             batch = to_device(batch, stage.device)
             wait += time.perf_counter() - tw
             with autocast(stage.precision, stage.device):
-                loss = stage.loss_fn(ddp, batch, gen).float()
+                loss = stage.loss_fn(ddp, batch, gen)
+            if loss.dtype in (torch.float16, torch.bfloat16):  # a float64 loss stays float64 (exact comparisons)
+                loss = loss.float()
             if not _all_finite(loss, d.active):
                 if bar is not None:
                     bar.close()
