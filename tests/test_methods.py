@@ -113,21 +113,6 @@ def test_lambdamart_anchor(files):
 
 
 @pytest.mark.slow
-def test_tune_runs_and_resumes(files, tmp_path):
-    from ltr_hyperdpo.tune import run_study
-
-    base = cfg(files, "hyperdpo").to_dict()
-    base["data"]["test"] = None
-    base["reference"]["epochs"] = base["hyperdpo"]["epochs"] = 2
-    st = f"sqlite:///{tmp_path / 'study.db'}"
-    r1 = run_study(base, tmp_path / "w", 2, st)
-    r2 = run_study(base, tmp_path / "w", 3, st)
-    assert r1["n_trials"] == 2 and r2["n_trials"] == 3
-    best = json.loads((tmp_path / "w" / "best_config.json").read_text())
-    assert RunConfig.from_dict(best).hyperdpo.lr == pytest.approx(r2["best_params"]["lr"])
-
-
-@pytest.mark.slow
 def test_reproduce_smoke(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
     reproduce = importlib.util.module_from_spec(spec)

@@ -116,3 +116,70 @@ def test_data_script_manual_licence_message(tmp_path):
     prep = _load_prepare()
     with pytest.raises(prep.PrepareError, match="Webscope licence"):
         prep.prepare("yahoo-set1", tmp_path)
+
+
+def _cuts_inside_queries(path, range_bytes):
+    """The number of range cuts of ``path`` that fall between two lines of one query."""
+    from ltr_hyperdpo.data.textio import plan_ranges
+
+    data = Path(path).read_bytes()
+    inside = 0
+    for start, _ in plan_ranges(path, range_bytes)[1:]:
+        prev = data[:start].rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        nxt = data[start:].split(b"\n", 1)[0]
+        inside += prev.split()[1] == nxt.split()[1]  # the qid: tokens
+    return inside
+
+
+@pytest.mark.parametrize("ext", ["parquet", "arrow"])
+def test_workers_output_equals_one_worker(tmp_path, mq2008_dir, monkeypatch, ext):
+    import ltr_hyperdpo.data.conversion as conversion
+
+    src = mq2008_dir / "train.txt"
+    monkeypatch.setattr(conversion, "RANGE_BYTES", 200_000)  # ~25 ranges, most cuts inside a query
+    assert _cuts_inside_queries(src, 200_000) >= 5
+    one, two = tmp_path / f"one.{ext}", tmp_path / f"two.{ext}"
+    assert main(["convert", str(src), str(one), "--objectives", "mq2008", "--quiet"]) == 0
+    assert main(["convert", str(src), str(two), "--objectives", "mq2008", "--quiet", "--workers", "3"]) == 0
+    a, b = open_table(one), open_table(two)
+    assert a.num_rows == 9630 and a.schema.equals(b.schema)
+    for col in a.column_names:  # qids, labels, features, comments, objectives
+        assert a.column(col).equals(b.column(col)), col
+    ma, mb = read_metadata(a.schema), read_metadata(b.schema)
+    assert ma["objectives"] == mb["objectives"] and ma["n_features"] == mb["n_features"]  # the fitted state
+
+
+def test_workers_report_the_right_line(tmp_path, mq2008_dir, monkeypatch):
+    import ltr_hyperdpo.data.conversion as conversion
+
+    lines = (mq2008_dir / "train.txt").read_text().splitlines(keepends=True)
+    lines[7000] = lines[7000].replace(" 3:", " 3:x", 1)
+    src = tmp_path / "bad.txt"
+    src.write_text("".join(lines))
+    monkeypatch.setattr(conversion, "RANGE_BYTES", 200_000)
+    with pytest.raises(LetorFormatError, match=r"bad.txt:7001\b"):
+        convert(src, tmp_path / "o.parquet", workers=2)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_text_cache_made_once_and_renewed_on_change(tmp_path, mq2008_dir):
+    from ltr_hyperdpo.data.cache import cached_input
+
+    src = tmp_path / "train.txt"
+    shutil.copy(mq2008_dir / "train.txt", src)
+    cache = tmp_path / "cache"
+    a = cached_input(src, cache)
+    assert storage_format(a) == "arrow" and a.parent == cache
+    mtime = a.stat().st_mtime_ns
+    assert cached_input(src, cache) == a and a.stat().st_mtime_ns == mtime  # reused, not rewritten
+    direct = parse_letor(src)
+    cached = open_table(a)
+    for col in ("qid", "label", "features"):
+        assert cached.column(col).equals(direct.column(col)), col
+    with open(src, "a") as fh:  # an edited input gets a new cache
+        fh.write("0 qid:999999 1:1\n")
+    b = cached_input(src, cache)
+    assert b != a and open_table(b).num_rows == cached.num_rows + 1
+    pq = tmp_path / "t.parquet"
+    convert(src, pq)
+    assert cached_input(pq, cache) == pq  # converted data is read as it is

@@ -144,6 +144,12 @@ def test_real_mq2008_pipeline(tmp_path):
     assert len(f["points"]) == 6 and f["hypervolume"] > 0
     assert set(f["blank_queries"]) == {"relevance", "pagerank", "inlinks"}
     assert 0 < f["reference"]["ndcg@10"][0] <= 1
+    # the text splits were converted once to Arrow caches beside the run, and a resume reuses them
+    caches = sorted((tmp_path / "mq" / "data_cache").glob("*.arrow"))
+    assert [c.name.split(".")[0] for c in caches] == ["test", "train", "vali"]
+    stamps = [c.stat().st_mtime_ns for c in caches]
+    train(cfg, tmp_path / "mq", resume=True)
+    assert [c.stat().st_mtime_ns for c in caches] == stamps
 
 
 @pytest.mark.slow

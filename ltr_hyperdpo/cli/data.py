@@ -19,7 +19,7 @@ PRESET_NAMES = ", ".join(PRESETS)
 def cmd_convert(a: argparse.Namespace) -> int:
     summary = convert(a.input, a.output, group_file=a.group_file, objectives=a.objectives,
                       objectives_from=a.objectives_from, fmt=a.format, n_features=a.n_features,
-                      on_error="warn" if a.lenient else "raise", progress=not a.quiet)
+                      on_error="warn" if a.lenient else "raise", progress=not a.quiet, workers=a.workers)
     print(dumps_json(summary))
     return 0
 
@@ -74,6 +74,8 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--n-features", type=positive_int, help="force the feature width (default: largest index)")
     c.add_argument("--lenient", action="store_true", help="skip malformed lines with a warning instead of failing")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--workers", type=positive_int, default=1,
+                   help="parse byte ranges in N processes (plain text; the output equals --workers 1; default 1)")
     c.set_defaults(fn=cmd_convert)
 
     i = command(sub, "inspect", "summary of a dataset",

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from typing import Any
 
 from ..config import apply_overrides, load_config_file
 from ..core.grids import describe_grid, weight_grid
+from ..data.cache import cached_input
 from ..data.dataset import RankingDataset
 from ..demo import run_demo
 from ..eval.front import FrontResult, evaluate_front
@@ -34,14 +36,17 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_front(a: argparse.Namespace) -> int:
-    run = load_run(a.run_dir)
+    run = load_run(a.run_dir, device=a.device)
     cfg = run.config
-    ds = RankingDataset.load(a.data, state=run.state)
-    grid = weight_grid(ds.n_objectives, a.grid, method=a.grid_method, seed=cfg.seed)
-    ks = tuple(a.k) if a.k else tuple(cfg.eval.ks)
-    ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
-    res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
-                         blank_policy=a.blank_policy or cfg.eval.blank_policy)
+    with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-front-") as tmp:  # text data: one streamed Arrow copy
+        ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
+        ds.name = str(a.data)
+        grid = weight_grid(ds.n_objectives, a.grid, method=a.grid_method, seed=cfg.seed)
+        ks = tuple(a.k) if a.k else tuple(cfg.eval.ks)
+        ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
+        res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
+                             blank_policy=a.blank_policy or cfg.eval.blank_policy, device=run.device)
+        del ds  # the memory map, before its file goes
     res.extra["grid"] = describe_grid(grid, a.grid_method)
     paths = write_front(res, a.out)
     print(markdown_table(res))
@@ -92,6 +97,7 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--ref-point", type=finite_float, nargs="*", help="hypervolume reference point (default 0)")
     f.add_argument("--blank-policy", choices=["skip", "zero", "one"],
                    help="queries with no relevant document: skip, count as 0 or as 1 (default: the run's)")
+    f.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
     f.set_defaults(fn=cmd_front)
 
     d = command(sub, "demo", "run the main job on the embedded synthetic dataset",

@@ -17,7 +17,7 @@ EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".p
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    run = load_run(a.run_dir)
+    run = load_run(a.run_dir, device=a.device)
     fmt = a.format or EXTENSIONS.get(Path(a.out).suffix.lower(), "tsv")
     if Path(a.out).exists() and Path(a.out).resolve() == Path(a.data).resolve():
         raise ConfigError(f"{a.out}: the output would overwrite the input data")
@@ -75,6 +75,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--tag", default="ltr_hyperdpo", help="run tag of the TREC format")
     p.add_argument("--group-file", help="query sizes file of LightGBM-layout DATA (found beside it if omitted)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="queries scored per forward pass")
+    p.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
     p.set_defaults(fn=cmd_predict)
 
     q = command(sub, "qrels", "TREC qrels of a labelled dataset, one file per objective",

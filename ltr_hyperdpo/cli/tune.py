@@ -12,7 +12,7 @@ from .common import command, positive_int
 
 def cmd_tune(a: argparse.Namespace) -> int:
     base = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
-    res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed)
+    res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed, a.heartbeat)
     print(dumps_json(res))
     return 0
 
@@ -23,15 +23,25 @@ def add_commands(sub: Any) -> None:
                 "Searches the learning rate, Dirichlet alpha, beta (or the beta range of a temperature-conditioned "
                 "model), the model size and the prompt length. Each trial trains into WORK/trial_N; validation "
                 "hypervolumes are reported every epoch and unpromising trials are pruned (median pruner). The study "
-                "lives in --storage and resumes from it; the best trial's config is written to "
-                "WORK/best_config.json.",
+                "lives in --storage and resumes from it; start the same command several times (processes or "
+                "machines) to run workers in parallel: --trials is the study's total. The best trial's config is "
+                "written to WORK/best_config.json.",
                 ["ltr-hyperdpo tune --config run.yaml --trials 30 --storage sqlite:///study.db --work runs/tune",
-                 "(run the same command again to resume the study)"])
+                 "(run the same command again, or in another terminal, to resume the study or add a worker)",
+                 "ltr-hyperdpo tune --config run.yaml --trials 30 --storage runs/study.journal   # journal file",
+                 "ltr-hyperdpo tune --config run.yaml --trials 200 --storage postgresql://user:pw@db/optuna "
+                 "  # several machines"])
     t.add_argument("--config", help="base run config (JSON/YAML)")
     t.add_argument("--trials", type=positive_int, default=20, help="total number of trials in the study")
-    t.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///study.db (default: in memory)")
+    t.add_argument("--storage", help="sqlite:///study.db (one machine), a journal file path (several processes), "
+                                     "or a database URL such as postgresql://... (several machines); default: in "
+                                     "memory, one worker")
+    t.add_argument("--heartbeat", type=positive_int, default=60,
+                   help="seconds between a running trial's heartbeats (database storages); a trial silent for 3 "
+                        "heartbeats is failed and retried (default 60)")
     t.add_argument("--study-name", default="ltr_hyperdpo", help="study name in the storage")
     t.add_argument("--work", default="runs/tune", help="directory for trial runs and best_config.json")
-    t.add_argument("--seed", type=int, default=0, help="sampler seed")
+    t.add_argument("--seed", type=int, default=0, help="base sampler seed (mixed with each worker's pid and start "
+                                                      "time, so workers propose different parameters)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value (repeatable)")
     t.set_defaults(fn=cmd_tune)

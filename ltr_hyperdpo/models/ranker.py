@@ -48,13 +48,19 @@ class Ranker(Protocol):
         """The frozen reference model's scores ``[batch, list]``."""
         ...
 
+    def to(self, device: torch.device | str) -> Ranker:
+        """Every model of the ranker on ``device`` (inputs must then be there too); returns the ranker."""
+        ...
 
-def as_weights(w: WeightsLike | None, batch: int, n_objectives: int) -> torch.Tensor:
-    """``w`` as a float tensor ``[batch, objectives]`` (a single ``[objectives]`` vector is broadcast)."""
+
+def as_weights(w: WeightsLike | None, batch: int, n_objectives: int,
+               device: torch.device | None = None) -> torch.Tensor:
+    """``w`` as a float tensor ``[batch, objectives]`` on ``device`` (a single ``[objectives]`` vector is
+    broadcast)."""
     if w is None:
         raise ValueError(f"pass a preference weight vector of {n_objectives} values")
     t = w if torch.is_tensor(w) else torch.as_tensor(np.asarray(w, dtype=np.float32))
-    t = t.float()
+    t = t.float() if device is None else t.float().to(device)
     if t.shape[-1] != n_objectives:
         raise ValueError(f"a weight vector has {n_objectives} values (one per objective), got {tuple(t.shape)}")
     return t[None, :].expand(batch, -1) if t.ndim == 1 else t
@@ -71,6 +77,13 @@ class _Base:
     @torch.no_grad()
     def reference_score(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.reference(x, mask)
+
+    def to(self, device: torch.device | str) -> _Base:
+        for v in vars(self).values():
+            for m in (v if isinstance(v, list) else [v]):
+                if isinstance(m, torch.nn.Module):
+                    m.to(device)
+        return self
 
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,7 +123,7 @@ class HyperDPORanker(_Base):
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        wt = as_weights(w, x.shape[0], self.n_objectives)
+        wt = as_weights(w, x.shape[0], self.n_objectives, x.device)
         if self.policy.config.temperature_conditioned:
             return self.policy(x, mask, wt, self.beta_train if beta is None else beta)
         return self._temper(self.policy(x, mask, wt), x, mask, beta, reference_scores)
@@ -134,10 +147,10 @@ class MemberRanker(_Base):
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        wt = as_weights(w, x.shape[0], self.n_objectives)
+        wt = as_weights(w, x.shape[0], self.n_objectives, x.device)
         if not torch.allclose(wt, wt[:1].expand_as(wt)):
             return self._per_row(x, mask, wt, beta, reference_scores)
-        s = self.models[self.nearest(wt[0].numpy())](x, mask)
+        s = self.models[self.nearest(wt[0].cpu().numpy())](x, mask)
         return self._temper(s, x, mask, beta, reference_scores)
 
 
@@ -149,6 +162,11 @@ class SoupRanker(_Base):
         self.reference = reference.eval()
         self.beta_train = float(beta_train)
         self._cache: dict = {}
+
+    def to(self, device: torch.device | str) -> SoupRanker:
+        super().to(device)
+        self._cache = {}  # mixed parameters of the old device
+        return self
 
     def params_for(self, w: np.ndarray) -> dict:
         """The mixed parameters at ``w`` (the last mix is cached)."""
@@ -162,10 +180,10 @@ class SoupRanker(_Base):
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        wt = as_weights(w, x.shape[0], self.n_objectives)
+        wt = as_weights(w, x.shape[0], self.n_objectives, x.device)
         if not torch.allclose(wt, wt[:1].expand_as(wt)):
             return self._per_row(x, mask, wt, beta, reference_scores)
-        s = functional_call(self.experts[0], self.params_for(wt[0].numpy()), (x, mask))
+        s = functional_call(self.experts[0], self.params_for(wt[0].cpu().numpy()), (x, mask))
         return self._temper(s, x, mask, beta, reference_scores)
 
 

@@ -21,6 +21,7 @@ from ..errors import ConfigError, RunDirError
 from ..methods.registry import get_method
 from ..models.io import load_scorer
 from ..models.ranker import Ranker
+from ..runs.device import resolve_device
 from ..training.config import RunConfig
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
 
@@ -46,6 +47,7 @@ class Run:
     state: DatasetState
     ranker: Ranker
     method: str
+    device: torch.device = torch.device("cpu")
 
     @property
     def objective_names(self) -> list[str]:
@@ -68,7 +70,7 @@ class Run:
         """Scores ``[rows]`` of one block of whole queries (input order within the block)."""
         if beta is not None and not (np.isfinite(beta) and beta > 0):
             raise ConfigError(f"beta must be a finite number > 0, got {beta}")
-        wv = torch.from_numpy(self.preference(w).astype(np.float32))
+        wv = torch.from_numpy(self.preference(w).astype(np.float32)).to(self.device)
         x = self.state.transform().apply(block.raw)
         starts = np.flatnonzero(np.r_[True, block.qids[1:] != block.qids[:-1]])
         ends = np.r_[starts[1:], len(block)]
@@ -84,7 +86,8 @@ class Run:
                 for b, q in enumerate(qs):
                     feats[b, :lens[b]] = x[starts[q]:ends[q]]
                     mask[b, :lens[b]] = True
-                sc = self.ranker.score(torch.from_numpy(feats), torch.from_numpy(mask), wv, beta).numpy()
+                sc = self.ranker.score(torch.from_numpy(feats).to(self.device), torch.from_numpy(mask).to(self.device),
+                                       wv, beta).float().cpu().numpy()
                 for b, q in enumerate(qs):
                     out[starts[q]:ends[q]] = sc[b, :lens[b]]
         return out
@@ -111,9 +114,9 @@ class Run:
         return out
 
 
-def load_run(run_dir: str | os.PathLike) -> Run:
+def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
     """Load a finished run directory written by :func:`~ltr_hyperdpo.train` (every file loads with
-    ``torch.load(weights_only=True)``)."""
+    ``torch.load(weights_only=True)``), its models on ``device`` (``auto``, ``cpu``, ``cuda[:i]``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -124,4 +127,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     reference, _ = load_scorer(run_dir / "reference.pt")
     state = DatasetState.from_dict(read_structured_file(run_dir / "data_state.json"))
     ranker = get_method(meta["method"]).load(run_dir, reference, meta)
-    return Run(run_dir, cfg, state, ranker, meta["method"])
+    dev = resolve_device(device)
+    if dev.type != "cpu":
+        ranker.to(dev)
+    return Run(run_dir, cfg, state, ranker, meta["method"], dev)

@@ -14,6 +14,7 @@ import torch
 
 from ..config import diff_keys, load_config_file
 from ..core.grids import describe_grid, member_grid, validation_grid, weight_grid
+from ..data.cache import cached_input
 from ..data.dataset import RankingDataset, load_splits
 from ..data.leakage import near_copies
 from ..errors import ConfigError, RunDirError
@@ -33,6 +34,9 @@ from .config import RESUME_HARMLESS_KEYS, RunConfig
 from .reference import train_reference
 
 Splits = tuple[RankingDataset, RankingDataset, RankingDataset | None]
+
+#: where a run keeps the Arrow caches of its text inputs (unless ``data.cache_dir`` is set)
+DATA_CACHE = "data_cache"
 
 
 @dataclass
@@ -61,13 +65,28 @@ class RunResult:
         return dict(self.__dict__)
 
 
-def load_run_splits(cfg: RunConfig) -> Splits:
-    """The run's (train, vali, test) datasets: objectives and normaliser fitted on the training split."""
+def cache_inputs(cfg: RunConfig, cache_dir: str | os.PathLike | None) -> list[str | None]:
+    """The (train, vali, test) paths to read: text splits replaced by their Arrow caches (made once) when a cache
+    directory is given (``data.cache_dir`` first)."""
+    d = cfg.data
+    cache = d.cache_dir or cache_dir
+    return [str(cached_input(p, cache, progress=cfg.progress)) if p and cache is not None else p or None
+            for p in (d.train, d.vali, d.test)]
+
+
+def load_run_splits(cfg: RunConfig, cache_dir: str | os.PathLike | None = None) -> Splits:
+    """The run's (train, vali, test) datasets: objectives and normaliser fitted on the training split; text splits
+    read from their Arrow caches when ``cache_dir`` (or ``data.cache_dir``) is set."""
     d = cfg.data
     if not d.train:
         raise ConfigError("config key 'data.train': required (the training split)")
-    return load_splits(d.train, d.vali or None, d.test or None, objectives=d.objectives, normalize=d.normalize,
-                       vali_fraction=d.vali_fraction, seed=cfg.seed)
+    train_p, vali_p, test_p = cache_inputs(cfg, cache_dir)
+    tr, va, te = load_splits(train_p or d.train, vali_p, test_p, objectives=d.objectives, normalize=d.normalize,
+                             vali_fraction=d.vali_fraction, seed=cfg.seed)
+    for ds, read, given in ((tr, train_p, d.train), (va, vali_p, d.vali), (te, test_p, d.test)):
+        if ds is not None and read and given:  # messages name the user's files, not the caches
+            ds.name = ds.name.replace(read, given)
+    return tr, va, te
 
 
 def _cpu() -> float:
@@ -98,7 +117,8 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
 
 def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
     saved = load_config_file(run_dir / "config.json")
-    changed = [k for k in diff_keys(saved, cfg_dict) if k.split(".")[0] not in RESUME_HARMLESS_KEYS]
+    changed = [k for k in diff_keys(saved, cfg_dict)
+               if k not in RESUME_HARMLESS_KEYS and k.split(".")[0] not in RESUME_HARMLESS_KEYS]
     if changed:
         raise RunDirError(f"{run_dir}: --resume with a config that changes the result ({', '.join(changed)} differ "
                           f"from the saved config.json); resume with the same config, or start a new run")
@@ -116,7 +136,11 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     on_main(check)
     set_threads(cfg.threads)
     t_start = time.perf_counter()
-    tr, va, te = splits if splits is not None else load_run_splits(cfg)
+    if splits is None:
+        cache = run_dir / DATA_CACHE
+        on_main(lambda: cache_inputs(cfg, cache))  # rank 0 converts text inputs once; every process reads them
+        splits = load_run_splits(cfg, cache)
+    tr, va, te = splits
     if tr.n_objectives == 1 and cfg.method != "reference":
         warnings.warn(f"{cfg.data.train}: only one objective ({tr.objective_names[0]}): stage 2 is single-objective "
                       f"PL-DPO fine-tuning and every weight gives the same point; set data.objectives (a preset such "

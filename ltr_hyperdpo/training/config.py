@@ -36,6 +36,7 @@ class DataConfig(Validated):
     slate_length: int = opt(120, ge=2)
     batch_size: int = opt(32, ge=1)
     vali_fraction: float = opt(0.15, ge=0.0, lt=1.0)
+    cache_dir: str | None = None  # text splits are converted once to Arrow here (default: RUN_DIR/data_cache)
 
     def check(self) -> None:
         if not self.vali and self.vali_fraction <= 0:
@@ -157,4 +158,4 @@ class RunConfig(Validated):
 
 
 #: keys that may change on ``--resume`` without changing the result
-RESUME_HARMLESS_KEYS = ("progress", "threads", "device")
+RESUME_HARMLESS_KEYS = ("progress", "threads", "device", "data.cache_dir")
