@@ -74,6 +74,25 @@ def test_normalizer_log1p_on_heavy_tail():
     np.testing.assert_array_equal(n2.transform(x), z)
 
 
+def test_normalizer_moments_match_an_independent_computation():
+    from scipy.stats import skew
+
+    rng = np.random.default_rng(1)
+    x = np.stack([rng.normal(1e4, 3, 30_000),  # large offset: one-pass sums must stay accurate
+                  np.floor(np.exp(rng.normal(0, 1.5, 30_000))), rng.gamma(0.5, 1.0, 30_000) - 0.1,
+                  rng.exponential(1.0, 30_000), np.full(30_000, 7.0)], 1).astype(np.float32)
+    cols = np.array([0, 1, 2, 4])
+    n = FeatureNormalizer().fit_blocks(lambda: (x[i:i + 7000] for i in range(0, len(x), 7000)), 5, columns=cols)
+    xd = x[:, cols].astype(np.float64)
+    logc = (xd.min(0) >= 0) & (skew(xd, axis=0) > 3)
+    assert n.log1p == logc.tolist() == [False, True, False, False]
+    ref = np.where(logc, np.log1p(np.maximum(xd, 0)), xd)
+    np.testing.assert_allclose(n.mean, ref.mean(0), rtol=1e-10)
+    sd = ref.std(0)
+    sd[sd < 1e-12] = 1.0
+    np.testing.assert_allclose(n.std, sd, rtol=1e-7)
+
+
 def test_gather_pads_and_samples():
     ds = small(docs=30)
     qs = np.array([0, 1, 2])

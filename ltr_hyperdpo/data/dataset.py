@@ -126,7 +126,7 @@ def fit_state(source: FeatureSource, labels: np.ndarray, objectives: list[Object
     cols = input_columns(objectives, source.width, drops)
     normalizer = None
     if normalize:
-        normalizer = FeatureNormalizer().fit_blocks(lambda: (b[:, cols] for b in source.blocks(rows)), len(cols))
+        normalizer = FeatureNormalizer().fit_blocks(lambda: source.blocks(rows), source.width, columns=cols)
     return DatasetState(objectives, normalizer, source.width, drops)
 
 
