@@ -120,8 +120,9 @@ class FrontResult:
                    {k: v for k, v in d.items() if k not in known})
 
 
-#: lists scored in one stacked forward (weights x lists), to bound memory
-MAX_LISTS_PER_FORWARD = 4096
+#: documents (padded, weights x lists x width) scored in one stacked forward: large enough to amortise the call,
+#: small enough that the hidden activations stay in cache-friendly, bounded memory
+MAX_DOCS_PER_FORWARD = 1 << 16
 
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
@@ -138,7 +139,7 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             x, mask = (b.features, b.mask) if device.type == "cpu" else (b.features.to(device), b.mask.to(device))
             ref = ranker.reference_score(x, mask)
             rows = [ref.cpu().numpy()[None]]
-            step = max(1, MAX_LISTS_PER_FORWARD // n_b)
+            step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
             for s0 in range(0, n_w, step):
                 m = min(step, n_w - s0)
                 sc = ranker.score(x.repeat(m, 1, 1), mask.repeat(m, 1),

@@ -19,8 +19,8 @@ from .pareto import hypervolume
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ConditionedScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: lists scored in one conditioned forward (weights x lists), to bound memory
-MAX_LISTS_PER_FORWARD = 4096
+#: documents (padded, weights x lists x width) scored in one conditioned forward, to bound memory
+MAX_DOCS_PER_FORWARD = 1 << 16
 
 
 class ValidationSet:
@@ -79,8 +79,8 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
     cnt = np.zeros((n_w, vs.n_objectives))
     with torch.no_grad():
         for b in vs.batches:
-            n_b = b.features.shape[0]
-            step = max(1, MAX_LISTS_PER_FORWARD // n_b)
+            n_b, width = b.mask.shape
+            step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
             for s0 in range(0, n_w, step):
                 w = grid[s0:s0 + step].to(b.features.device)
                 m = w.shape[0]

@@ -71,9 +71,9 @@ class MLPScorer(Scorer):
             z = layer(h)
             if c is not None and mode == "lowrank":
                 z = z + self.lowrank[i](h, c)
-            if film is not None:
+            if film is not None:  # z (1 + scale) + shift, in one fused operation
                 n = z.shape[-1]
-                z = z * (1 + film[:, None, off:off + n]) + film[:, None, width + off:width + off + n]
+                z = torch.addcmul(film[:, None, width + off:width + off + n], z, 1 + film[:, None, off:off + n])
                 off += n
             h = self.drop(torch.relu(z))
         s = self.out(h)
