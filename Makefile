@@ -1,6 +1,6 @@
 # The README's commands: `make demo` and `make test`. Both create .venv when missing.
 # `make demo` installs the package alone; `make test`, `make test-fast` and `make lint` add the test, llm, bench,
-# dev, export and pyterrier extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
+# dev, export, pyterrier and ray extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -22,7 +22,7 @@ $(CORE): $(VPY) setup.cfg setup.py
 	@touch $(CORE)
 
 $(FULL): $(CORE)
-	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier]"
+	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray]"
 	@touch $(FULL)
 
 install: $(FULL)

@@ -164,3 +164,32 @@ def test_two_process_steps_equal_one_in_float64(synth, tmp_path):
         assert torch.allclose(ga, gb, rtol=1e-6, atol=1e-12)
     for k, v in a["params"].items():
         assert torch.allclose(v, b["params"][k], rtol=0, atol=1e-6), k
+
+
+@pytest.mark.slow
+def test_ray_torchtrainer_runs_the_same_worker(synth, tmp_path):
+    """Ray Train's TorchTrainer (2 CPU workers, gloo) calling ``train_worker``: the same run as torchrun's."""
+    ray = pytest.importorskip("ray", reason="ray[train] is not installed (optional: pip install 'ray[train]')")
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from ltr_hyperdpo.training import train_worker
+
+    cfg = json.loads(_config(synth, tmp_path / "run.json").read_text())
+    one = tmp_path / "one"
+    r1 = _run(["train", "--config", str(tmp_path / "run.json"), "--out", str(one)], 1)
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    try:
+        trainer = TorchTrainer(train_worker, train_loop_config={"config": cfg, "out": str(tmp_path / "ray")},
+                               scaling_config=ScalingConfig(num_workers=2, use_gpu=False))
+        trainer.fit()
+    finally:
+        ray.shutdown()
+    ref1, ref2 = _weights(one / "reference.pt"), _weights(tmp_path / "ray" / "reference.pt")
+    for k in ref1:
+        assert torch.allclose(ref1[k], ref2[k], atol=1e-6), k
+    log = [json.loads(x) for x in (tmp_path / "ray" / "log.jsonl").read_text().splitlines()]
+    assert log and all(r["processes"] == 2 for r in log)
+    assert (tmp_path / "ray" / "front" / "front.json").exists()

@@ -115,6 +115,16 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
         raise
 
 
+def train_worker(spec: dict) -> dict | None:
+    """The per-process entry of a multi-process run for launchers that call a function in every worker (Ray Train's
+    ``TorchTrainer``, which sets up the process group); ``torchrun`` runs ``ltr-hyperdpo train`` instead.
+
+    ``spec``: ``{"config": run config dict, "out": run directory (shared by the workers), "resume": bool}``.
+    Returns the result dict on rank 0, ``None`` elsewhere."""
+    res = train(RunConfig.from_dict(spec["config"]), spec["out"], resume=bool(spec.get("resume", False)))
+    return res.to_dict() if is_main() else None
+
+
 def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
     saved = load_config_file(run_dir / "config.json")
     changed = [k for k in diff_keys(saved, cfg_dict)
