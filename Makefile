@@ -21,8 +21,11 @@ $(CORE): $(VPY) setup.cfg setup.py
 	$(VPY) -m pip install -q -e .
 	@touch $(CORE)
 
+# allRank 1.4.3 pins numpy <= 1.21 (unusable here) but its code runs on current torch: installed without its
+# dependencies, as the loss oracle of tests/test_allrank_oracle.py and the anchor of benchmarks/bench_vs_allrank.py
 $(FULL): $(CORE)
 	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray]"
+	$(VPY) -m pip install -q --no-deps allrank==1.4.3
 	@touch $(FULL)
 
 install: $(FULL)

@@ -23,14 +23,19 @@ def neuralsort(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
 
 
 def sinkhorn(p: torch.Tensor, mask: torch.Tensor, iters: int = 50, tol: float = 1e-6) -> torch.Tensor:
-    """Alternate row/column normalisation over the real sub-matrix (padded rows/columns stay 0)."""
+    """Alternate column/row normalisation over the real sub-matrix (padded rows/columns stay 0), columns first and
+    rows last, until every real row and column sums to 1 within ``tol``: the order and the stopping rule of the
+    NeuralNDCG authors' code (allRank), so each rank row ends as a distribution over the items."""
     m2 = (mask[:, :, None] & mask[:, None, :]).to(p.dtype)
     p = p * m2
     for _ in range(iters):
-        p = p / p.sum(-1, keepdim=True).clamp_min(1e-10)
         p = p / p.sum(-2, keepdim=True).clamp_min(1e-10)
+        p = p / p.sum(-1, keepdim=True).clamp_min(1e-10)
         p = p * m2
-        if float(((p.detach().sum(-1) - 1).abs() * mask).max()) < tol:
+        with torch.no_grad():
+            rows = ((p.sum(-1) - 1).abs() * mask).amax()
+            cols = ((p.sum(-2) - 1).abs() * mask).amax()
+        if float(torch.maximum(rows, cols)) < tol:
             break
     return p
 
