@@ -90,10 +90,10 @@ def ref_neural(s, y, t=1.0, k=None, iters=50):
         c = (n + 1 - 2 * i) * s - A.sum(1)
         e = np.exp((c - c.max()) / t)
         P[i - 1] = e / e.sum()
-    for _ in range(iters):
-        P = P / P.sum(1, keepdims=True)
+    for _ in range(iters):  # columns, then rows; until rows and columns sum to 1 (the authors' allRank code)
         P = P / P.sum(0, keepdims=True)
-        if np.abs(P.sum(1) - 1).max() < 1e-6:
+        P = P / P.sum(1, keepdims=True)
+        if max(np.abs(P.sum(1) - 1).max(), np.abs(P.sum(0) - 1).max()) < 1e-6:
             break
     g = 2 ** y - 1
     sg = P @ g
