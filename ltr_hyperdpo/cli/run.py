@@ -1,26 +1,40 @@
-"""The LTR run commands: train, front, demo."""
+"""The LTR run commands: train, import-allrank, front, demo."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
+import warnings
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..config import apply_overrides, load_config_file
 from ..core.grids import describe_grid, weight_grid
 from ..data.cache import cached_input
 from ..data.dataset import RankingDataset
 from ..demo import run_demo
+from ..errors import ConfigError
 from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
 from ..methods.registry import method_names
-from ..runs.io import dumps_json
+from ..runs.io import atomic_path, dumps_json
 from ..serving import load_run
 from ..training import RunConfig, train
+from ..training.allrank import from_allrank, is_allrank_config
 from .common import command, finite_float, positive_float, positive_int
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     d = load_config_file(a.config) if a.config else {}
+    if is_allrank_config(d):  # an allRank config, translated (refused if anything has no counterpart)
+        imported = from_allrank(d)
+        imported.check(source=f"{a.config} (an allRank config)")
+        for note in imported.notes:
+            warnings.warn(f"{a.config}: {note}", stacklevel=1)
+        d = imported.config
     d = apply_overrides(d, a.set)
     if a.method:
         d["method"] = a.method
@@ -32,6 +46,26 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(dumps_json({"run_dir": res.run_dir, "best_val_reference": res.best_val_reference,
                       "best_val_hypervolume": res.best_val_hypervolume, "train_seconds": round(res.train_seconds, 2),
                       "test_hypervolume": res.front["hypervolume"] if res.front else None}))
+    return 0
+
+
+def cmd_import_allrank(a: argparse.Namespace) -> int:
+    imported = from_allrank(load_config_file(a.config), objectives=a.objectives)
+    imported.check(allow_unmapped=a.ignore_unmapped, source=a.config)
+    RunConfig.from_dict(json.loads(json.dumps(imported.config)))  # the result must be a valid run config
+    out = Path(a.out)
+    if out.exists() and out.resolve() == Path(a.config).resolve():
+        raise ConfigError(f"{out}: the output would overwrite the allRank config")
+    header = [f"run config imported from the allRank config {a.config}", ""]
+    header += [f"note: {n}" for n in imported.notes]
+    header += [f"dropped (no counterpart): {u}" for u in imported.unmapped]
+    text = "".join(f"# {line}\n" if line else "#\n" for line in header)
+    text += yaml.safe_dump(imported.config, sort_keys=False, default_flow_style=None)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    for n in imported.notes:
+        print(f"note: {n}", file=sys.stderr)
+    print(dumps_json({"output": str(out), "notes": len(imported.notes), "dropped": imported.unmapped}))
     return 0
 
 
@@ -59,7 +93,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    """Register train, front and demo."""
+    """Register train, import-allrank, front and demo."""
     t = command(sub, "train", "train the reference and a stage-2 method (default: one-shot HyperDPO)",
                 "Stage 1 trains the reference on the main objective; stage 2 fine-tunes a weight-conditioned copy "
                 "with the PL-DPO loss over all objectives (or runs a baseline method). Writes config.json, "
@@ -76,6 +110,23 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. hyperdpo.epochs=5 (repeatable)")
     t.set_defaults(fn=cmd_train)
+
+    ia = command(sub, "import-allrank", "translate an allRank config.json into a run config",
+                 "Maps allRank's model (fc_model, transformer, post_model), data folder, loss (name and args), "
+                 "optimizer, lr_scheduler, training and metrics onto a run config whose reference stage is the "
+                 "allRank model. Approximations are listed as comments at the top of the output; settings with no "
+                 "counterpart (click models, expected_metrics, remote paths, ...) are refused in one message unless "
+                 "--ignore-unmapped. `train --config allrank.json` does the same translation on the fly.",
+                 ["ltr-hyperdpo import-allrank allrank_config.json --out run.yaml",
+                  "ltr-hyperdpo import-allrank allrank_config.json --objectives mslr5 --out run.yaml",
+                  "ltr-hyperdpo train --config allrank_config.json --out runs/allrank"])
+    ia.add_argument("config", help="an allRank config (JSON)")
+    ia.add_argument("--out", required=True, help="the run config to write (YAML)")
+    ia.add_argument("--objectives", help="objectives preset or spec file (default: the label alone, which trains "
+                                         "the allRank model only)")
+    ia.add_argument("--ignore-unmapped", action="store_true",
+                    help="drop settings with no counterpart (listed in the output) instead of refusing")
+    ia.set_defaults(fn=cmd_import_allrank)
 
     f = command(sub, "front", "evaluate a trained run over a grid of weights",
                 "NDCG per objective for each weight of a grid, the non-dominated subset and the exact hypervolume "

@@ -235,3 +235,20 @@ def group_qids(path: str | os.PathLike, group_file: str | os.PathLike, n_rows: i
         raise LetorFormatError(group_file, None, f"group sizes sum to {int(sizes.sum())} but {path} has {n_rows} "
                                                  f"data rows")
     return np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+
+
+#: the split files of a dataset folder (allRank's layout), in order of preference
+SPLIT_EXTENSIONS = (".arrow", ".parquet", ".txt")
+
+
+def split_files(folder: str | os.PathLike) -> dict[str, str]:
+    """``{"train": ..., "vali": ..., "test": ...}`` for the splits present in a dataset folder (allRank's layout:
+    ``train.txt``, ``vali.txt``, ``test.txt``; a converted ``.arrow`` or ``.parquet`` of a split is preferred)."""
+    out = {}
+    for split in ("train", "vali", "test"):
+        for ext in SPLIT_EXTENSIONS:
+            p = Path(folder) / f"{split}{ext}"
+            if p.is_file():
+                out[split] = str(p)
+                break
+    return out

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
+from .aliases import ALLRANK_NAMES, resolve_loss
 from .approxndcg import approx_ndcg_loss
 from .lambdaloss import lambda_loss
 from .listmle import listmle_loss
@@ -33,6 +34,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "listmle": listmle_loss,
     "pl": listmle_loss,
     "ranknet": ranknet_loss,
+    "lambdaloss": lambda_loss,  # scheme as an option: ndcg2pp, lambdarank, ndcg2, none
     "lambdaloss_ndcg2pp": partial(lambda_loss, scheme="ndcg2pp"),
     "lambdaloss_lambdarank": partial(lambda_loss, scheme="lambdarank"),
     "approxndcg": approx_ndcg_loss,
@@ -75,5 +77,5 @@ def get_loss(name: str, **args: Any) -> StageLoss:
     return stage_loss
 
 
-__all__ = ["LOSSES", "RankingLoss", "get_loss", "loss_options", "is_stochastic", "listnet_loss", "listmle_loss",
-           "ranknet_loss", "lambda_loss", "approx_ndcg_loss", "neural_ndcg_loss"]
+__all__ = ["LOSSES", "ALLRANK_NAMES", "resolve_loss", "RankingLoss", "get_loss", "loss_options", "is_stochastic",
+           "listnet_loss", "listmle_loss", "ranknet_loss", "lambda_loss", "approx_ndcg_loss", "neural_ndcg_loss"]

@@ -13,6 +13,29 @@ from .conditioning import condition_vector
 
 KINDS = ("mlp", "transformer")
 CONDITIONINGS = ("film", "lowrank", "concat", "none")
+#: activations by name (torch.nn class names such as ``ReLU`` or ``LeakyReLU`` are accepted too, as allRank writes
+#: them)
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "identity": nn.Identity, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU, "softplus": nn.Softplus, "silu": nn.SiLU}
+_ACTIVATION_ALIASES = {cls.__name__.lower(): name for name, cls in ACTIVATIONS.items()}
+
+
+def activation_name(name: str | None) -> str:
+    """The canonical name of an activation (``None`` is the identity); ValueError for an unknown one."""
+    if name is None:
+        return "identity"
+    key = name.lower()
+    if key in ACTIVATIONS:
+        return key
+    if key in _ACTIVATION_ALIASES:
+        return _ACTIVATION_ALIASES[key]
+    raise ValueError(f"unknown activation {name!r}; one of {', '.join(ACTIVATIONS)}")
+
+
+def make_activation(name: str | None) -> nn.Module:
+    """The activation module for a name (see :data:`ACTIVATIONS`)."""
+    return ACTIVATIONS[activation_name(name)]()
 
 
 @dataclass
@@ -28,12 +51,23 @@ class ModelConfig(Validated):
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
     ff_mult: int = opt(2, ge=1)
+    d_ff: int | None = opt(None, ge=1)  # the transformer's feed-forward width (default ff_mult x d_model)
+    activation: str = "relu"  # between the MLP's hidden layers
+    input_norm: bool = False  # LayerNorm on the input features
+    output_activation: str | None = None  # on the final score (e.g. tanh, as some allRank configs use)
     n_prompts: int = opt(4, ge=0)
     cond_hidden: int = opt(64, ge=1)
     temperature_conditioned: bool = False
     freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
 
     def check(self) -> None:
+        for key in ("activation", "output_activation"):
+            value = getattr(self, key)
+            if value is not None:
+                try:
+                    setattr(self, key, activation_name(value))
+                except ValueError as e:
+                    raise FieldError(key, str(e)) from None
         if self.kind == "mlp" and not self.hidden:
             raise FieldError("hidden", "an MLP needs at least one hidden layer")
         if self.kind == "transformer" and self.conditioning == "lowrank":

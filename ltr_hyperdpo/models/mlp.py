@@ -15,7 +15,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from .base import Scorer, ScorerConfig
+from .base import Scorer, ScorerConfig, make_activation
 from .conditioning import ConditionNet
 
 
@@ -47,6 +47,9 @@ class MLPScorer(Scorer):
                                     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)))
         self.out = nn.Linear(dims[-1], 1)
         self.drop = nn.Dropout(config.dropout)
+        self.act = make_activation(config.activation)
+        self.input_norm = nn.LayerNorm(config.n_features) if config.input_norm else None
+        self.out_act = make_activation(config.output_activation) if config.output_activation else None
         if mode == "film":
             self.film = ConditionNet(config.cond_dim, config.cond_hidden, 2 * sum(config.hidden))
         if mode == "lowrank":
@@ -61,7 +64,7 @@ class MLPScorer(Scorer):
         mask = self._check(x, mask)
         c = self._cond(x, weights, beta)
         mode = self.config.conditioning if c is not None else "none"
-        h = x
+        h = self.input_norm(x) if self.input_norm is not None else x
         if c is not None and mode == "concat":
             h = torch.cat([h, c[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
         film = self.film(c) if c is not None and mode == "film" else None
@@ -75,9 +78,11 @@ class MLPScorer(Scorer):
                 n = z.shape[-1]
                 z = torch.addcmul(film[:, None, width + off:width + off + n], z, 1 + film[:, None, off:off + n])
                 off += n
-            h = self.drop(torch.relu(z))
+            h = self.drop(self.act(z))
         s = self.out(h)
         if c is not None and mode == "lowrank":
             s = s + self.lowrank[-1](h, c)
         s = s.squeeze(-1)
+        if self.out_act is not None:
+            s = self.out_act(s)
         return torch.where(mask, s, torch.zeros_like(s))

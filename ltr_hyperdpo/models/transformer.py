@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Scorer, ScorerConfig
+from .base import Scorer, ScorerConfig, make_activation
 from .conditioning import ConditionNet
 
 
@@ -78,9 +78,11 @@ class TransformerScorer(Scorer):
         self.config = config
         self._conditioned = conditioned and config.n_prompts > 0 and config.conditioning != "none"
         d = config.d_model
+        self.input_norm = nn.LayerNorm(config.n_features) if config.input_norm else None
         self.inp = nn.Sequential(nn.Linear(config.n_features, d), nn.LayerNorm(d))
-        self.blocks = nn.ModuleList(PrefixBlock(d, config.n_heads, config.ff_mult * d, config.dropout)
+        self.blocks = nn.ModuleList(PrefixBlock(d, config.n_heads, config.d_ff or config.ff_mult * d, config.dropout)
                                     for _ in range(config.n_layers))
+        self.out_act = make_activation(config.output_activation) if config.output_activation else None
         self.norm = nn.LayerNorm(d)
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         if self._conditioned:
@@ -91,7 +93,7 @@ class TransformerScorer(Scorer):
                 beta: torch.Tensor | float | None = None) -> torch.Tensor:
         mask = self._check(x, mask)
         c = self._cond(x, weights, beta)
-        h = self.inp(x)
+        h = self.inp(self.input_norm(x) if self.input_norm is not None else x)
         # a list with no real item would make its attention rows all -inf: let it attend to itself (scores masked)
         keep = (mask | ~mask.any(dim=1, keepdim=True))[:, None, None, :]
         prompts = self.prompt_net(c) if c is not None else None
@@ -99,4 +101,6 @@ class TransformerScorer(Scorer):
             h = blk(h, keep, None if prompts is None else prompts[:, i], self.prompt_net.gate[i] if prompts is not None
                     else None)
         s = self.head(self.norm(h)).squeeze(-1)
+        if self.out_act is not None:
+            s = self.out_act(s)
         return torch.where(mask, s, torch.zeros_like(s))

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
-from ..losses import LOSSES, get_loss
+from ..data.textio import split_files
+from ..losses import ALLRANK_NAMES, LOSSES, get_loss, resolve_loss
 from ..methods.registry import method_names
 from ..models.scorers import ModelConfig
 from ..runs.schedules import parse_schedule
@@ -39,6 +40,14 @@ class DataConfig(Validated):
     cache_dir: str | None = None  # text splits are converted once to Arrow here (default: RUN_DIR/data_cache)
 
     def check(self) -> None:
+        if self.train and Path(self.train).is_dir():  # allRank's layout: a folder of train/vali/test files
+            found = split_files(self.train)
+            if "train" not in found:
+                raise FieldError("train", f"{self.train} is a folder without a train split (train.txt, "
+                                          f"train.parquet or train.arrow)")
+            self.train = found["train"]
+            self.vali = self.vali or found.get("vali")
+            self.test = self.test or found.get("test")
         if not self.vali and self.vali_fraction <= 0:
             raise FieldError("vali_fraction", "must be > 0 when no data.vali split is given (a validation split is "
                                               "needed for early stopping)")
@@ -60,8 +69,13 @@ class ReferenceConfig(Validated):
 
     def check(self) -> None:
         check_schedule(self.lr_scheduler)
+        try:  # allRank's names and arguments are aliases: stored under ours
+            self.loss, self.loss_args, _ = resolve_loss(self.loss, self.loss_args)
+        except ValueError as e:
+            raise FieldError("loss_args", str(e)) from None
         if self.loss not in REFERENCE_LOSSES:
-            raise FieldError("loss", f"expected one of {', '.join(REFERENCE_LOSSES)}, got {self.loss!r}")
+            raise FieldError("loss", f"expected one of {', '.join(REFERENCE_LOSSES)} (or allRank's "
+                                     f"{', '.join(ALLRANK_NAMES)}), got {self.loss!r}")
         try:
             get_loss(self.loss, **self.loss_args)
         except ValueError as e:
