@@ -12,7 +12,6 @@ best epoch of each are printed. Prints one JSON line and a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile

@@ -9,7 +9,7 @@ from conftest import ROOT, shared_path
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.losses import ALLRANK_NAMES, get_loss, resolve_loss
-from ltr_hyperdpo.models.scorers import ModelConfig, ScorerConfig, build_scorer, conditioned_copy
+from ltr_hyperdpo.models.scorers import ScorerConfig, build_scorer, conditioned_copy
 from ltr_hyperdpo.training import RunConfig
 from ltr_hyperdpo.training.allrank import from_allrank, is_allrank_config
 

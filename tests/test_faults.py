@@ -353,7 +353,7 @@ def test_12_data_errors_are_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
     assert f"{tmp_path / 'c.yaml'}:3: invalid YAML" in error_line(capsys, "train")
     assert main(["train", "--set", f"data.train={tmp_path}", "--out", str(tmp_path / "r")]) == 2
-    assert "is a directory" in error_line(capsys, "train")
+    assert "is a folder without a train split" in error_line(capsys, "train")  # not an allRank dataset folder
     (tmp_path / "afile").write_text("x")
     assert main(["convert", str(tmp_path / "afile"), str(tmp_path / "afile" / "sub" / "o.parquet")]) == 2
     assert "ltr-hyperdpo convert: error:" in capsys.readouterr().err
