@@ -159,7 +159,62 @@ def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
     assert fr["front_metric"] == "pairwise_accuracy" and len(fr["points"]) == 3
     assert fr["reference"]["pairwise_accuracy"] == [0.5, 0.5]
     assert (tmp_path / "f" / "front.png").exists()
+    # the reference log-probs of training and of the front sit in one cache file; a second front computes none
+    caches = list((tmp_path / "full").glob("ref_logprobs.*.arrow"))
+    assert len(caches) == 1
+    stamp = caches[0].stat().st_mtime_ns
+    assert main(["llm-front", str(tmp_path / "full"), "--grid", "3", "--out", str(tmp_path / "f2"),
+                 "--list-size", "4"]) == 0
+    assert caches[0].stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "f2" / "front.json").read_text())["points"] == fr["points"]
     capsys.readouterr()
     assert main(["llm-generate", str(tmp_path / "full"), "--prompt", "Once upon a time", "--w", "1", "0",
                  "--max-new-tokens", "12"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_reference_logprob_cache_on_disk(lm, model_dir, alpaca, tmp_path):
+    from ltr_hyperdpo.llm.refcache import RefLogprobCache, cache_path, model_key
+    from ltr_hyperdpo.llm.tokenize import Encoder
+
+    model, enc = lm
+    pairs = [(alpaca.prompts[i], alpaca.responses[i][j]) for i in range(3) for j in range(2)]
+    path = cache_path(tmp_path, model_dir, torch.float32)
+    c1 = RefLogprobCache(path)
+    v1 = c1.get(model, enc, pairs, torch.device("cpu"))
+    assert c1.computed == len(pairs)
+    ids, att, resp = enc.batch(pairs)
+    with torch.no_grad():
+        direct = model.sequence_logprobs(ids, att, resp)
+    np.testing.assert_allclose(v1.numpy(), direct.numpy(), rtol=1e-6)
+    c1.save()
+    c2 = RefLogprobCache(path)  # a resumed or repeated run reads them back
+    assert torch.equal(c2.get(model, enc, pairs, torch.device("cpu")), v1) and c2.computed == 0
+    # other tokenizer settings give other token sequences: misses, not stale values
+    other = Encoder(enc.tok, enc.max_length, max_prompt_tokens=4)
+    c2.get(model, other, pairs, torch.device("cpu"))
+    assert c2.computed == len(pairs)
+    # the file is named by the model's identity and the dtype
+    assert model_key(model_dir, torch.float32) != model_key(model_dir, torch.bfloat16)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in model_dir.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    assert model_key(copy, torch.float32) != model_key(model_dir, torch.float32)
+
+
+def test_llm_device_and_dtype_selection():
+    from ltr_hyperdpo.llm.config import LLMConfig
+    from ltr_hyperdpo.llm.train import resolve_device
+
+    cuda = torch.cuda.is_available()
+    dev, dt = resolve_device(LLMConfig.from_dict({"device": "auto"}))
+    assert (dev.type, dt) == (("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32))
+    assert resolve_device(LLMConfig.from_dict({"device": "cpu", "dtype": "bfloat16"})) == (torch.device("cpu"),
+                                                                                         torch.bfloat16)
+    assert resolve_device(LLMConfig.from_dict({"device": "cpu"}))[1] == torch.float32
+    with pytest.raises(Exception, match="device"):
+        LLMConfig.from_dict({"device": "tpu"})
+    if not cuda:
+        with pytest.raises(Exception, match="CUDA"):
+            resolve_device(LLMConfig.from_dict({"device": "cuda"}))

@@ -13,7 +13,8 @@ from ..eval.report import markdown_table, write_front
 from ..llm.config import LLMConfig
 from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
-from ..llm.train import llm_train, load_data, load_llm_run
+from ..llm.refcache import RefLogprobCache, cache_path
+from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
 from ..runs.io import dumps_json
 from .common import command, finite_float, nonnegative_float, positive_float, positive_int
 
@@ -51,10 +52,12 @@ def cmd_front(a: argparse.Namespace) -> int:
     held = load_preferences(a.data, a.source) if a.data else load_data(cfg)[1]
     if held.objectives != objectives:
         raise ConfigError(f"held-out objectives {held.objectives} differ from the run's {objectives}")
+    cache = RefLogprobCache(cache_path(a.run_dir, cfg.model, resolve_device(cfg)[1]))
     res = evaluate_llm_front(model, enc, held, dev, grid=a.grid, beta=cfg.beta,
                              max_lists=a.max_lists or cfg.eval_max_lists,
                              list_size=a.list_size or cfg.eval_list_size, ref_point=a.ref_point, seed=cfg.seed,
-                             eval_beta=a.beta)
+                             eval_beta=a.beta, ref_cache=cache)
+    cache.save()
     title = f"LLM implicit-reward front, HV {res.hypervolume:.4g}"
     if len(res.objective_names) == 2:
         title += f"\n(labels: w_{res.objective_names[0]})"

@@ -16,6 +16,7 @@ from ..eval.metrics import ndcg_ranx
 from ..eval.pareto import hypervolume, nondominated, reference_point
 from .data import PreferenceLists
 from .model import HyperPromptLM
+from .refcache import RefLogprobCache
 from .tokenize import Encoder
 
 
@@ -66,14 +67,17 @@ def select(held: PreferenceLists, max_lists: int | None, list_size: int | None, 
 
 def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists, dev, *, grid: int = 5,
                        beta: float = 0.1, max_lists: int | None = 100, list_size: int | None = 8,
-                       ref_point=None, seed: int = 0, eval_beta: float | None = None) -> FrontResult:
-    """Front over ``grid`` weights on held-out lists; the metrics are described in the module doc."""
+                       ref_point=None, seed: int = 0, eval_beta: float | None = None,
+                       ref_cache: RefLogprobCache | None = None) -> FrontResult:
+    """Front over ``grid`` weights on held-out lists; the metrics are described in the module doc (reference
+    log-probs from ``ref_cache`` when given)."""
     K = len(held.objectives)
     W = weight_grid(K, grid)
     lists, picks = select(held, max_lists, list_size, seed)
     pairs = [(held.prompts[i], held.responses[i][j]) for i, p in zip(lists, picks, strict=True) for j in p]
     bounds = np.cumsum([0] + [len(p) for p in picks])
-    ref_lp = logprobs(model, enc, pairs, dev)
+    ref_lp = ref_cache.get(model, enc, pairs, dev).numpy() if ref_cache is not None else logprobs(model, enc, pairs,
+                                                                                                   dev)
     cond_beta = (eval_beta or beta) if model.temperature_conditioned else None
     pol = [logprobs(model, enc, pairs, dev, w, cond_beta) for w in W]
     b = eval_beta or beta

@@ -16,6 +16,7 @@ from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..errors import RunDirError
 from ..runs.checkpoint import load, load_latest, previous_path, save_atomic
+from ..runs.device import resolve_device as resolve_torch_device
 from ..runs.io import atomic_write_json
 from ..runs.loop import Stage, epoch_seed, run_stage
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
@@ -23,6 +24,7 @@ from .config import LLMConfig
 from .convert import load_preferences
 from .data import PreferenceLists, Prompt, read_lists
 from .model import HyperPromptLM, load_causal_lm
+from .refcache import RefLogprobCache, cache_path
 from .tokenize import Encoder, TextTokenizer
 
 #: the LLM stage's id in the epoch seeds
@@ -31,8 +33,7 @@ LLM_STAGE_ID = 1
 
 def resolve_device(cfg: LLMConfig) -> tuple[torch.device, torch.dtype]:
     """The device (``auto`` = CUDA when present) and compute dtype (``auto`` = bf16 on CUDA, else fp32)."""
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if cfg.device == "auto" else cfg.device))
+    dev = torch.device("mps") if cfg.device == "mps" else resolve_torch_device(cfg.device)
     if cfg.dtype == "auto":
         dt = torch.bfloat16 if dev.type == "cuda" else torch.float32
     else:
@@ -71,30 +72,11 @@ def sample_list(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(size, n), replace=False))
 
 
-class RefCache:
-    """Reference log-probs computed once per (list, response) and reused across steps and epochs."""
-
-    def __init__(self) -> None:
-        self.v: dict = {}
-
-    def get(self, model: HyperPromptLM, enc: Encoder, data: PreferenceLists, keys: list[tuple[int, int]],
-            dev: torch.device) -> torch.Tensor:
-        missing = [k for k in keys if k not in self.v]
-        if missing:
-            ids, att, resp = enc.batch([(data.prompts[i], data.responses[i][j]) for i, j in missing])
-            with torch.no_grad():
-                lp = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev), None)
-            for k, x in zip(missing, lp.float().cpu(), strict=True):
-                self.v[k] = float(x)
-        return torch.tensor([self.v[k] for k in keys])
-
-
 @dataclass
 class ListBatch:
     """Responses of a few lists: ``labels`` ``[lists, responses, objectives]``, ``mask`` ``[lists, responses]``."""
 
     pairs: list[tuple[Prompt, str]]
-    keys: list[tuple[int, int]]
     labels: torch.Tensor
     mask: torch.Tensor
 
@@ -105,15 +87,14 @@ def list_batch(data: PreferenceLists, lists: list[int], picks: list[np.ndarray])
     K = len(data.objectives)
     labels = torch.zeros(len(lists), m, K, dtype=torch.float64)
     mask = torch.zeros(len(lists), m, dtype=torch.bool)
-    pairs, keys = [], []
+    pairs = []
     for b, (i, pick) in enumerate(zip(lists, picks, strict=True)):
         sm = data.score_matrix(i)
         for j, r in enumerate(pick):
             pairs.append((data.prompts[i], data.responses[i][r]))
-            keys.append((i, int(r)))
             labels[b, j] = torch.from_numpy(sm[r])
             mask[b, j] = True
-    return ListBatch(pairs, keys, labels, mask)
+    return ListBatch(pairs, labels, mask)
 
 
 def epoch_lists(train: PreferenceLists, cfg: LLMConfig, epoch: int) -> Callable[[], Iterator[ListBatch]]:
@@ -161,7 +142,7 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
     if state is not None and state.get("stage") != "llm":
         raise RunDirError(f"{ck}: not an LLM checkpoint")
-    cache = RefCache()
+    cache = RefLogprobCache(cache_path(run_dir, cfg.model, resolve_device(cfg)[1]))
     K = len(train.objectives)
 
     def loss_fn(_net: torch.nn.Module, b: ListBatch, gen: torch.Generator) -> torch.Tensor:
@@ -171,7 +152,7 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
         beta = sample_beta(B, (cfg.beta_range[0], cfg.beta_range[1]), generator=gen) \
             if cfg.temperature_conditioned else cfg.beta
         ref = torch.zeros(B, m)
-        ref[b.mask] = cache.get(model, enc, train, b.keys, dev)
+        ref[b.mask] = cache.get(model, enc, b.pairs, dev).float()
         ids, att, resp = enc.batch(b.pairs)
         idx = b.mask.nonzero()
         w_rows = w[idx[:, 0]]
@@ -190,8 +171,14 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
                   param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
                   get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev)
     t0 = time.perf_counter()
+    def after_epoch(stage_name: str, rec: dict) -> None:
+        cache.save()  # reference log-probs survive a kill: a resumed run reads them back
+        if on_epoch is not None:
+            on_epoch(stage_name, rec)
+
     st = run_stage(stage, ck, cfg.seed, resume=state, progress=cfg.progress, log_path=run_dir / "log.jsonl",
-                   on_epoch=on_epoch)
+                   on_epoch=after_epoch)
+    cache.save()
     enc.warn_truncations("llm-train: ")
     save_atomic({"trainable": model.trainable_state(), "objectives": train.objectives, "beta": cfg.beta},
                 run_dir / "prompt_model.pt")
