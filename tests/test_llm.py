@@ -135,7 +135,7 @@ def test_gradients_reach_only_prompt_net_and_adapters(model_dir, lora):
 
 
 @pytest.mark.slow
-def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
+def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys, monkeypatch):
     from ltr_hyperdpo.cli import main
     from ltr_hyperdpo.llm.config import LLMConfig
     from ltr_hyperdpo.llm.train import llm_train
@@ -168,6 +168,27 @@ def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys):
     assert caches[0].stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "f2" / "front.json").read_text())["points"] == fr["points"]
     capsys.readouterr()
+    # the generated front, with a user objective function
+    (tmp_path / "my_scores.py").write_text("def vowels(prompt, response):\n"
+                                           "    return float(sum(c in 'aeiou' for c in response))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["llm-front", str(tmp_path / "full"), "--grid", "3", "--out", str(tmp_path / "g"), "--list-size", "4",
+                 "--generate", "--objective-fn", "brevity=length", "--objective-fn", "vowels=my_scores:vowels",
+                 "--prompts", "2", "--max-new-tokens", "8"]) == 0
+    gf = json.loads((tmp_path / "g" / "generated" / "front.json").read_text())
+    assert gf["objectives"] == ["brevity", "vowels"] and gf["weights_over"] == ["preference", "brevity"]
+    assert len(gf["points"]) == 3 and set(gf["reference"]) == {"greedy", "sampled"}
+    gens = [json.loads(x) for x in (tmp_path / "g" / "generated" / "generations.jsonl").read_text().splitlines()]
+    assert len(gens) == (3 + 1) * 2 * 2  # (grid + reference) x prompts x (greedy, sampled)
+    for g in gens:
+        assert g["scores"]["brevity"] == -len(g["response"])
+        assert g["scores"]["vowels"] == sum(c in "aeiou" for c in g["response"])
+    ref_greedy = [g for g in gens if g["w"] is None and g["mode"] == "greedy"]
+    assert gf["reference"]["greedy"][0] == pytest.approx(np.mean([g["scores"]["brevity"] for g in ref_greedy]))
+    assert (tmp_path / "g" / "generated" / "front.png").exists()
+    assert main(["llm-front", str(tmp_path / "full"), "--out", str(tmp_path / "h"), "--generate",
+                 "--objective-fn", "x=nomodule:fn"]) == 2
+    assert "nomodule" in capsys.readouterr().err and not (tmp_path / "h").exists()  # refused before any output
     assert main(["llm-generate", str(tmp_path / "full"), "--prompt", "Once upon a time", "--w", "1", "0",
                  "--max-new-tokens", "12"]) == 0
     assert capsys.readouterr().out.strip()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from ..eval.report import markdown_table, write_front
 from ..llm.config import LLMConfig
 from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
+from ..llm.generate import generate_front, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
 from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
 from ..runs.io import dumps_json
@@ -52,6 +54,7 @@ def cmd_front(a: argparse.Namespace) -> int:
     held = load_preferences(a.data, a.source) if a.data else load_data(cfg)[1]
     if held.objectives != objectives:
         raise ConfigError(f"held-out objectives {held.objectives} differ from the run's {objectives}")
+    fns = parse_objectives(a.objective_fn, a.reward_model, dev) if a.generate else {}  # bad specs fail first
     cache = RefLogprobCache(cache_path(a.run_dir, cfg.model, resolve_device(cfg)[1]))
     res = evaluate_llm_front(model, enc, held, dev, grid=a.grid, beta=cfg.beta,
                              max_lists=a.max_lists or cfg.eval_max_lists,
@@ -63,7 +66,17 @@ def cmd_front(a: argparse.Namespace) -> int:
         title += f"\n(labels: w_{res.objective_names[0]})"
     paths = write_front(res, a.out, title=title)
     print(markdown_table(res))
-    print(dumps_json({"hypervolume": res.hypervolume, **paths}))
+    summary: dict[str, Any] = {"hypervolume": res.hypervolume, **paths}
+    if a.generate:
+        prompts = held.prompts[: a.prompts]
+        gen = generate_front(model, enc, prompts, res.weights, fns, dev, weight_names=objectives,
+                             beta=(a.beta or cfg.beta), max_new_tokens=a.max_new_tokens, temperature=a.temperature,
+                             seed=a.seed)
+        gpaths = gen.write(Path(a.out) / "generated")
+        print()
+        print(gen.markdown())
+        summary["generated"] = {"hypervolume": gen.hypervolume()[0], **gpaths}
+    print(dumps_json(summary))
     return 0
 
 
@@ -119,9 +132,12 @@ def add_commands(sub: Any) -> None:
 
     f = command(sub, "llm-front", "implicit-reward ranking quality over a grid of weights",
                 "Pairwise accuracy and NDCG@10 of the implicit reward per objective on held-out lists, the front, "
-                "its hypervolume and a PNG plot.",
+                "its hypervolume and a PNG plot. With --generate, also the generated front: held-out prompts "
+                "generated at every grid weight (greedy and sampled) and scored by objective functions.",
                 ["ltr-hyperdpo llm-front runs/llm --grid 5 --out runs/llm/front",
-                 "ltr-hyperdpo llm-front runs/llm --data heldout.jsonl --grid 7 --out f"])
+                 "ltr-hyperdpo llm-front runs/llm --data heldout.jsonl --grid 7 --out f",
+                 "ltr-hyperdpo llm-front runs/llm --generate --objective-fn brevity=length "
+                 "--objective-fn quality=myscores:quality --out f"])
     f.add_argument("run_dir", help="a finished LLM run directory")
     f.add_argument("--data", help="held-out lists (default: the run's held-out split)")
     f.add_argument("--source", default="jsonl", choices=SOURCES, help="format of --data (default jsonl)")
@@ -131,6 +147,20 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--list-size", type=positive_int, help="responses per list (sampled)")
     f.add_argument("--beta", type=positive_float, help="evaluate at another temperature β (> 0)")
     f.add_argument("--ref-point", type=finite_float, nargs="*", help="hypervolume reference point (default 0)")
+    f.add_argument("--generate", action="store_true",
+                   help="also generate for held-out prompts at every grid weight and write the generated front "
+                        "(mean objective scores of the generations) into OUT/generated")
+    f.add_argument("--objective-fn", action="append", metavar="NAME=SPEC",
+                   help="an objective of the generated front: NAME=length, NAME=distinct_ngrams or "
+                        "NAME=module:function(prompt, response) -> float (repeatable; default: length and "
+                        "distinct_ngrams)")
+    f.add_argument("--reward-model", action="append", metavar="NAME=DIR",
+                   help="a local Hugging Face sequence-classification model as an objective (its last logit)")
+    f.add_argument("--prompts", type=positive_int, default=20, help="held-out prompts to generate for (default 20)")
+    f.add_argument("--max-new-tokens", type=positive_int, default=64, help="tokens per generation (default 64)")
+    f.add_argument("--temperature", type=positive_float, default=0.8,
+                   help="sampling temperature of the sampled generations (default 0.8; greedy ones are also made)")
+    f.add_argument("--seed", type=int, default=0, help="sampling seed (the same draws for every weight)")
     f.set_defaults(fn=cmd_front)
 
     g = command(sub, "llm-generate", "generate with a chosen trade-off w (and β)",

@@ -1,0 +1,220 @@
+"""Control measured on generated text: for held-out prompts and each grid weight, generate (greedy, and sampled
+with a fixed seed per prompt, the same for every weight), score each generation with per-objective functions, and
+report the mean score per weight: the generated front, beside the implicit-reward one.
+
+Objective functions ``(prompt_text, response) -> float`` (higher is better):
+
+* built in: ``length`` (minus the response's characters: brevity), ``distinct_ngrams`` (distinct word bigrams over
+  all bigrams: diversity);
+* a user function ``module:function`` (the module importable from the working directory or ``PYTHONPATH``);
+* a local Hugging Face sequence-classification model as a reward model (its last output logit on the prompt and
+  response pair).
+
+The reference model (no soft prompts, adapters off) is generated and scored the same way and reported as a point.
+The hypervolume is taken above the nadir of all points (reference included): the objectives' scales are arbitrary.
+"""
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..eval.pareto import hypervolume, nondominated
+from ..eval.plots import plot_fronts
+from ..runs.io import atomic_write_json, atomic_write_text
+from .data import Prompt
+from .model import HyperPromptLM
+from .tokenize import Encoder
+
+ObjectiveFn = Callable[[str, str], float]
+MODES = ("greedy", "sampled")
+
+
+def length_objective(prompt: str, response: str) -> float:
+    """Minus the response's length in characters (shorter is better)."""
+    return -float(len(response))
+
+
+def distinct_ngrams(prompt: str, response: str, n: int = 2) -> float:
+    """Distinct word n-grams over all n-grams of the response (0 when it has none)."""
+    words = response.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+BUILTIN: dict[str, ObjectiveFn] = {"length": length_objective, "distinct_ngrams": distinct_ngrams}
+
+
+def load_function(spec: str) -> ObjectiveFn:
+    """A built-in objective by name, or ``module:function``."""
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ConfigError(f"objective function {spec!r}: expected a built-in ({', '.join(BUILTIN)}) or "
+                          f"module:function")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the working directory, as `python -m` would
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"objective function {spec!r}: {e}") from None
+    if not callable(fn):
+        raise ConfigError(f"objective function {spec!r}: {name} is not callable")
+    return fn
+
+
+class RewardModel:
+    """A local Hugging Face sequence-classification model scoring (prompt, response) pairs by its last logit."""
+
+    def __init__(self, path: str | Path, device: torch.device | str = "cpu"):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        p = Path(path)
+        if not p.is_dir():
+            raise ConfigError(f"reward model {p}: no such model directory")
+        self.tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(p), local_files_only=True).eval()
+        self.device = torch.device(device)
+        self.model.to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, prompt: str, response: str) -> float:
+        x = self.tok(prompt, response, return_tensors="pt", truncation=True).to(self.device)
+        return float(self.model(**x).logits[0, -1])
+
+
+def parse_objectives(fns: list[str] | None, reward_models: list[str] | None = None,
+                     device: torch.device | str = "cpu") -> dict[str, ObjectiveFn]:
+    """``NAME=SPEC`` objective functions and ``NAME=DIR`` reward models (default: the built-ins)."""
+    out: dict[str, ObjectiveFn] = {}
+    for item, kind in [(f, "fn") for f in fns or []] + [(r, "rm") for r in reward_models or []]:
+        name, sep, spec = item.partition("=")
+        if not sep:
+            name, spec = item, item
+        if not name or not spec:
+            raise ConfigError(f"{item!r}: expected NAME=SPEC")
+        if name in out:
+            raise ConfigError(f"objective {name!r} is given twice")
+        out[name] = load_function(spec) if kind == "fn" else RewardModel(spec, device)
+    return out or dict(BUILTIN)
+
+
+@dataclass
+class GeneratedFront:
+    """Mean objective scores of generations per grid weight (``[weights, objectives]`` per mode), the reference's,
+    and every generation."""
+
+    objectives: list[str]
+    weight_names: list[str]
+    weights: np.ndarray
+    scores: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray]
+    generations: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def hypervolume(self, mode: str = "greedy") -> tuple[float, float, np.ndarray]:
+        """(hypervolume of the grid points, of the reference point, the nadir reference point used)."""
+        pts = np.vstack([self.scores[mode], self.reference[mode][None]])
+        nadir = pts.min(axis=0) - 1e-9
+        return hypervolume(self.scores[mode], nadir), hypervolume(self.reference[mode][None], nadir), nadir
+
+    def to_dict(self) -> dict:
+        hv, ref_hv, nadir = self.hypervolume("greedy")
+        nd = nondominated(self.scores["greedy"])
+        return {"objectives": self.objectives, "weights_over": self.weight_names, "front_metric": "greedy",
+                "hypervolume": hv, "reference_hypervolume": ref_hv, "hypervolume_ref_point": nadir.tolist(),
+                "hypervolume_sense": "maximise, above the nadir of all points",
+                "points": [{"w": w.tolist(), **{m: v[i].tolist() for m, v in self.scores.items()},
+                            "nondominated": bool(nd[i])} for i, w in enumerate(self.weights)],
+                "reference": {m: v.tolist() for m, v in self.reference.items()}, "settings": self.settings}
+
+    def table(self) -> tuple[list[str], list[list]]:
+        head = [f"w_{n}" for n in self.weight_names] + [f"{m}_{o}" for m in MODES for o in self.objectives]
+        rows = [[f"{v:.3f}" for v in w] + [f"{self.scores[m][i, j]:.4g}" for m in MODES
+                                           for j in range(len(self.objectives))] for i, w in enumerate(self.weights)]
+        rows.append(["ref"] + [""] * (len(self.weight_names) - 1)
+                    + [f"{self.reference[m][j]:.4g}" for m in MODES for j in range(len(self.objectives))])
+        return head, rows
+
+    def markdown(self) -> str:
+        head, rows = self.table()
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        hv, ref_hv, nadir = self.hypervolume("greedy")
+        lines.append(f"\nmean score of {self.settings.get('prompts')} generations per weight (greedy; sampled at "
+                     f"temperature {self.settings.get('temperature')}); hypervolume (greedy, above the nadir "
+                     f"{nadir.round(4).tolist()}): {hv:.6g}, reference model alone {ref_hv:.6g}")
+        return "\n".join(lines)
+
+    def write(self, out_dir: str | Path) -> dict:
+        """``front.csv``, ``front.json``, ``front.png`` and ``generations.jsonl`` in ``out_dir`` (atomically)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        head, rows = self.table()
+        buf = io.StringIO()
+        csv.writer(buf).writerows([head, *rows])
+        atomic_write_text(out / "front.csv", buf.getvalue())
+        atomic_write_json(out / "front.json", self.to_dict())
+        atomic_write_text(out / "generations.jsonl", "".join(json.dumps(g) + "\n" for g in self.generations))
+        if len(self.objectives) >= 1:
+            plot_fronts({f"HyperDPO ({m})": self.scores[m] for m in MODES}, self.objectives, out / "front.png",
+                        reference=self.reference["greedy"], title="generated front: mean score per weight "
+                        f"(labels: w_{self.weight_names[0]}; reference = greedy)", metric="mean score",
+                        weights=self.weights)
+        return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png"),
+                "generations": str(out / "generations.jsonl")}
+
+
+def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
+    """The encoder's ``[BOS] prompt`` ids (rendered and truncated as in training)."""
+    ids, start = enc.encode_pair(prompt, "")
+    return ids[:start]
+
+
+def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], weights: np.ndarray,
+                   objectives: dict[str, ObjectiveFn], dev: torch.device, *, weight_names: list[str],
+                   beta: float | None = None, max_new_tokens: int = 64, temperature: float = 0.8,
+                   seed: int = 0) -> GeneratedFront:
+    """Generate for every prompt at every weight (and with the reference model) and score the generations."""
+    names = list(objectives)
+    tok = enc.tok
+    gens: list[dict] = []
+
+    def run(w: np.ndarray | None) -> dict[str, np.ndarray]:
+        per = {m: np.zeros((len(prompts), len(names))) for m in MODES}
+        wt = None if w is None else torch.as_tensor(w, dtype=torch.float32, device=dev)[None]
+        for i, p in enumerate(prompts):
+            ids = torch.tensor([prompt_ids(enc, p)], device=dev)
+            text = tok.render(p)
+            for mode in MODES:
+                kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": mode == "sampled",
+                                      "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id}
+                if mode == "sampled":
+                    kw["temperature"] = temperature
+                    torch.manual_seed(seed * 100_003 + i)  # the same draws for every weight
+                out = model.generate(ids, wt, beta if model.temperature_conditioned else None, **kw)
+                response = tok.decode([t for t in out[0].tolist() if t != tok.pad_id])
+                vals = [float(objectives[n](text, response)) for n in names]
+                per[mode][i] = vals
+                gens.append({"w": None if w is None else [float(v) for v in w], "mode": mode, "prompt": text,
+                             "response": response, "scores": dict(zip(names, vals, strict=True))})
+        return {m: v.mean(axis=0) for m, v in per.items()}
+
+    model.eval()
+    ref = run(None)
+    rows = [run(w) for w in weights]
+    scores = {m: np.stack([r[m] for r in rows]) for m in MODES}
+    return GeneratedFront(names, weight_names, np.asarray(weights, dtype=np.float64), scores, ref, gens,
+                          {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "temperature": temperature,
+                           "seed": seed, "beta": beta})
