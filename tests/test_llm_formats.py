@@ -150,3 +150,27 @@ def test_chat_template_of_the_model_is_used(tmp_path):
     assert tok.decode(ids[n_prompt:]) == "Blue."
     plain = TextTokenizer(char_tokenizer(tmp_path / "plain"))
     assert plain.chat_template is None and plain.render(CONV) == plain_chat(CONV)
+
+
+def test_reward_model_objective(tmp_path):
+    """A local sequence-classification model scores (prompt, response) by its last logit."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from ltr_hyperdpo.llm.generate import RewardModel, distinct_ngrams, length_objective, parse_objectives
+
+    path = char_tokenizer(tmp_path / "rm")
+    cfg = transformers.LlamaConfig(vocab_size=110, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=0)
+    torch.manual_seed(0)
+    transformers.LlamaForSequenceClassification(cfg).save_pretrained(path)
+    rm = RewardModel(path)
+    a, b = rm("Name a colour.", "Blue."), rm("Name a colour.", "Blue, red and green.")
+    x = rm.tok("Name a colour.", "Blue.", return_tensors="pt")
+    with torch.no_grad():
+        assert a == pytest.approx(float(rm.model(**x).logits[0, -1]))
+    assert a != b
+    fns = parse_objectives(["brevity=length"], [f"rm={path}"])
+    assert list(fns) == ["brevity", "rm"] and fns["brevity"]("p", "abc") == -3.0
+    assert parse_objectives(None) == {"length": length_objective, "distinct_ngrams": distinct_ngrams}
+    assert distinct_ngrams("p", "a b a b") == pytest.approx(2 / 3)
