@@ -86,7 +86,7 @@ def plain_chat(messages: list[dict[str, str]]) -> str:
 
 @dataclass
 class Encoder:
-    """Builds ``[BOS] prompt response`` sequences within ``max_length`` tokens (the context minus soft prompts).
+    """Builds ``[BOS] prompt response [EOS]`` sequences within ``max_length`` tokens (the context minus soft prompts).
 
     A prompt string keeps its first ``max_prompt_tokens`` tokens, a conversation its last; the response is cut to
     fit. Truncations are counted and
@@ -108,7 +108,10 @@ class Encoder:
         p = self.tok.encode(self.tok.render(prompt))
         # an instruction keeps its start; a conversation keeps its end (the latest turns and the generation prompt)
         p = p[: self.max_prompt_tokens] if isinstance(prompt, str) else p[max(0, len(p) - self.max_prompt_tokens):]
-        r = self.tok.encode(response)
+        # a complete response ends with EOS (as trl's DPO does): its probability includes stopping there, so
+        # a response and a longer one that extends it are told apart; a truncated response has no EOS
+        eos = [self.tok.eos_id] if self.tok.eos_id is not None and self.tok.eos_id >= 0 else []
+        r = self.tok.encode(response) + eos
         head = ([self.tok.bos_id] if self.tok.bos_id is not None and self.tok.bos_id >= 0 else []) + p
         room = self.max_length - len(head)
         if room < 1:
