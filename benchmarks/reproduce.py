@@ -84,7 +84,7 @@ def base_config(ds: dict, a: argparse.Namespace, seed: int) -> dict:
     cfg = {"data": {**data, "batch_size": ds["batch_size"], "slate_length": 120},
            "model": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
            "reference": {"epochs": a.ref_epochs, "lr": 2e-3, "patience": 8},
-           "hyperdpo": {"epochs": a.epochs, "lr": 2e-3, "patience": a.epochs, "alpha": 0.5},
+           "hyperdpo": {"epochs": a.epochs, "lr": 2e-3, "patience": a.epochs},
            "eval": {"ks": [10, 5], "grid_method": "lattice", "val_grid": 5},
            "seed": seed, "progress": False, "threads": a.threads}
     return apply_overrides(cfg, a.set)

@@ -71,7 +71,7 @@ def test_hyperdpo_loss_uses_the_reference(setup):
     # a moved policy: the loss is the weighted PL NLL of beta * (s - s_ref), computed independently
     moved = ref_s + torch.randn_like(ref_s)
     loss = HyperDPO().objective(ctx, moved, ref_s, b, w, 0.7, torch.Generator())
-    r = (0.7 * (moved - ref_s)).numpy()
+    r = (0.7 * (moved - ref_s)).numpy().astype(np.float64)
     expect = np.mean([sum(w[i, k].item() * brute_pl_nll(r[i], b.labels[i, :, k].numpy()) for k in range(K))
                       for i in range(3)])
     assert loss.item() == pytest.approx(expect, rel=1e-6)

@@ -78,7 +78,7 @@ def test_temperature_conditioned_model_needs_beta_and_ranker_rescales():
     with pytest.raises(ValueError, match="temperature-conditioned"):
         m(torch.randn(1, 3, 6), None, torch.tensor([[1.0, 0, 0]]))
     assert m(torch.randn(1, 3, 6), None, torch.tensor([[1.0, 0, 0]]), 0.5).shape == (1, 3)
-    ref = build_scorer(cfg("mlp"), conditioned=False)
+    ref = build_scorer(cfg("mlp", conditioning="film"), conditioned=False)
     pol = conditioned_copy(ref)
     with torch.no_grad():
         for p in pol.film.parameters():
@@ -151,7 +151,7 @@ def test_grid_validation_in_one_pass_equals_weight_by_weight(policy):
     ds = RankingDataset.from_table(make_synthetic(50, 15, 8, 3, -0.3, seed=2), objectives=synth_objectives(8, 3),
                                    fit=True)
     torch.manual_seed(0)
-    pol = conditioned_copy(build_scorer(cfg("mlp"), conditioned=False))
+    pol = conditioned_copy(build_scorer(cfg("mlp", conditioning="film"), conditioned=False))
     with torch.no_grad():
         pol.film.last_layer().weight.normal_(0, 0.3)  # a conditioning that matters
     grid = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])

@@ -12,7 +12,7 @@ from ..config import FieldError, Validated, opt
 from .conditioning import condition_vector
 
 KINDS = ("mlp", "transformer")
-CONDITIONINGS = ("film", "lowrank", "concat", "none")
+CONDITIONINGS = ("auto", "film", "lowrank", "concat", "none")
 #: activations by name (torch.nn class names such as ``ReLU`` or ``LeakyReLU`` are accepted too, as allRank writes
 #: them)
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -45,8 +45,9 @@ class ModelConfig(Validated):
     kind: Literal["mlp", "transformer"] = "mlp"
     hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
     dropout: float = opt(0.1, ge=0.0, lt=1.0)
-    conditioning: Literal["film", "lowrank", "concat", "none"] = "film"
-    rank: int = opt(8, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
+    # auto: lowrank for the MLP (the best fronts in benchmarks/reproduce.py), hyper prompts (film) for the transformer
+    conditioning: Literal["auto", "film", "lowrank", "concat", "none"] = "auto"
+    rank: int = opt(16, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
@@ -61,6 +62,8 @@ class ModelConfig(Validated):
     freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
 
     def check(self) -> None:
+        if self.conditioning == "auto":
+            self.conditioning = "lowrank" if self.kind == "mlp" else "film"
         for key in ("activation", "output_activation"):
             value = getattr(self, key)
             if value is not None:

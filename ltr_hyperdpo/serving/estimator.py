@@ -50,7 +50,7 @@ class MultiObjectiveRanker(BaseEstimator):
     """One model for every trade-off between K ranking objectives; pick ``w`` at ``predict`` time."""
 
     def __init__(self, method: str = "hyperdpo", kind: str = "mlp", hidden: tuple[int, ...] = (256, 128),
-                 dropout: float = 0.1, conditioning: str = "film", epochs: int = 20, reference_epochs: int = 20,
+                 dropout: float = 0.1, conditioning: str = "auto", epochs: int = 20, reference_epochs: int = 20,
                  lr: float = 1e-3, reference_lr: float = 1e-3, reference_loss: str = "listnet", alpha: float = 0.5,
                  beta: float = 1.0, batch_size: int = 32, slate_length: int = 120,
                  objective_names: tuple[str, ...] | None = None, normalize: bool = True,

@@ -89,7 +89,7 @@ class HyperDPOConfig(Validated):
     epochs: int = opt(20, ge=1)
     lr: float = opt(1e-3, gt=0.0)
     weight_decay: float = opt(1e-5, ge=0.0)
-    alpha: float | list[float] = opt(0.5, gt=0.0, items_gt=0.0)
+    alpha: float | list[float] = opt(0.3, gt=0.0, items_gt=0.0)
     beta: float = opt(1.0, gt=0.0)
     beta_range: list[float] = opt(factory=lambda: [0.5, 2.0], items_gt=0.0, length=2)
     top_k: int | None = opt(None, ge=1)
@@ -98,8 +98,8 @@ class HyperDPOConfig(Validated):
     grad_clip: float = opt(5.0, ge=0.0)
     members: int | None = opt(None, ge=1)
     lr_scheduler: str | dict | None = None
-    weights_per_list: int = opt(1, ge=1)
-    vertex_prob: float = opt(0.0, ge=0.0, le=1.0)
+    weights_per_list: int = opt(2, ge=1)
+    vertex_prob: float = opt(0.2, ge=0.0, le=1.0)
     cond_lr_mult: float = opt(1.0, gt=0.0)
     cosmos_lambda: float = opt(1.0, ge=0.0)
     modpo_margin_scale: float = 1.0
