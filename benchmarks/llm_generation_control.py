@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,8 +26,23 @@ from _common import DEFAULT_DATA_ROOT, ROOT, emit  # noqa: E402
 from ltr_hyperdpo.core.grids import weight_grid  # noqa: E402
 from ltr_hyperdpo.llm.config import LLMConfig  # noqa: E402
 from ltr_hyperdpo.llm.convert import convert_alpacaeval  # noqa: E402
+from ltr_hyperdpo.llm.data import PreferenceLists  # noqa: E402
 from ltr_hyperdpo.llm.generate import generate_front, length_objective  # noqa: E402
 from ltr_hyperdpo.llm.train import llm_train, load_data, load_llm_run  # noqa: E402
+
+
+def short_responses(lists: PreferenceLists, max_chars: int, min_size: int) -> PreferenceLists:
+    """The lists restricted to responses of at most ``max_chars`` characters (lists left with fewer than
+    ``min_size`` responses are dropped)."""
+    prompts, responses, scores = [], [], {o: [] for o in lists.objectives}
+    for i, rs in enumerate(lists.responses):
+        keep = [j for j, r in enumerate(rs) if len(r) <= max_chars]
+        if len(keep) >= min_size:
+            prompts.append(lists.prompts[i])
+            responses.append([rs[j] for j in keep])
+            for o in lists.objectives:
+                scores[o].append(np.asarray(lists.scores[o][i])[keep])
+    return PreferenceLists(prompts, responses, scores)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="LLM config overrides")
+    ap.add_argument("--max-response-chars", type=int, default=0,
+                    help="keep only responses of at most this many characters (lists with >= --list-size of them), "
+                         "so that training responses fit the tiny model's 256-token context and end with EOS")
     a = ap.parse_args(argv)
     lists = convert_alpacaeval(a.data_root / "pref" / "alpacaeval" / "alpacaeval_805x54_lists.jsonl.gz")
+    if a.max_response_chars:
+        lists = short_responses(lists, a.max_response_chars, a.list_size)
     grid = weight_grid(2, 5)
     rows, runs = [], []
     with tempfile.TemporaryDirectory(prefix="llm_control_") as td:

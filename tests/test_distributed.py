@@ -86,10 +86,15 @@ def _run(args, world, env_extra=None):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
+#: parameters that only shift every score of a list by the same amount: the output bias, and the low-rank
+#: conditioning's bias on the output layer (one value per list, from w). Plackett-Luce losses do not depend on such a
+#: shift, so their gradient is 0 up to rounding, which Adam's normalisation turns into steps of random sign.
+SHIFT_ONLY = ("out.bias", "lowrank.1.d")
+
+
 def _weights(path):
-    """A scorer file's parameters, less the output bias: Plackett-Luce losses do not depend on a score shift, so
-    its gradient is 0 up to rounding, which Adam's normalisation turns into steps of random sign."""
-    return {k: v for k, v in torch.load(path, weights_only=True)["state"].items() if k != "out.bias"}
+    """A scorer file's parameters, less those that only shift a list's scores (:data:`SHIFT_ONLY`)."""
+    return {k: v for k, v in torch.load(path, weights_only=True)["state"].items() if k not in SHIFT_ONLY}
 
 
 @pytest.mark.slow

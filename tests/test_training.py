@@ -158,7 +158,8 @@ def test_stage2_takes_conditioning_from_config_and_is_order_independent(synth_fi
     base["data"]["test"] = None
     r = train(RunConfig.from_dict(base), tmp_path / "ref")
     runs = {}
-    for name, model in (("film", {}), ("concat", {"conditioning": "concat"}), ("film2", {})):
+    for name, model in (("film", {"conditioning": "film"}), ("concat", {"conditioning": "concat"}),
+                        ("film2", {"conditioning": "film"})):
         c = json.loads(json.dumps(base))
         c["model"].update(model)
         c["reference"]["checkpoint"] = r.reference_path
