@@ -49,6 +49,37 @@ def emit(result: dict, table_rows: list[list], headers: list[str]) -> None:
         print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r) + " |")
 
 
+class AnonPeak:
+    """Samples this process's anonymous resident memory (RssAnon: heap and tensors, not the clean page cache of
+    memory-mapped files that VmRSS also counts) every ``interval`` seconds in a thread; ``peak`` in bytes."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.peak = self.read()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def read() -> int:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, self.read())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.read())
+        return self.peak
+
+
 def reset_peak_rss() -> bool:
     """Reset VmHWM (Linux >= 4.0) so a later :func:`peak_rss_bytes` measures from now."""
     try:

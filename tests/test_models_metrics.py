@@ -169,6 +169,27 @@ def test_grid_validation_in_one_pass_equals_weight_by_weight(policy):
         assert np.all(got[:, 2] > skip[:, 2])
 
 
+def test_streamed_validation_set_equals_resident_and_keeps_nothing():
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
+    from ltr_hyperdpo.eval.validation import ValidationSet, padded_bytes, val_ndcg_grid
+
+    ds = RankingDataset.from_table(make_synthetic(40, 15, 8, 3, -0.3, seed=3), objectives=synth_objectives(8, 3),
+                                   fit=True)
+    torch.manual_seed(0)
+    pol = conditioned_copy(build_scorer(cfg("mlp", conditioning="film"), conditioned=False))
+    kept = ValidationSet(ds, batch_size=8)
+    streamed = ValidationSet(ds, batch_size=8, resident_limit=0)
+    assert kept.resident and kept._kept is not None
+    assert not streamed.resident and streamed._kept is None  # nothing gathered ahead: memory does not grow
+    assert padded_bytes(ds, kept._loader) == sum(b.features.numel() * 4 for b in kept._kept)
+    grid = torch.tensor([[1.0, 0, 0], [0.3, 0.7, 0], [0.2, 0.3, 0.5]])
+    a = val_ndcg_grid(lambda x, m, w: pol(x, m, w), grid, kept, 10)
+    b = val_ndcg_grid(lambda x, m, w: pol(x, m, w), grid, streamed, 10)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b, val_ndcg_grid(lambda x, m, w: pol(x, m, w), grid, streamed, 10))  # re-iterable
+
+
 def test_padded_ndcg_kernel_equals_ranx_public_api():
     import pandas as pd
     from ranx import Qrels, Run, evaluate

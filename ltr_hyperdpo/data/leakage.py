@@ -30,27 +30,36 @@ class NearCopy:
                 f"preset such as mslr5_strict) unless that is intended")
 
 
+#: input columns ranked at a time
+COLUMN_BLOCK = 16
+
+
 def near_copies(ds: RankingDataset, threshold: float = THRESHOLD, sample: int = 100_000,
                 seed: int = 0) -> list[NearCopy]:
     """Kept input columns whose |Spearman| with an objective's raw values exceeds ``threshold``."""
     n = ds.n_docs
     docs = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
     raw_rows = ds.raw_rows(docs)
-    x = ds.source.take(raw_rows)[:, ds.transform.columns].astype(np.float64)
     labels = ds.labels[docs]
-    found = []
-    xr = rankdata(x, axis=0)
-    xr -= xr.mean(0)
-    xs = np.sqrt((xr * xr).sum(0))
+    centred = []  # the objectives' centred ranks and norms
     for o in ds.state.objectives:
         v = o.raw_from(labels, ds.source.column(o.column, raw_rows) if o.source == "feature" else None)
         vr = rankdata(v)
         vr -= vr.mean()
         vs = np.sqrt((vr * vr).sum())
-        if vs == 0:
-            continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = (xr * vr[:, None]).sum(0) / (xs * vs)
-        for j in np.flatnonzero(np.abs(np.nan_to_num(rho)) > threshold):
-            found.append(NearCopy(int(ds.feature_ids[j]), o.name, float(rho[j])))
+        if vs > 0:
+            centred.append((o.name, vr, vs))
+    found = []
+    columns = np.asarray(ds.transform.columns)
+    x = ds.source.take(raw_rows)
+    for c0 in range(0, columns.size, COLUMN_BLOCK):  # blocks of columns: memory stays small on wide data
+        block = columns[c0:c0 + COLUMN_BLOCK]
+        xr = rankdata(x[:, block].astype(np.float64), axis=0)
+        xr -= xr.mean(0)
+        xs = np.sqrt((xr * xr).sum(0))
+        for name, vr, vs in centred:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rho = (vr @ xr) / (xs * vs)
+            for j in np.flatnonzero(np.abs(np.nan_to_num(rho)) > threshold):
+                found.append(NearCopy(int(ds.feature_ids[c0 + j]), name, float(rho[j])))
     return sorted(found, key=lambda c: -abs(c.spearman))

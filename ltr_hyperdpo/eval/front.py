@@ -10,8 +10,10 @@ import torch
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker
+from ..runs.memory import release_freed_memory
 from .metrics import aggregate, ndcg_ranx, ndcg_rows
 from .pareto import hypervolume, nondominated, reference_point
+from .validation import MAX_DOCS_PER_FORWARD
 
 
 def score_lists(ds: RankingDataset, score_fns: list[Callable[[Slates], torch.Tensor]],
@@ -122,7 +124,6 @@ class FrontResult:
 
 #: documents (padded, weights x lists x width) scored in one stacked forward: large enough to amortise the call,
 #: small enough that the hidden activations stay in cache-friendly, bounded memory
-MAX_DOCS_PER_FORWARD = 1 << 16
 
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
@@ -151,6 +152,7 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
                 for k in ks:
                     out[k][:, j, b.queries] = ndcg_rows(scores, labels, np.tile(lengths, n_w + 1), k).reshape(
                         n_w + 1, n_b)
+            release_freed_memory()  # shapes vary by batch: give the freed pages back, memory stays flat
     return out
 
 

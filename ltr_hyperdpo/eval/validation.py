@@ -6,13 +6,14 @@ one pass over the data rather than W.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
+from ..runs.memory import release_freed_memory
 from .metrics import BLANK_POLICIES, ndcg_torch
 from .pareto import hypervolume
 
@@ -20,17 +21,43 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ConditionedScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: documents (padded, weights x lists x width) scored in one conditioned forward, to bound memory
-MAX_DOCS_PER_FORWARD = 1 << 16
+MAX_DOCS_PER_FORWARD = 1 << 14
+
+
+#: a validation split up to this size (features, padded) is gathered once and kept; a larger one is streamed from
+#: its (memory-mapped) source at every validation, so training memory does not grow with the validation split
+RESIDENT_LIMIT_BYTES = 64 << 20
 
 
 class ValidationSet:
-    """A dataset's full lists as batches, gathered once (and moved to ``device`` once)."""
+    """A dataset's full lists as batches: gathered once (and moved to ``device`` once) when they fit in
+    ``resident_limit`` bytes, else gathered again at each pass (bounded memory, same batches, same values)."""
 
-    def __init__(self, ds: RankingDataset, batch_size: int = 64, device: torch.device | str = "cpu"):
+    def __init__(self, ds: RankingDataset, batch_size: int = 64, device: torch.device | str = "cpu",
+                 resident_limit: int | None = None):
         self.n_objectives = ds.n_objectives
-        dev = torch.device(device)
-        self.batches: list[Slates] = [b if dev.type == "cpu" else b.to(dev)
-                                      for b in SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False)]
+        self.device = torch.device(device)
+        self._loader = SlateLoader(ds, batch_size=batch_size, bucket=True, shuffle=False)
+        limit = RESIDENT_LIMIT_BYTES if resident_limit is None else resident_limit
+        self.resident = padded_bytes(ds, self._loader) <= limit
+        self._kept: list[Slates] | None = list(self._gather()) if self.resident else None
+
+    def _gather(self) -> Iterator[Slates]:
+        for b in self._loader:
+            yield b if self.device.type == "cpu" else b.to(self.device)
+            if not self.resident:  # the batch and its activations are freed: keep the process from growing
+                release_freed_memory()
+
+    @property
+    def batches(self) -> Iterable[Slates]:
+        """The batches, in the same order at every pass."""
+        return self._kept if self._kept is not None else self._gather()
+
+
+def padded_bytes(ds: RankingDataset, loader: SlateLoader) -> int:
+    """Bytes of the padded float32 feature batches ``loader`` yields for ``ds``."""
+    sizes = ds.list_sizes
+    return int(sum(len(q) * int(sizes[q].max()) for q in loader.batches() if len(q))) * ds.n_features * 4
 
 
 def as_validation_set(data: RankingDataset | ValidationSet) -> ValidationSet:
