@@ -425,6 +425,44 @@ def test_15_outputs_get_the_usual_mode(tmp_path):
     assert (tmp_path / "a.parquet").stat().st_mode & 0o777 == FILE_MODE
 
 
+# 16 --------------------------------------------------------------------------------------------------------------
+def test_16_progress_bars_only_on_a_terminal(monkeypatch):
+    from ltr_hyperdpo.runs import progress
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Stream(False))
+    assert progress.progress_bar(True, 10, "x") is None  # logs and CI: no bar
+    monkeypatch.setattr(sys, "stderr", Stream(True))
+    bar = progress.progress_bar(True, 10, "x")
+    assert bar is not None
+    bar.close()
+    assert progress.progress_bar(False, 10, "x") is None  # progress: false wins on a terminal too
+
+
+def test_16_warnings_are_one_line_without_source_code(tmp_path):
+    src = tmp_path / "frac.txt"
+    src.write_text("0.5 qid:1 1:0.5\n1.5 qid:1 1:0.1\n2 qid:2 1:0.3\n0.25 qid:2 1:0.2\n")
+    p = subprocess.run([sys.executable, "-m", "ltr_hyperdpo", "convert", str(src), str(tmp_path / "f.arrow")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    warn = [x for x in lines if "not all integers" in x]
+    assert len(warn) == 1 and warn[0].startswith("ltr-hyperdpo: warning: "), p.stderr
+    assert not any("warnings.warn" in x or ".py:" in x for x in lines), p.stderr
+
+
 # 17 --------------------------------------------------------------------------------------------------------------
 def test_17_gzip_bom_stdin_and_missing_group_file(tmp_path, capsys):
     plain = tmp_path / "p.txt"
