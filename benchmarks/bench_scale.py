@@ -109,16 +109,16 @@ def child_train(cfg_path: str, test_path: str, out: str, grid: int) -> dict:
     te = __import__("ltr_hyperdpo").RankingDataset.load(test_path, state=run.state)
     weights = weight_grid(te.n_objectives, grid)
     metric_s = [0.0]
-    ndcg_rows = front_mod.ndcg_rows
+    ndcg_grid = front_mod.ndcg_grid
 
-    def timed_ndcg_rows(*args, **kwargs):  # the metric part of the front, apart from scoring
+    def timed_ndcg_grid(*args, **kwargs):  # the metric part of the front, apart from scoring
         t0 = time.perf_counter()
         try:
-            return ndcg_rows(*args, **kwargs)
+            return ndcg_grid(*args, **kwargs)
         finally:
             metric_s[0] += time.perf_counter() - t0
 
-    front_mod.ndcg_rows = timed_ndcg_rows
+    front_mod.ndcg_grid = timed_ndcg_grid
     t = time.perf_counter()
     fr = evaluate_front(run.ranker, te, weights)
     front_s = time.perf_counter() - t

@@ -231,3 +231,64 @@ def test_padded_ndcg_kernel_equals_ranx_public_api():
         frac = [np.where(v == 3, 0.5, v) for v in labels]
         yf, _ = pad_lists(frac)
         np.testing.assert_allclose(ndcg_rows(s, yf, lengths, k), ranx_ndcg_per_query(scores, frac, k), atol=1e-12)
+
+
+def test_stacked_grid_kernel_equals_row_by_row_for_every_objective_and_cut_off():
+    from ltr_hyperdpo.eval.metrics import ndcg_grid, ndcg_rows, pad_lists
+
+    rng = np.random.default_rng(4)
+    n_lists, n_weights, n_obj = 9, 4, 3
+    lens = rng.integers(1, 25, n_lists)
+    lens[2] = 1
+    y, lengths = pad_lists([rng.choice([0, 0, 1, 2, 4], size=n) for n in lens])
+    labels = np.stack([y, np.roll(y, 1, axis=1), np.where(y > 1, 0, 1.0) * (np.arange(y.shape[1]) < lengths[:, None])],
+                      axis=-1)  # [lists, list, objectives]; objective 2 reverses the relevance
+    scores = np.round(rng.standard_normal((n_weights * n_lists, y.shape[1])), 1)  # ties: broken by position
+    ks = (10, 5, 1, 0)
+    got = ndcg_grid(scores, labels, lengths, ks)
+    assert got.shape == (n_obj, len(ks), n_weights * n_lists)
+    for j in range(n_obj):
+        for c, k in enumerate(ks):
+            expect = ndcg_rows(scores, np.tile(labels[..., j], (n_weights, 1)), np.tile(lengths, n_weights), k)
+            np.testing.assert_array_equal(got[j, c], expect)  # same sums in the same order: bit-identical
+    blank = ~np.any(labels[..., 1] >= 1, axis=1)
+    assert np.all(got[1, :, np.tile(blank, n_weights)] == 0.0)
+    with pytest.raises(ValueError, match="not a multiple"):
+        ndcg_grid(scores[:-1], labels, lengths, ks)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer"])
+def test_long_batches_are_scored_in_parts_with_the_same_results(kind, monkeypatch):
+    import ltr_hyperdpo.eval.front as front_mod
+    import ltr_hyperdpo.eval.validation as val_mod
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
+    from ltr_hyperdpo.eval.front import evaluate_front
+
+    ds = RankingDataset.from_table(make_synthetic(30, 15, 8, 3, -0.3, seed=5), objectives=synth_objectives(8, 3),
+                                   fit=True)
+    torch.manual_seed(1)
+    from ltr_hyperdpo.models.base import ModelConfig
+
+    ref = build_scorer(cfg(kind), conditioned=False)
+    pol = conditioned_copy(ref, ModelConfig(kind=kind))  # conditioning auto: low-rank (mlp), hyper prompts
+    with torch.no_grad():
+        for n, q in pol.named_parameters():
+            if n.startswith(("film.", "prompt_net.", "lowrank.")):
+                q.normal_(0, 0.2)  # a conditioning that matters
+    ranker = HyperDPORanker(pol, ref, 1.0)
+    grid = np.array([[1.0, 0, 0], [0.2, 0.3, 0.5], [0, 0, 1.0]], dtype=np.float32)
+    vs = val_mod.ValidationSet(ds, batch_size=16)
+
+    def both():
+        fr = evaluate_front(ranker, ds, grid, batch_size=16)
+        v = val_mod.val_ndcg_grid(lambda x, m, w: pol(x, m, w), torch.from_numpy(grid), vs, 10)
+        r = val_mod.val_ndcg(lambda x, m: ref(x, m), vs, 10)
+        return fr.points, v, r
+
+    whole = both()
+    monkeypatch.setattr(val_mod, "MAX_DOCS_PER_FORWARD", 20)  # about one list per forward
+    monkeypatch.setattr(front_mod, "MAX_DOCS_PER_FORWARD", 20)
+    parts = both()
+    for a, b in zip(whole, parts, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)

@@ -11,7 +11,7 @@ from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker
 from ..runs.memory import release_freed_memory
-from .metrics import aggregate, ndcg_ranx, ndcg_rows
+from .metrics import aggregate, ndcg_grid, ndcg_ranx
 from .pareto import hypervolume, nondominated, reference_point
 from .validation import MAX_DOCS_PER_FORWARD
 
@@ -138,20 +138,23 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             n_b, width = b.mask.shape
             lengths = b.mask.sum(1).numpy()
             x, mask = (b.features, b.mask) if device.type == "cpu" else (b.features.to(device), b.mask.to(device))
-            ref = ranker.reference_score(x, mask)
+            per = max(1, MAX_DOCS_PER_FORWARD // width)  # lists per forward: long lists are scored in parts
+            ref = torch.cat([ranker.reference_score(x[i:i + per], mask[i:i + per]) for i in range(0, n_b, per)])
             rows = [ref.cpu().numpy()[None]]
             step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
             for s0 in range(0, n_w, step):
                 m = min(step, n_w - s0)
-                sc = ranker.score(x.repeat(m, 1, 1), mask.repeat(m, 1),
-                                  wt[s0:s0 + m].repeat_interleave(n_b, 0), beta, reference_scores=ref.repeat(m, 1))
-                rows.append(sc.float().cpu().numpy().reshape(m, n_b, width))
+                parts = []
+                for i in range(0, n_b, per):
+                    xs, ms, rs = x[i:i + per], mask[i:i + per], ref[i:i + per]
+                    sc = ranker.score(xs.repeat(m, 1, 1), ms.repeat(m, 1), wt[s0:s0 + m].repeat_interleave(
+                        xs.shape[0], 0), beta, reference_scores=rs.repeat(m, 1))
+                    parts.append(sc.float().cpu().numpy().reshape(m, xs.shape[0], width))
+                rows.append(np.concatenate(parts, axis=1))
             scores = np.concatenate(rows).reshape(-1, width)  # [(1 + weights) * lists, width]
-            for j in range(n_k):
-                labels = np.tile(b.labels[..., j].numpy(), (n_w + 1, 1))
-                for k in ks:
-                    out[k][:, j, b.queries] = ndcg_rows(scores, labels, np.tile(lengths, n_w + 1), k).reshape(
-                        n_w + 1, n_b)
+            nd = ndcg_grid(scores, b.labels.numpy(), lengths, ks)  # [objectives, cut-offs, (1 + weights) * lists]
+            for c, k in enumerate(ks):
+                out[k][:, :, b.queries] = nd[:, c].reshape(n_k, n_w + 1, n_b).transpose(1, 0, 2)
             release_freed_memory()  # shapes vary by batch: give the freed pages back, memory stays flat
     return out
 

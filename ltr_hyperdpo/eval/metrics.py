@@ -28,32 +28,68 @@ def deterministic_order(scores: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _ndcg_rows(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, k: int, out: np.ndarray) -> None:
-    for q in range(scores.shape[0]):
-        n = lengths[q]
-        kk = n if (k == 0 or k > n) else k
-        order = np.argsort(-scores[q, :n], kind="mergesort")  # stable: ties keep their position
-        ideal = np.sort(labels[q, :n])[::-1]
-        dcg = 0.0
-        idcg = 0.0
-        for i in range(kk):
-            disc = np.log2(i + 2.0)
-            g = labels[q, order[i]]
-            if g >= 1.0:  # ranx rel_lvl=1: lower grades are not relevant
-                dcg += (2.0 ** g - 1.0) / disc
-            g = ideal[i]
-            if g >= 1.0:
-                idcg += (2.0 ** g - 1.0) / disc
-        out[q] = dcg / idcg if idcg > 0.0 else 0.0
+def _ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: np.ndarray, out: np.ndarray) -> None:
+    """``out [objectives, cut-offs, rows]``; row ``r`` of ``scores`` ranks base list ``r % B`` of ``labels``
+    ``[objectives, B, list]``. Each row is sorted once for every objective and cut-off, and each base list's ideal
+    DCG is computed once for all the rows that repeat it."""
+    n_obj, n_base = labels.shape[0], labels.shape[1]
+    n_k = ks.shape[0]
+    kmax = np.empty(n_base, dtype=np.int64)
+    idcg = np.zeros((n_obj, n_k, n_base))
+    for b in range(n_base):
+        n = lengths[b]
+        top = 0
+        for c in range(n_k):
+            kk = n if (ks[c] == 0 or ks[c] > n) else ks[c]
+            top = max(top, kk)
+        kmax[b] = top
+        for j in range(n_obj):
+            ideal = np.sort(labels[j, b, :n])[::-1]
+            acc = 0.0
+            for i in range(top):
+                g = ideal[i]
+                if g >= 1.0:  # ranx rel_lvl=1: lower grades are not relevant
+                    acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
+                for c in range(n_k):
+                    if i + 1 == (n if (ks[c] == 0 or ks[c] > n) else ks[c]):
+                        idcg[j, c, b] = acc
+    for r in range(scores.shape[0]):
+        b = r % n_base
+        n = lengths[b]
+        order = np.argsort(-scores[r, :n], kind="mergesort")  # stable: ties keep their position
+        for j in range(n_obj):
+            acc = 0.0
+            for i in range(kmax[b]):
+                g = labels[j, b, order[i]]
+                if g >= 1.0:
+                    acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
+                for c in range(n_k):
+                    if i + 1 == (n if (ks[c] == 0 or ks[c] > n) else ks[c]):
+                        out[j, c, r] = acc / idcg[j, c, b] if idcg[j, c, b] > 0.0 else 0.0
+            if n == 0:
+                for c in range(n_k):
+                    out[j, c, r] = 0.0
 
 
 def ndcg_rows(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, k: int = 10) -> np.ndarray:
     """NDCG@k per row ``[queries]`` of padded ``scores``/``labels`` ``[queries, list]`` (``lengths`` real items),
     with ranx ``ndcg_burges`` conventions: gain ``2^y − 1`` for grades >= 1, ties by position, 0 when no item is
     relevant (use :func:`aggregate` for the blank-query policy)."""
-    out = np.empty(scores.shape[0], dtype=np.float64)
-    _ndcg_rows(np.ascontiguousarray(scores, dtype=np.float64), np.ascontiguousarray(labels, dtype=np.float64),
-               np.asarray(lengths, dtype=np.int64), int(k), out)
+    return ndcg_grid(scores, np.asarray(labels)[..., None], lengths, (k,))[0, 0]
+
+
+def ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: tuple[int, ...]) -> np.ndarray:
+    """NDCG ``[objectives, cut-offs, rows]`` of padded ``scores`` ``[rows, list]`` against ``labels``
+    ``[lists, list, objectives]`` with ``lengths`` ``[lists]``, where ``rows`` is any multiple of ``lists`` and row
+    ``r`` ranks list ``r % lists`` (weight-major stacking of several weights' scores). Same conventions as
+    :func:`ndcg_rows`; ``k = 0`` means the whole list."""
+    y = np.ascontiguousarray(np.moveaxis(np.asarray(labels, dtype=np.float64), -1, 0))
+    if scores.shape[0] % max(y.shape[1], 1):
+        raise ValueError(f"{scores.shape[0]} score rows are not a multiple of {y.shape[1]} lists")
+    out = np.zeros((y.shape[0], len(ks), scores.shape[0]), dtype=np.float64)
+    if scores.shape[0]:
+        _ndcg_grid(np.ascontiguousarray(scores, dtype=np.float64), y, np.asarray(lengths, dtype=np.int64),
+                   np.asarray(ks, dtype=np.int64), out)
     return out
 
 

@@ -20,8 +20,9 @@ from .pareto import hypervolume
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ConditionedScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: documents (padded, weights x lists x width) scored in one conditioned forward, to bound memory
-MAX_DOCS_PER_FORWARD = 1 << 14
+#: documents (padded, weights x lists x width) scored in one forward: activations stay ~10-20 MB whatever the
+#: batch; measured on 117k test documents x 70 weights, 4096 is as fast as 16384 and 65536 and peaks ~300 MB lower
+MAX_DOCS_PER_FORWARD = 1 << 12
 
 
 #: a validation split up to this size (features, padded) is gathered once and kept; a larger one is streamed from
@@ -64,6 +65,14 @@ def as_validation_set(data: RankingDataset | ValidationSet) -> ValidationSet:
     return data if isinstance(data, ValidationSet) else ValidationSet(data)
 
 
+def _parts(b: Slates) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(features, labels, mask)`` of consecutive lists of ``b``, at most :data:`MAX_DOCS_PER_FORWARD` padded
+    documents each (one list at least): a batch of long lists is scored in parts, so memory stays bounded."""
+    per = max(1, MAX_DOCS_PER_FORWARD // max(b.mask.shape[1], 1))
+    for i in range(0, b.mask.shape[0], per):
+        yield b.features[i:i + per], b.labels[i:i + per], b.mask[i:i + per]
+
+
 def _accumulate(sums: np.ndarray, cnt: np.ndarray, v: torch.Tensor, blank: torch.Tensor, policy: str) -> None:
     """Add per-list NDCG ``v`` / blank flags ``[..., lists]`` to per-row sums and counts (last axis reduced)."""
     v, blank = v.cpu(), blank.cpu()
@@ -87,10 +96,11 @@ def val_ndcg(model_fn: ScoreFn, data: RankingDataset | ValidationSet, k: int, ba
     cnt = np.zeros(vs.n_objectives)
     with torch.no_grad():
         for b in vs.batches:
-            s = model_fn(b.features, b.mask)
-            for j in range(vs.n_objectives):
-                v, blank = ndcg_torch(s, b.labels[..., j], b.mask, k)
-                _accumulate(sums[j:j + 1], cnt[j:j + 1], v.double()[None], blank[None], blank_policy)
+            for feats, labels, mask in _parts(b):
+                s = model_fn(feats, mask)
+                for j in range(vs.n_objectives):
+                    v, blank = ndcg_torch(s, labels[..., j], mask, k)
+                    _accumulate(sums[j:j + 1], cnt[j:j + 1], v.double()[None], blank[None], blank_policy)
     return sums / np.maximum(cnt, 1)
 
 
@@ -106,18 +116,18 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
     cnt = np.zeros((n_w, vs.n_objectives))
     with torch.no_grad():
         for b in vs.batches:
-            n_b, width = b.mask.shape
-            step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
-            for s0 in range(0, n_w, step):
-                w = grid[s0:s0 + step].to(b.features.device)
-                m = w.shape[0]
-                x = b.features.repeat(m, 1, 1)
-                mask = b.mask.repeat(m, 1)
-                s = conditioned_fn(x, mask, w.repeat_interleave(n_b, 0))
-                for j in range(vs.n_objectives):
-                    v, blank = ndcg_torch(s, b.labels[..., j].repeat(m, 1), mask, k)
-                    _accumulate(sums[s0:s0 + m, j], cnt[s0:s0 + m, j], v.double().view(m, n_b),
-                                blank.view(m, n_b), blank_policy)
+            for feats, labels, lmask in _parts(b):
+                n_b, width = lmask.shape
+                step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
+                for s0 in range(0, n_w, step):
+                    w = grid[s0:s0 + step].to(feats.device)
+                    m = w.shape[0]
+                    mask = lmask.repeat(m, 1)
+                    s = conditioned_fn(feats.repeat(m, 1, 1), mask, w.repeat_interleave(n_b, 0))
+                    for j in range(vs.n_objectives):
+                        v, blank = ndcg_torch(s, labels[..., j].repeat(m, 1), mask, k)
+                        _accumulate(sums[s0:s0 + m, j], cnt[s0:s0 + m, j], v.double().view(m, n_b),
+                                    blank.view(m, n_b), blank_policy)
     return sums / np.maximum(cnt, 1)
 
 
