@@ -1,8 +1,9 @@
 """Validation metrics during training (torch NDCG, the same conventions as the reported ranx NDCG).
 
-The validation split is gathered into full-list batches once (:class:`ValidationSet`) and reused every epoch; a
-weight grid is scored in one forward per batch (lists repeated once per weight), so validating W weights costs about
-one pass over the data rather than W.
+The validation split is gathered into full-list batches once (:class:`ValidationSet`) and reused every epoch, or,
+above :data:`RESIDENT_LIMIT_BYTES`, streamed from its memory-mapped source at each validation; a weight grid is
+scored in stacked forwards (lists repeated once per weight, at most :data:`MAX_DOCS_PER_FORWARD` documents each), so
+validating W weights costs about one pass over the data rather than W.
 """
 from __future__ import annotations
 
