@@ -28,47 +28,48 @@ def deterministic_order(scores: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _cutoffs(n: int, ks: np.ndarray) -> np.ndarray:
+    """The cut-offs of a list of ``n`` items: ``k`` capped at ``n``, ``0`` meaning the whole list."""
+    out = np.empty(ks.shape[0], dtype=np.int64)
+    for c in range(ks.shape[0]):
+        out[c] = n if (ks[c] == 0 or ks[c] > n) else ks[c]
+    return out
+
+
+@njit(cache=True)
 def _ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: np.ndarray, out: np.ndarray) -> None:
-    """``out [objectives, cut-offs, rows]``; row ``r`` of ``scores`` ranks base list ``r % B`` of ``labels``
-    ``[objectives, B, list]``. Each row is sorted once for every objective and cut-off, and each base list's ideal
-    DCG is computed once for all the rows that repeat it."""
+    """``out [objectives, cut-offs, rows]`` (zeros on entry); row ``r`` of ``scores`` ranks base list ``r % B`` of
+    ``labels`` ``[objectives, B, list]``. Each row is sorted once for every objective and cut-off, and each base
+    list's ideal DCG is computed once for all the rows that repeat it."""
     n_obj, n_base = labels.shape[0], labels.shape[1]
     n_k = ks.shape[0]
-    kmax = np.empty(n_base, dtype=np.int64)
+    cut = np.empty((n_base, n_k), dtype=np.int64)
     idcg = np.zeros((n_obj, n_k, n_base))
     for b in range(n_base):
         n = lengths[b]
-        top = 0
-        for c in range(n_k):
-            kk = n if (ks[c] == 0 or ks[c] > n) else ks[c]
-            top = max(top, kk)
-        kmax[b] = top
+        cut[b] = _cutoffs(n, ks)
         for j in range(n_obj):
             ideal = np.sort(labels[j, b, :n])[::-1]
             acc = 0.0
-            for i in range(top):
+            for i in range(cut[b].max() if n_k else 0):
                 g = ideal[i]
                 if g >= 1.0:  # ranx rel_lvl=1: lower grades are not relevant
                     acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
                 for c in range(n_k):
-                    if i + 1 == (n if (ks[c] == 0 or ks[c] > n) else ks[c]):
+                    if i + 1 == cut[b, c]:
                         idcg[j, c, b] = acc
     for r in range(scores.shape[0]):
         b = r % n_base
-        n = lengths[b]
-        order = np.argsort(-scores[r, :n], kind="mergesort")  # stable: ties keep their position
+        order = np.argsort(-scores[r, :lengths[b]], kind="mergesort")  # stable: ties keep their position
         for j in range(n_obj):
             acc = 0.0
-            for i in range(kmax[b]):
+            for i in range(cut[b].max() if n_k else 0):
                 g = labels[j, b, order[i]]
                 if g >= 1.0:
                     acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
                 for c in range(n_k):
-                    if i + 1 == (n if (ks[c] == 0 or ks[c] > n) else ks[c]):
-                        out[j, c, r] = acc / idcg[j, c, b] if idcg[j, c, b] > 0.0 else 0.0
-            if n == 0:
-                for c in range(n_k):
-                    out[j, c, r] = 0.0
+                    if i + 1 == cut[b, c] and idcg[j, c, b] > 0.0:
+                        out[j, c, r] = acc / idcg[j, c, b]
 
 
 def ndcg_rows(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, k: int = 10) -> np.ndarray:
