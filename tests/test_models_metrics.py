@@ -292,3 +292,79 @@ def test_long_batches_are_scored_in_parts_with_the_same_results(kind, monkeypatc
     parts = both()
     for a, b in zip(whole, parts, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind,cond,layers", [("mlp", "lowrank", None), ("mlp", "lowrank", 1), ("mlp", "lowrank", 2),
+                                              ("mlp", "film", None), ("mlp", "film", 2), ("mlp", "concat", None),
+                                              ("transformer", "film", None)])
+@pytest.mark.parametrize("temp", [False, True])
+def test_scoring_under_m_weights_at_once_equals_one_weight_at_a_time(kind, cond, layers, temp):
+    """``weights [batch, m, K]`` (the trunk shared by a list's m weights) = each list repeated m times, in scores and
+    in gradients (float64)."""
+    torch.manual_seed(5)
+    c = cfg(kind, conditioning=cond, conditioned_layers=layers, temperature_conditioned=temp)
+    c.check()
+    pol = build_scorer(c).double()
+    for p in pol.parameters():  # away from the no-op initialisation, so every conditioned part matters
+        torch.nn.init.normal_(p, std=0.3)
+    b, m, n = 3, 4, 5
+    x = torch.randn(b, n, 6, dtype=torch.float64)
+    mask = torch.rand(b, n) > 0.2
+    w = torch.rand(b, m, 3, dtype=torch.float64).softmax(-1)
+    beta = torch.rand(b, m, dtype=torch.float64) + 0.5 if temp else None
+    shared = pol(x, mask, w, beta)
+    g_shared = torch.autograd.grad(shared.square().sum(), list(pol.parameters()), allow_unused=True)
+    rep = pol(x.repeat_interleave(m, 0), mask.repeat_interleave(m, 0), w.reshape(b * m, 3),
+              None if beta is None else beta.reshape(-1)).view(b, m, n)
+    g_rep = torch.autograd.grad(rep.square().sum(), list(pol.parameters()), allow_unused=True)
+    assert shared.shape == (b, m, n)
+    torch.testing.assert_close(shared, rep, rtol=1e-10, atol=1e-10)
+    for a, r in zip(g_shared, g_rep, strict=True):
+        assert (a is None) == (r is None)
+        if a is not None:
+            torch.testing.assert_close(a, r, rtol=1e-9, atol=1e-10)
+
+
+def test_conditioning_only_the_last_layers():
+    """``conditioned_layers`` = N: the layers before the last N ignore w; N = 1 makes the score affine in w."""
+    from ltr_hyperdpo.config import FieldError
+    from ltr_hyperdpo.models import ModelConfig
+    torch.manual_seed(6)
+    pol = build_scorer(cfg("mlp", conditioning="lowrank", conditioned_layers=1))
+    assert [type(d).__name__ for d in pol.lowrank] == ["Module", "Module", "LowRankDelta"]
+    for p in pol.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, 5, 6)
+    e = torch.eye(3)
+    w = torch.tensor([0.2, 0.3, 0.5])
+    s = pol(x, None, w)
+    torch.testing.assert_close(s, sum(w[k] * pol(x, None, e[k]) for k in range(3)), rtol=1e-5, atol=1e-5)
+    deep = build_scorer(cfg("mlp", conditioning="lowrank", conditioned_layers=3))
+    for p in deep.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    assert (deep(x, None, w) - sum(w[k] * deep(x, None, e[k]) for k in range(3))).abs().max() > 1e-3
+    for bad in ({"kind": "transformer", "conditioned_layers": 1}, {"conditioning": "concat", "conditioned_layers": 1},
+                {"conditioning": "film", "conditioned_layers": 1}, {"hidden": [8], "conditioned_layers": 3}):
+        with pytest.raises(FieldError, match="conditioned_layers"):
+            ModelConfig(**bad).check()
+
+
+def test_rankers_score_m_weights_at_once():
+    """Every ranker returns ``[batch, m, list]`` for ``w [batch, m, K]``, equal to one weight at a time (β too)."""
+    from ltr_hyperdpo.models import MemberRanker, ReferenceRanker, SoupRanker
+    torch.manual_seed(7)
+    ref = build_scorer(cfg("mlp"), conditioned=False).eval()
+    pol = conditioned_copy(ref)
+    for p in pol.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    plain = [build_scorer(cfg("mlp"), conditioned=False) for _ in range(3)]
+    rankers = [HyperDPORanker(pol, ref, 0.5), MemberRanker([(np.eye(3)[k], plain[k]) for k in range(3)], ref, 0.5),
+               SoupRanker(plain, ref, 0.5), ReferenceRanker(ref)]
+    x = torch.randn(2, 5, 6)
+    grid = torch.tensor([[1.0, 0, 0], [0.2, 0.3, 0.5], [0, 0, 1.0]])
+    for r in rankers:
+        for beta in (None, 2.0):
+            got = r.score(x, None, grid[None].expand(2, -1, -1), beta)
+            assert got.shape == (2, 3, 5)
+            for j in range(3):
+                torch.testing.assert_close(got[:, j], r.score(x, None, grid[j], beta), rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ from ..models.ranker import Ranker
 from ..runs.memory import release_freed_memory
 from .metrics import aggregate, ndcg_grid, ndcg_ranx
 from .pareto import hypervolume, nondominated, reference_point
-from .validation import MAX_DOCS_PER_FORWARD
+from .validation import MAX_DOCS_PER_FORWARD, weights_per_forward
 
 
 def score_lists(ds: RankingDataset, score_fns: list[Callable[[Slates], torch.Tensor]],
@@ -122,9 +122,6 @@ class FrontResult:
                    {k: v for k, v in d.items() if k not in known})
 
 
-#: documents (padded, weights x lists x width) scored in one stacked forward: large enough to amortise the call,
-#: small enough that the hidden activations stay in cache-friendly, bounded memory
-
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
                     batch_size: int, device: torch.device) -> dict[int, np.ndarray]:
@@ -141,15 +138,15 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             per = max(1, MAX_DOCS_PER_FORWARD // width)  # lists per forward: long lists are scored in parts
             ref = torch.cat([ranker.reference_score(x[i:i + per], mask[i:i + per]) for i in range(0, n_b, per)])
             rows = [ref.cpu().numpy()[None]]
-            step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
+            step = weights_per_forward(min(n_b, per) * width, n_w)
             for s0 in range(0, n_w, step):
                 m = min(step, n_w - s0)
                 parts = []
                 for i in range(0, n_b, per):
                     xs, ms, rs = x[i:i + per], mask[i:i + per], ref[i:i + per]
-                    sc = ranker.score(xs.repeat(m, 1, 1), ms.repeat(m, 1), wt[s0:s0 + m].repeat_interleave(
-                        xs.shape[0], 0), beta, reference_scores=rs.repeat(m, 1))
-                    parts.append(sc.float().cpu().numpy().reshape(m, xs.shape[0], width))
+                    sc = ranker.score(xs, ms, wt[s0:s0 + m][None].expand(xs.shape[0], -1, -1), beta,
+                                      reference_scores=rs)  # [lists, m, width]
+                    parts.append(sc.float().transpose(0, 1).cpu().numpy())
                 rows.append(np.concatenate(parts, axis=1))
             scores = np.concatenate(rows).reshape(-1, width)  # [(1 + weights) * lists, width]
             nd = ndcg_grid(scores, b.labels.numpy(), lengths, ks)  # [objectives, cut-offs, (1 + weights) * lists]

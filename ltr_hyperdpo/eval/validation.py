@@ -2,8 +2,8 @@
 
 The validation split is gathered into full-list batches once (:class:`ValidationSet`) and reused every epoch, or,
 above :data:`RESIDENT_LIMIT_BYTES`, streamed from its memory-mapped source at each validation; a weight grid is
-scored in stacked forwards (lists repeated once per weight, at most :data:`MAX_DOCS_PER_FORWARD` documents each), so
-validating W weights costs about one pass over the data rather than W.
+scored in forwards of at most :data:`MAX_DOCS_PER_FORWARD` documents under up to :func:`weights_per_forward` weights
+(``w [lists, m, K]``: a conditioned policy computes its weight-independent trunk once per list and forward).
 """
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ ConditionedScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.
 #: documents (padded, weights x lists x width) scored in one forward: activations stay ~10-20 MB whatever the
 #: batch; measured on 117k test documents x 70 weights, 4096 is as fast as 16384 and 65536 and peaks ~300 MB lower
 MAX_DOCS_PER_FORWARD = 1 << 12
+#: (document, weight) pairs per forward when lists are scored under several weights at once
+MAX_DOC_WEIGHTS_PER_FORWARD = 1 << 14
+
+
+def weights_per_forward(n_docs: int, n_weights: int) -> int:
+    """How many weights to score ``n_docs`` padded documents under in one forward (bounded activations)."""
+    return max(1, min(n_weights, MAX_DOC_WEIGHTS_PER_FORWARD // max(n_docs, 1)))
 
 
 #: a validation split up to this size (features, padded) is gathered once and kept; a larger one is streamed from
@@ -107,8 +114,8 @@ def val_ndcg(model_fn: ScoreFn, data: RankingDataset | ValidationSet, k: int, ba
 
 def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: RankingDataset | ValidationSet,
                   k: int, blank_policy: str = "skip") -> np.ndarray:
-    """Mean torch NDCG@k ``[weights, objectives]`` of ``conditioned_fn(features, mask, w [lists, K])`` at every
-    weight of ``grid`` ``[weights, K]``."""
+    """Mean torch NDCG@k ``[weights, objectives]`` of ``conditioned_fn(features, mask, w [lists, m, K]) -> scores
+    [lists, m, list]`` at every weight of ``grid`` ``[weights, K]``."""
     if blank_policy not in BLANK_POLICIES:
         raise ValueError(f"blank_policy must be one of {BLANK_POLICIES}, got {blank_policy!r}")
     vs = as_validation_set(data)
@@ -119,12 +126,12 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
         for b in vs.batches:
             for feats, labels, lmask in _parts(b):
                 n_b, width = lmask.shape
-                step = max(1, MAX_DOCS_PER_FORWARD // (n_b * width))
+                step = weights_per_forward(n_b * width, n_w)
                 for s0 in range(0, n_w, step):
                     w = grid[s0:s0 + step].to(feats.device)
                     m = w.shape[0]
                     mask = lmask.repeat(m, 1)
-                    s = conditioned_fn(feats.repeat(m, 1, 1), mask, w.repeat_interleave(n_b, 0))
+                    s = conditioned_fn(feats, lmask, w[None].expand(n_b, -1, -1)).transpose(0, 1).reshape(m * n_b, -1)
                     for j in range(vs.n_objectives):
                         v, blank = ndcg_torch(s, labels[..., j].repeat(m, 1), mask, k)
                         _accumulate(sums[s0:s0 + m, j], cnt[s0:s0 + m, j], v.double().view(m, n_b),

@@ -60,10 +60,14 @@ class HyperDPO(Method):
         noise = ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]), m)
         with torch.no_grad():
             ref_s = ctx.reference(b.features, b.mask).repeat_interleave(m, 0)
-        if m > 1:  # each list seen under m trade-offs in one step; the reference forward is shared
-            b = Slates(b.features.repeat_interleave(m, 0), b.labels.repeat_interleave(m, 0),
-                       b.mask.repeat_interleave(m, 0), b.queries, b.rows)
-        pol = model(b.features, b.mask, w, beta if temp else None)
+        n_b = b.mask.shape[0]
+        # each list is seen under m trade-offs in one step: the reference forward and the policy's
+        # weight-independent trunk are computed once per list
+        pol = model(b.features, b.mask, w.view(n_b, m, -1),
+                    beta.view(n_b, m) if temp else None).reshape(n_b * m, -1)  # type: ignore[union-attr]
+        if m > 1:
+            b = Slates(b.features, b.labels.repeat_interleave(m, 0), b.mask.repeat_interleave(m, 0), b.queries,
+                       b.rows)
         return self.objective(ctx, pol, ref_s, b, w, beta, gen, noise)
 
     def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,

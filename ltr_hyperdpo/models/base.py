@@ -60,6 +60,9 @@ class ModelConfig(Validated):
     cond_hidden: int = opt(64, ge=1)
     temperature_conditioned: bool = False
     freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
+    # MLP: only the last N linear layers (the output layer counts as one) are conditioned; the layers before them are
+    # a trunk computed once per list and shared by every weight it is scored under (None: every layer)
+    conditioned_layers: int | None = opt(None, ge=1)
 
     def check(self) -> None:
         if self.conditioning == "auto":
@@ -79,6 +82,15 @@ class ModelConfig(Validated):
                                      else self.n_prompts < 1):
             raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM or lowrank "
                                                 "for the MLP, n_prompts >= 1 for the transformer")
+        if self.conditioned_layers is not None:
+            if self.kind != "mlp" or self.conditioning not in ("film", "lowrank"):
+                raise FieldError("conditioned_layers", "applies to the MLP with lowrank or film conditioning")
+            if self.conditioned_layers > len(self.hidden) + 1:
+                raise FieldError("conditioned_layers", f"{self.conditioned_layers} is more than the MLP's "
+                                                       f"{len(self.hidden) + 1} linear layers")
+            if self.conditioning == "film" and self.conditioned_layers < 2:
+                raise FieldError("conditioned_layers", "FiLM conditions hidden layers, not the output layer: "
+                                                       "use 2 or more")
         if self.kind == "transformer" and self.d_model % self.n_heads:
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 
@@ -104,7 +116,12 @@ class ScorerConfig(ModelConfig):
 
 
 class Scorer(nn.Module):
-    """Common interface: ``forward(x, mask, weights=None, beta=None) -> scores [batch, list]``."""
+    """Common interface: ``forward(x, mask, weights=None, beta=None) -> scores [batch, list]``.
+
+    ``weights`` is ``[objectives]``, ``[batch, objectives]``, or ``[batch, m, objectives]`` to score every list under
+    m weights at once (scores ``[batch, m, list]``; ``beta`` then a float or ``[batch, m]``): the part of the forward
+    that does not depend on the weight is computed once per list.
+    """
 
     config: ScorerConfig
 
@@ -122,9 +139,25 @@ class Scorer(nn.Module):
             raise ValueError("this scorer is weight-conditioned: pass weights [batch, objectives]")
         if weights.ndim == 1:
             weights = weights[None, :].expand(x.shape[0], -1)
-        if weights.shape != (x.shape[0], self.config.n_objectives):
-            raise ValueError(f"weights must be [batch, {self.config.n_objectives}], got {tuple(weights.shape)}")
+        k = self.config.n_objectives
+        if weights.ndim == 3 and weights.shape[0] == x.shape[0] and weights.shape[2] == k:
+            weights = weights.reshape(-1, k)
+            if torch.is_tensor(beta) and beta.ndim > 0:
+                beta = beta.reshape(-1)
+        elif weights.shape != (x.shape[0], k):
+            raise ValueError(f"weights must be [batch, {k}] or [batch, m, {k}], got {tuple(weights.shape)}")
         return condition_vector(weights.to(x.dtype), beta, self.config.temperature_conditioned)
+
+    def _each_weight(self, x: torch.Tensor, mask: torch.Tensor | None, weights: torch.Tensor,
+                     beta: torch.Tensor | float | None) -> torch.Tensor:
+        """Scores ``[batch, m, list]`` for weights ``[batch, m, K]`` by repeating each list m times (a scorer with
+        nothing to share across weights)."""
+        b, m = weights.shape[:2]
+        rep = None if mask is None else mask.repeat_interleave(m, 0)
+        if torch.is_tensor(beta) and beta.ndim > 0:
+            beta = beta.reshape(-1)
+        s = self(x.repeat_interleave(m, 0), rep, weights.reshape(b * m, -1), beta)
+        return s.view(b, m, -1)
 
     def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.config.n_features:

@@ -27,8 +27,10 @@ WeightsLike = torch.Tensor | np.ndarray | Sequence[float]
 class Ranker(Protocol):
     """Scores ``[batch, list]`` of documents ``x`` ``[batch, list, features]`` at preference ``w`` and temperature β.
 
-    ``w`` is ``[objectives]`` or ``[batch, objectives]``; ``beta=None`` means the training temperature. Inputs are
-    model inputs (selected and normalised features); :meth:`ltr_hyperdpo.Run.score` takes raw features.
+    ``w`` is ``[objectives]`` or ``[batch, objectives]``, or ``[batch, m, objectives]`` for scores ``[batch, m, list]``
+    of every list under m weights (a conditioned policy then computes its weight-independent part once per list);
+    ``beta=None`` means the training temperature. Inputs are model inputs (selected and normalised features);
+    :meth:`ltr_hyperdpo.Run.score` takes raw features.
     """
 
     beta_train: float
@@ -61,7 +63,7 @@ def as_weights(w: WeightsLike | None, batch: int, n_objectives: int,
         raise ValueError(f"pass a preference weight vector of {n_objectives} values")
     t = w if torch.is_tensor(w) else torch.as_tensor(np.asarray(w, dtype=np.float32))
     t = t.float() if device is None else t.float().to(device)
-    if t.shape[-1] != n_objectives:
+    if t.shape[-1] != n_objectives or t.ndim > 3:
         raise ValueError(f"a weight vector has {n_objectives} values (one per objective), got {tuple(t.shape)}")
     return t[None, :].expand(batch, -1) if t.ndim == 1 else t
 
@@ -89,6 +91,12 @@ class _Base:
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def _each_weight(self, x: torch.Tensor, mask: torch.Tensor | None, wt: torch.Tensor, beta: float | None,
+                     reference_scores: torch.Tensor | None) -> torch.Tensor:
+        """Scores ``[batch, m, list]`` for weights ``[batch, m, K]``, one weight column at a time."""
+        return torch.stack([self.score(x, mask, wt[:, j], beta, reference_scores=reference_scores)
+                            for j in range(wt.shape[1])], dim=1)
+
     def _per_row(self, x: torch.Tensor, mask: torch.Tensor | None, wt: torch.Tensor, beta: float | None,
                  reference_scores: torch.Tensor | None) -> torch.Tensor:
         """Score a batch of mixed weights one distinct weight at a time (rankers holding one model per weight)."""
@@ -105,7 +113,7 @@ class _Base:
         if beta is None or abs(beta - self.beta_train) < 1e-12:
             return s
         ref = self.reference(x, mask) if reference_scores is None else reference_scores
-        return rescale_temperature(s, ref, self.beta_train, beta)
+        return rescale_temperature(s, ref[:, None] if s.ndim == 3 else ref, self.beta_train, beta)
 
 
 class HyperDPORanker(_Base):
@@ -148,6 +156,8 @@ class MemberRanker(_Base):
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         wt = as_weights(w, x.shape[0], self.n_objectives, x.device)
+        if wt.ndim == 3:
+            return self._each_weight(x, mask, wt, beta, reference_scores)
         if not torch.allclose(wt, wt[:1].expand_as(wt)):
             return self._per_row(x, mask, wt, beta, reference_scores)
         s = self.models[self.nearest(wt[0].cpu().numpy())](x, mask)
@@ -181,6 +191,8 @@ class SoupRanker(_Base):
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         wt = as_weights(w, x.shape[0], self.n_objectives, x.device)
+        if wt.ndim == 3:
+            return self._each_weight(x, mask, wt, beta, reference_scores)
         if not torch.allclose(wt, wt[:1].expand_as(wt)):
             return self._per_row(x, mask, wt, beta, reference_scores)
         s = functional_call(self.experts[0], self.params_for(wt[0].cpu().numpy()), (x, mask))
@@ -197,4 +209,7 @@ class ReferenceRanker(_Base):
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None = None,
               beta: float | None = None, *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        return self.reference(x, mask) if reference_scores is None else reference_scores
+        s = self.reference(x, mask) if reference_scores is None else reference_scores
+        if w is not None and np.ndim(w) == 3:  # the same scores under each of the m weights
+            return s[:, None].expand(-1, len(w[0]), -1)
+        return s

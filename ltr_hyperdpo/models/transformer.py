@@ -91,6 +91,8 @@ class TransformerScorer(Scorer):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, weights: torch.Tensor | None = None,
                 beta: torch.Tensor | float | None = None) -> torch.Tensor:
+        if weights is not None and weights.ndim == 3 and self.conditioned:  # attention mixes w into every layer
+            return self._each_weight(x, mask, weights, beta)
         mask = self._check(x, mask)
         c = self._cond(x, weights, beta)
         h = self.inp(self.input_norm(x) if self.input_norm is not None else x)
