@@ -103,7 +103,7 @@ class MLPScorer(Scorer):
             conditioned = c is not None and mode in ("lowrank", "film") and i >= self.first_conditioned
             if conditioned and shared:
                 z = self._expand(z, m)
-            if conditioned and mode == "lowrank":
+            if c is not None and conditioned and mode == "lowrank":
                 z = z + (self._shared_delta(i, h, c, m) if shared else self.lowrank[i](h, c))
             if conditioned and film is not None:  # z (1 + scale) + shift, in one fused operation
                 off, width = self._film_offsets[i], z.shape[-1]

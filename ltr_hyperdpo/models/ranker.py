@@ -211,5 +211,5 @@ class ReferenceRanker(_Base):
               beta: float | None = None, *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         s = self.reference(x, mask) if reference_scores is None else reference_scores
         if w is not None and np.ndim(w) == 3:  # the same scores under each of the m weights
-            return s[:, None].expand(-1, len(w[0]), -1)
+            return s[:, None].expand(-1, int(np.shape(w)[1]), -1)
         return s
