@@ -1,5 +1,6 @@
 """Arrow storage, the convert command, atomic output, and the data_scripts conversion path on local files."""
 import importlib.util
+import itertools
 import shutil
 import sys
 from pathlib import Path
@@ -147,6 +148,37 @@ def test_workers_output_equals_one_worker(tmp_path, mq2008_dir, monkeypatch, ext
         assert a.column(col).equals(b.column(col)), col
     ma, mb = read_metadata(a.schema), read_metadata(b.schema)
     assert ma["objectives"] == mb["objectives"] and ma["n_features"] == mb["n_features"]  # the fitted state
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([one.name, two.name])  # no spool file left
+
+
+def test_workers_with_a_group_file_equal_one_worker(tmp_path, mq2008_dir, monkeypatch):
+    """qids from a side group file reach the workers' spooled batches unchanged."""
+    import ltr_hyperdpo.data.conversion as conversion
+
+    lines = (mq2008_dir / "train.txt").read_text().splitlines()
+    qids = [ln.split()[1] for ln in lines]
+    (tmp_path / "g.svm").write_text("".join(" ".join([ln.split()[0]] + ln.split()[2:]) + "\n" for ln in lines))
+    sizes = [sum(1 for _ in grp) for _, grp in itertools.groupby(qids)]
+    (tmp_path / "g.svm.group").write_text("".join(f"{n}\n" for n in sizes))
+    monkeypatch.setattr(conversion, "RANGE_BYTES", 200_000)
+    convert(tmp_path / "g.svm", tmp_path / "one.arrow")
+    convert(tmp_path / "g.svm", tmp_path / "two.arrow", workers=2)
+    a, b = open_table(tmp_path / "one.arrow"), open_table(tmp_path / "two.arrow")
+    assert a.equals(b) and a.column("qid").to_pylist()[:3] == [0, 0, 0] and len(set(a.column("qid").to_pylist())) \
+        == len(sizes)
+
+
+def test_a_failure_while_writing_leaves_no_output_and_no_spool(tmp_path, mq2008_dir, monkeypatch):
+    import ltr_hyperdpo.data.conversion as conversion
+
+    def broken(*a, **k):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(conversion, "RANGE_BYTES", 200_000)
+    monkeypatch.setattr(conversion, "_finished_batch", broken)  # inherited by the forked workers
+    with pytest.raises(OSError, match="No space"):
+        convert(mq2008_dir / "train.txt", tmp_path / "o.arrow", workers=2)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_workers_report_the_right_line(tmp_path, mq2008_dir, monkeypatch):
@@ -183,3 +215,26 @@ def test_text_cache_made_once_and_renewed_on_change(tmp_path, mq2008_dir):
     pq = tmp_path / "t.parquet"
     convert(src, pq)
     assert cached_input(pq, cache) == pq  # converted data is read as it is
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssFile from /proc (Linux)")
+def test_mapped_pages_are_released_and_read_back(tmp_path):
+    """A converted Arrow file is read through a memory map whose resident pages can be dropped: the data stay equal
+    and the process's file-backed resident memory falls by about the file's size."""
+    import pyarrow as pa
+
+    from ltr_hyperdpo.data.store import write_table
+    from ltr_hyperdpo.runs.memory import release_mapped_pages
+
+    def rss_file() -> int:
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssFile"))
+        return int(line.split()[1]) * 1024
+
+    x = np.random.default_rng(0).random(8_000_000, dtype=np.float32)  # 32 MB
+    write_table(tmp_path / "x.arrow", pa.table({"x": x}))
+    t = open_table(tmp_path / "x.arrow")
+    total = float(np.asarray(t.column("x").chunk(0)).sum(dtype=np.float64))  # touches every page
+    before = rss_file()
+    assert release_mapped_pages() >= 1
+    assert before - rss_file() > 25e6
+    assert float(np.asarray(t.column("x").chunk(0)).sum(dtype=np.float64)) == total  # read back, same values

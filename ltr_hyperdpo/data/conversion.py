@@ -3,23 +3,27 @@
 Pass 1 scans the file: the feature width, the rows, query contiguity, label validity, and only the columns the
 objectives read (their quantile edges are fitted on those). Pass 2 parses again and writes one record batch per
 chunk, so only a few chunks are in memory at a time whatever the file size. With ``workers > 1`` both passes parse
-byte ranges cut at line boundaries in worker processes (results are written in file order, so the output equals
-``workers=1``); gzip input is read by one process. A failure or Ctrl-C leaves no output file.
+byte ranges cut at line boundaries in worker processes; in pass 2 each worker writes its range's finished record
+batches to a spool file (Arrow IPC stream, beside the output) that the writer memory-maps and copies in file order,
+so no parsed data crosses a pipe and the output equals ``workers=1``. Gzip input is read by one process. A failure
+or Ctrl-C leaves no output file and no spool file.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
+from ..runs.io import TMP_SUFFIX
 from .letor import (
     DEFAULT_CHUNK_BYTES,
     ParsedChunk,
@@ -33,6 +37,8 @@ from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, par
 from .store import format_for_output, open_table, read_metadata, write_batches
 from .textio import LetorFormatError, check_input_path, count_newlines, group_qids, is_gzip, plan_ranges
 from .textio import resolve_group_file as _resolve_group_file
+
+T = TypeVar("T")
 
 #: bytes per worker task: large enough to amortise the hand-over, small enough to bound memory in flight
 RANGE_BYTES = 32 << 20
@@ -109,11 +115,62 @@ def _iter_range(t: _Task) -> Iterator[ParsedChunk]:
                       stats=ParseStats())
 
 
-def _parse_range(t: _Task) -> list[ParsedChunk]:
-    return list(_iter_range(t))
+@dataclass
+class _Spool:
+    """Pass-2 task of one range: parse it and write its finished record batches to ``path``."""
+
+    task: _Task
+    path: str
+    qids: np.ndarray | None  # the range's qids from a group file (None: the lines carry them)
+    with_comment: bool
+    objectives: list[ObjectiveSpec] | None
 
 
-def _ordered(fn: Callable[[_Task], Any], tasks: list[_Task], pool: Any, window: int) -> Iterator[Any]:
+def _finished_batch(c: ParsedChunk, width: int, qids: np.ndarray | None, with_comment: bool, stats: ParseStats,
+                    objs: list[ObjectiveSpec] | None) -> pa.RecordBatch:
+    """The output record batch of one parsed chunk (with its objectives' grades)."""
+    b = chunk_to_batch(c, width, qids, with_comment, stats)
+    if objs is not None:
+        g = np.stack([o.grades(c.labels, c.features) for o in objs], axis=1).astype(np.float32)
+        b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
+    return b
+
+
+def _spool_range(s: _Spool) -> int:
+    """Write one range's record batches to its spool file (Arrow IPC stream); returns comments decoded with
+    replacement."""
+    stats = ParseStats()
+    r = 0
+    with pa.OSFile(s.path, "wb") as sink:
+        writer = None
+        for c in _iter_range(s.task):
+            m = len(c.labels)
+            b = _finished_batch(c, s.task.width, None if s.qids is None else s.qids[r:r + m], s.with_comment, stats,
+                                s.objectives)
+            r += m
+            if writer is None:
+                writer = pa.ipc.new_stream(sink, b.schema)
+            writer.write_batch(b)
+        if writer is not None:
+            writer.close()
+    return stats.comments_replaced
+
+
+def _spooled_batches(path: str) -> Iterator[pa.RecordBatch]:
+    """The record batches of a spool file (memory-mapped), which is deleted once they are consumed."""
+    try:
+        if os.path.getsize(path):
+            yield from pa.ipc.open_stream(pa.memory_map(path, "r"))
+    finally:
+        os.unlink(path)
+
+
+def _spool_paths(out: Path) -> Iterator[Path]:
+    """Spool files of this process for ``out`` (left only by a failure)."""
+    return out.parent.glob(f".{out.name}.{os.getpid()}.*.spool{TMP_SUFFIX}")
+
+
+def _ordered(fn: Callable[[T], Any], tasks: list[T], pool: Any, window: int) -> Iterator[Any]:
     """``map(fn, tasks)`` in order, at most ``window`` tasks in flight (bounded memory)."""
     if pool is None:
         yield from map(fn, tasks)
@@ -179,6 +236,8 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         if pool is not None:
             pool.terminate()
             pool.join()
+            for p in _spool_paths(out):
+                p.unlink(missing_ok=True)
 
 
 def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None, drops: list[int],
@@ -242,18 +301,25 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
         try:
             tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, ())
                      for i, (s, e) in enumerate(ranges)]
-            per_range = (map(_iter_range, tasks) if pool is None else _ordered(_parse_range, tasks, pool, window))
-            for i, chunks in enumerate(per_range):
+            if pool is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tag = f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}"
+                spools = [_Spool(t, str(out.parent / f"{tag}.{i}.spool{TMP_SUFFIX}"),
+                                 None if group is None else all_q[row_starts[i]:row_starts[i + 1]], with_comment, objs)
+                          for i, t in enumerate(tasks)]
+                for i, replaced in enumerate(_ordered(_spool_range, spools, pool, window)):
+                    stats.comments_replaced += replaced
+                    yield from _spooled_batches(spools[i].path)
+                    if cb2 is not None:
+                        e = ranges[i][1]
+                        cb2((e if e is not None else os.path.getsize(src)) - ranges[i][0])
+                return
+            for i, t in enumerate(tasks):
                 r = int(row_starts[i])
-                for c in chunks:
+                for c in _iter_range(t):
                     m = len(c.labels)
-                    b = chunk_to_batch(c, width, all_q[r:r + m], with_comment, stats)
+                    yield _finished_batch(c, width, all_q[r:r + m], with_comment, stats, objs)
                     r += m
-                    if objs is not None:
-                        g = np.stack([o.grades(c.labels, c.features) for o in objs], axis=1).astype(np.float32)
-                        b = b.append_column("objectives",
-                                            pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
-                    yield b
                 if cb2 is not None:
                     e = ranges[i][1]
                     cb2((e if e is not None else os.path.getsize(src)) - ranges[i][0])

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numba import njit, prange
 
+from ..runs.memory import release_mapped_pages
+
 SKEW_THRESHOLD = 3.0
 #: rows of the fit's accumulator: minimum, shifted sums of d, d², d³, sums of log1p(x), log1p(x)²
 _MIN, _S1, _S2, _S3, _L1, _L2 = range(6)
@@ -73,6 +75,7 @@ class FeatureNormalizer:
                 shift = b[:, cols].astype(np.float64).mean(0)
             _accumulate(b, cols, shift, acc)
             n += b.shape[0]
+            release_mapped_pages(min_interval_s=0.5)  # a pass over a mapped file keeps only what it reads now
         if shift is None:
             shift = np.zeros(f)
         nn = max(n, 1)

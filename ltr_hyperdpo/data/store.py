@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..runs.io import atomic_path, jsonable
+from ..runs.memory import map_readonly
 
 META_KEY = b"ltr_hyperdpo"
 PARQUET_MAGIC = b"PAR1"
@@ -79,10 +80,13 @@ def write_table(path: str | os.PathLike, table: pa.Table, fmt: str | None = None
 
 
 def open_table(path: str | os.PathLike) -> pa.Table:
-    """Open a converted file without re-parsing: Arrow IPC is memory-mapped, Parquet is read."""
+    """Open a converted file without re-parsing: Arrow IPC is memory-mapped (its pages can be released, see
+    :func:`ltr_hyperdpo.runs.memory.release_mapped_pages`), Parquet is read."""
     fmt = storage_format(path)
     if fmt == "arrow":
-        return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        if os.path.getsize(path) == 0:
+            return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()  # the reader's own error
+        return pa.ipc.open_file(pa.py_buffer(map_readonly(path))).read_all()
     if fmt == "parquet":
         return pq.read_table(str(path), memory_map=True)
     raise ValueError(f"{path}: not a Parquet or Arrow IPC file (use `ltr-hyperdpo convert` first)")

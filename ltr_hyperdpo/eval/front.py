@@ -10,7 +10,7 @@ import torch
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker
-from ..runs.memory import release_freed_memory
+from ..runs.memory import release_freed_memory, release_mapped_pages
 from .metrics import aggregate, ndcg_grid, ndcg_ranx
 from .pareto import hypervolume, nondominated, reference_point
 from .validation import MAX_DOCS_PER_FORWARD, weights_per_forward
@@ -153,6 +153,7 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             for c, k in enumerate(ks):
                 out[k][:, :, b.queries] = nd[:, c].reshape(n_k, n_w + 1, n_b).transpose(1, 0, 2)
             release_freed_memory()  # shapes vary by batch: give the freed pages back, memory stays flat
+            release_mapped_pages(min_interval_s=1.0)
     return out
 
 

@@ -14,7 +14,7 @@ import torch
 
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
-from ..runs.memory import release_freed_memory
+from ..runs.memory import release_freed_memory, release_mapped_pages
 from .metrics import BLANK_POLICIES, ndcg_torch
 from .pareto import hypervolume
 
@@ -56,6 +56,7 @@ class ValidationSet:
             yield b if self.device.type == "cpu" else b.to(self.device)
             if not self.resident:  # the batch and its activations are freed: keep the process from growing
                 release_freed_memory()
+                release_mapped_pages(min_interval_s=1.0)
 
     @property
     def batches(self) -> Iterable[Slates]:

@@ -31,6 +31,7 @@ from .checkpoint import save_checkpoint
 from .device import autocast, check_precision, grad_scaler, to_device
 from .distributed import broadcast, info
 from .io import append_jsonl
+from .memory import release_mapped_pages
 from .progress import progress_bar, say
 
 #: epoch seeds mix the run seed, the stage id and the epoch with these primes (fixed: changing them changes results)
@@ -194,6 +195,7 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             if bar is not None:
                 bar.set_postfix(loss=f"{total / n_b:.4f}")
                 bar.update(1)
+            release_mapped_pages(min_interval_s=1.0)  # resident memory: what was read lately, not the whole file
         if pending:
             _step(opt, params, stage.grad_clip, scaler)
             st.steps += 1
