@@ -138,7 +138,7 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             per = max(1, MAX_DOCS_PER_FORWARD // width)  # lists per forward: long lists are scored in parts
             ref = torch.cat([ranker.reference_score(x[i:i + per], mask[i:i + per]) for i in range(0, n_b, per)])
             rows = [ref.cpu().numpy()[None]]
-            step = weights_per_forward(min(n_b, per) * width, n_w)
+            step = weights_per_forward(min(n_b, per) * width, n_w, ranker.per_weight_width)
             for s0 in range(0, n_w, step):
                 m = min(step, n_w - s0)
                 parts = []

@@ -24,13 +24,15 @@ ConditionedScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.
 #: documents (padded, weights x lists x width) scored in one forward: activations stay ~10-20 MB whatever the
 #: batch; measured on 117k test documents x 70 weights, 4096 is as fast as 16384 and 65536 and peaks ~300 MB lower
 MAX_DOCS_PER_FORWARD = 1 << 12
-#: (document, weight) pairs per forward when lists are scored under several weights at once
-MAX_DOC_WEIGHTS_PER_FORWARD = 1 << 14
+#: activation values (documents x weights x per-weight width) of one forward under several weights: 8 MB of float32
+MAX_WEIGHT_ACTIVATIONS = 1 << 21
 
 
-def weights_per_forward(n_docs: int, n_weights: int) -> int:
-    """How many weights to score ``n_docs`` padded documents under in one forward (bounded activations)."""
-    return max(1, min(n_weights, MAX_DOC_WEIGHTS_PER_FORWARD // max(n_docs, 1)))
+def weights_per_forward(n_docs: int, n_weights: int, per_weight_width: int = 128) -> int:
+    """How many weights to score ``n_docs`` padded documents under in one forward, so that the per-weight
+    activations (``per_weight_width`` values per document and weight) stay bounded: a model conditioned only in its
+    last layers scores every weight of a grid at once, over one trunk forward."""
+    return max(1, min(n_weights, MAX_WEIGHT_ACTIVATIONS // max(n_docs * max(per_weight_width, 1), 1)))
 
 
 #: a validation split up to this size (features, padded) is gathered once and kept; a larger one is streamed from
@@ -114,9 +116,10 @@ def val_ndcg(model_fn: ScoreFn, data: RankingDataset | ValidationSet, k: int, ba
 
 
 def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: RankingDataset | ValidationSet,
-                  k: int, blank_policy: str = "skip") -> np.ndarray:
+                  k: int, blank_policy: str = "skip", per_weight_width: int = 128) -> np.ndarray:
     """Mean torch NDCG@k ``[weights, objectives]`` of ``conditioned_fn(features, mask, w [lists, m, K]) -> scores
-    [lists, m, list]`` at every weight of ``grid`` ``[weights, K]``."""
+    [lists, m, list]`` at every weight of ``grid`` ``[weights, K]`` (``per_weight_width``: the model's, see
+    :func:`weights_per_forward`)."""
     if blank_policy not in BLANK_POLICIES:
         raise ValueError(f"blank_policy must be one of {BLANK_POLICIES}, got {blank_policy!r}")
     vs = as_validation_set(data)
@@ -127,7 +130,7 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
         for b in vs.batches:
             for feats, labels, lmask in _parts(b):
                 n_b, width = lmask.shape
-                step = weights_per_forward(n_b * width, n_w)
+                step = weights_per_forward(n_b * width, n_w, per_weight_width)
                 for s0 in range(0, n_w, step):
                     w = grid[s0:s0 + step].to(feats.device)
                     m = w.shape[0]
@@ -141,6 +144,8 @@ def val_ndcg_grid(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: 
 
 
 def val_hypervolume(conditioned_fn: ConditionedScoreFn, grid: torch.Tensor, data: RankingDataset | ValidationSet,
-                    k: int, ref_point: np.ndarray | float | list | None = None, blank_policy: str = "skip") -> float:
-    """Hypervolume of the validation NDCG@k points of ``conditioned_fn(features, mask, w[batch, K])`` over a grid."""
-    return hypervolume(val_ndcg_grid(conditioned_fn, grid, data, k, blank_policy), ref_point)
+                    k: int, ref_point: np.ndarray | float | list | None = None, blank_policy: str = "skip",
+                    per_weight_width: int = 128) -> float:
+    """Hypervolume of the validation NDCG@k points of ``conditioned_fn(features, mask, w[batch, m, K])`` over a
+    grid."""
+    return hypervolume(val_ndcg_grid(conditioned_fn, grid, data, k, blank_policy, per_weight_width), ref_point)

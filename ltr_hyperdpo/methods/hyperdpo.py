@@ -89,7 +89,7 @@ class HyperDPO(Method):
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
             return {"val_hypervolume": val_hypervolume(fn, grid, vset, ctx.front_k, ctx.ref_point,
-                                                       ctx.blank_policy)}
+                                                       ctx.blank_policy, policy.per_weight_width)}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
         cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]

@@ -132,6 +132,12 @@ class Scorer(nn.Module):
         """Whether the scorer takes (w, β) as input."""
         return self._conditioned
 
+    @property
+    def per_weight_width(self) -> int:
+        """Activations per document and weight when scoring under several weights (sizes the weight chunks of the
+        evaluation); 0 when the scores do not depend on the weight."""
+        return 0 if not self.conditioned else max(self.config.d_model * 4, 256)
+
     def _cond(self, x: torch.Tensor, weights, beta) -> torch.Tensor | None:
         if not self.conditioned:
             return None

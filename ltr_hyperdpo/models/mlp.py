@@ -126,6 +126,15 @@ class MLPScorer(Scorer):
             return torch.where(mask[:, None, :], s.view(b, m, n), torch.zeros((), dtype=s.dtype, device=s.device))
         return torch.where(mask, s, torch.zeros_like(s))
 
+    @property
+    def per_weight_width(self) -> int:
+        if not self.conditioned:
+            return 0
+        if self.config.conditioning == "concat":
+            return max(self.config.hidden)
+        widths = list(self.config.hidden) + [1]
+        return max(max(widths[self.first_conditioned:]), self.config.cond_dim)
+
     @staticmethod
     def _expand(z: torch.Tensor, m: int) -> torch.Tensor:
         """``[b, n, d] -> [b·m, n, d]``: each list's rows repeated for its m weights (row i·m + j = weight j)."""

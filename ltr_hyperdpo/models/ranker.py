@@ -41,6 +41,11 @@ class Ranker(Protocol):
         """The number of objectives (the length of a weight vector)."""
         ...
 
+    @property
+    def per_weight_width(self) -> int:
+        """Activations per document and weight when scoring under several weights (sizes evaluation chunks)."""
+        ...
+
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
         """Scores ``[batch, list]``; padded items (mask False) score 0."""
@@ -75,6 +80,10 @@ class _Base:
     @property
     def n_objectives(self) -> int:
         return int(self.reference.config.n_objectives)
+
+    @property
+    def per_weight_width(self) -> int:  # one model forward per weight (members, soup)
+        return max(self.reference.config.hidden + [self.reference.config.d_model * 4])
 
     @torch.no_grad()
     def reference_score(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,6 +136,10 @@ class HyperDPORanker(_Base):
     @property
     def n_objectives(self) -> int:
         return int(self.policy.config.n_objectives)
+
+    @property
+    def per_weight_width(self) -> int:
+        return self.policy.per_weight_width
 
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
@@ -205,6 +218,10 @@ class ReferenceRanker(_Base):
     def __init__(self, reference: Scorer):
         self.reference = reference.eval()
         self.beta_train = 1.0
+
+    @property
+    def per_weight_width(self) -> int:
+        return 0
 
     @torch.no_grad()
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None = None,
