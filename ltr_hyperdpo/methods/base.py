@@ -47,7 +47,7 @@ class Stage2Params(Protocol):
     top_k: int | None
     tie_break: Literal["random", "first"]
     lr_scheduler: str | dict | None
-    weights_per_list: int
+    weights_per_list: int | None
     vertex_prob: float
     patience: int
     grad_clip: float

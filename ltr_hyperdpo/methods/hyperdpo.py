@@ -9,6 +9,7 @@ from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.batching import Slates
 from ..eval.validation import val_hypervolume
+from ..models.base import ModelConfig
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import HyperDPORanker, Ranker
 from ..models.scorers import Scorer, conditioned_copy
@@ -39,6 +40,12 @@ def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], ve
     return w
 
 
+def default_weights_per_list(model: ModelConfig) -> int:
+    """Trade-offs per list and step when ``weights_per_list`` is not set: 8 when the scorer is conditioned in its
+    output layer only (the trunk is shared, an extra weight costs one small head), else 2."""
+    return 8 if model.kind == "mlp" and model.conditioned_layers == 1 else 2
+
+
 class HyperDPO(Method):
     """One model conditioned on (w, β); any trade-off after training."""
 
@@ -51,7 +58,7 @@ class HyperDPO(Method):
         lists, so the result does not depend on the number of processes."""
         p = ctx.params
         temp = ctx.model.temperature_conditioned
-        m = p.weights_per_list
+        m = p.weights_per_list or default_weights_per_list(ctx.model)
         rows = global_rows(b, m)
         n_all = b.n_global * m
         w = sample_preferences(n_all, ctx.n_objectives, p.alpha, p.vertex_prob, gen)[rows].to(ctx.device)

@@ -3,7 +3,7 @@ the ``Scorer`` module interface ``forward(x [batch, list, features], mask, weigh
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -42,6 +42,9 @@ def make_activation(name: str | None) -> nn.Module:
 class ModelConfig(Validated):
     """The scorer architecture a user chooses (the ``model`` section); sizes come from the data."""
 
+    #: ``auto`` values are resolved here (a saved :class:`ScorerConfig` keeps what it was trained with)
+    resolves_defaults: ClassVar[bool] = True
+
     kind: Literal["mlp", "transformer"] = "mlp"
     hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
     dropout: float = opt(0.1, ge=0.0, lt=1.0)
@@ -61,8 +64,10 @@ class ModelConfig(Validated):
     temperature_conditioned: bool = False
     freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
     # MLP: only the last N linear layers (the output layer counts as one) are conditioned; the layers before them are
-    # a trunk computed once per list and shared by every weight it is scored under (None: every layer)
-    conditioned_layers: int | None = opt(None, ge=1)
+    # a trunk computed once per list and shared by every weight it is scored under. 0: every layer. None (auto): 1 for
+    # the low-rank MLP (scores affine in w, as the optimal DPO policy of a linearly scalarised reward is), every
+    # layer otherwise (FiLM, a temperature-conditioned model: β rescales, it does not add)
+    conditioned_layers: int | None = opt(None, ge=0)
 
     def check(self) -> None:
         if self.conditioning == "auto":
@@ -82,7 +87,10 @@ class ModelConfig(Validated):
                                      else self.n_prompts < 1):
             raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM or lowrank "
                                                 "for the MLP, n_prompts >= 1 for the transformer")
-        if self.conditioned_layers is not None:
+        if self.conditioned_layers is None and self.resolves_defaults:
+            self.conditioned_layers = 1 if (self.kind == "mlp" and self.conditioning == "lowrank"
+                                            and not self.temperature_conditioned) else 0
+        if self.conditioned_layers:
             if self.kind != "mlp" or self.conditioning not in ("film", "lowrank"):
                 raise FieldError("conditioned_layers", "applies to the MLP with lowrank or film conditioning")
             if self.conditioned_layers > len(self.hidden) + 1:
@@ -97,7 +105,11 @@ class ModelConfig(Validated):
 
 @dataclass
 class ScorerConfig(ModelConfig):
-    """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer)."""
+    """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer).
+
+    ``conditioned_layers`` None here means every layer (scorer files written before the field existed)."""
+
+    resolves_defaults: ClassVar[bool] = False
 
     n_features: int = opt(0, ge=0)
     n_objectives: int = opt(1, ge=1)

@@ -58,7 +58,7 @@ class MLPScorer(Scorer):
         dims = [config.n_features] + list(config.hidden)
         n_linear = len(dims)  # hidden layers + the output layer
         #: index of the first conditioned linear layer (the trunk is everything before it)
-        self.first_conditioned = 0 if config.conditioned_layers is None else n_linear - config.conditioned_layers
+        self.first_conditioned = n_linear - config.conditioned_layers if config.conditioned_layers else 0
         self.layers = nn.ModuleList(nn.Linear(a + (extra if i == 0 else 0), b)
                                     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)))
         self.out = nn.Linear(dims[-1], 1)

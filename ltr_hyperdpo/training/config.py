@@ -98,7 +98,8 @@ class HyperDPOConfig(Validated):
     grad_clip: float = opt(5.0, ge=0.0)
     members: int | None = opt(None, ge=1)
     lr_scheduler: str | dict | None = None
-    weights_per_list: int = opt(2, ge=1)
+    # None: 8 for an MLP conditioned in its output layer only (each extra weight costs one small head), else 2
+    weights_per_list: int | None = opt(None, ge=1)
     vertex_prob: float = opt(0.2, ge=0.0, le=1.0)
     cond_lr_mult: float = opt(1.0, gt=0.0)
     cosmos_lambda: float = opt(1.0, ge=0.0)
