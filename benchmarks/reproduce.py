@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="early-stopping patience (epochs without a better validation metric) of every stage-2 "
                          "training, members and one-run methods alike; 0 = train every epoch")
     ap.add_argument("--one-run-budget", type=float, default=0.2,
-                    help="one-run methods get this x M x member epochs (default 0.15, under the 0.2x time target)")
+                    help="one-run methods get at most this x M x member epochs (the 0.2x time target)")
     ap.add_argument("--one-run-epochs", type=int, help="fixed stage-2 epochs of the one-run methods instead")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value for every cell")
     ap.add_argument("--one-run-set", action="append", metavar="KEY=VALUE",
