@@ -101,7 +101,9 @@ class HyperDPOConfig(Validated):
     # None: 8 for an MLP conditioned in its output layer only (each extra weight costs one small head), else 2
     weights_per_list: int | None = opt(None, ge=1)
     vertex_prob: float = opt(0.2, ge=0.0, le=1.0)
-    cond_lr_mult: float = opt(1.0, gt=0.0)
+    # the conditioning network learns at this multiple of lr: the trunk moves slowly (the reference's ranking is kept
+    # at w = e_main), the trade-off head fast
+    cond_lr_mult: float = opt(2.0, gt=0.0)
     cosmos_lambda: float = opt(1.0, ge=0.0)
     modpo_margin_scale: float = 1.0
     modpo_w0_min: float = opt(0.05, gt=0.0, le=1.0)
