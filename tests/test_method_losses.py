@@ -108,3 +108,32 @@ def test_modpo_margin_enters_with_its_sign(setup):
     indifferent = ref_s + torch.from_numpy(0.4 * 0.5 * y[..., 1] / 0.7)
     assert Modpo().member_loss(ctx, indifferent, ref_s, b, w, torch.Generator()).item() == pytest.approx(
         math.log(math.factorial(N)), rel=1e-5)
+
+
+@pytest.mark.parametrize("layers", [1, 0])
+def test_hyperdpo_batch_loss_with_m_weights_per_list_equals_brute_force(setup, monkeypatch, layers):
+    """Every list under m weights (the trunk shared): the mean over lists and weights of Σ_k w_k · PL-NLL of β(s − s_ref)
+    under each objective's ranking, each (list, weight) pair scored on its own."""
+    import dataclasses
+
+    import ltr_hyperdpo.methods.hyperdpo as hyperdpo_mod
+
+    ctx, reference, b = setup
+    m = 3
+    ctx.params = dataclasses.replace(ctx.params, weights_per_list=m)
+    ctx.model = ModelConfig(kind="mlp", hidden=[8], conditioned_layers=layers)
+    policy = conditioned_copy(reference, ctx.model, K)
+    for p in policy.parameters():  # away from the no-op start, so the conditioning matters
+        torch.nn.init.normal_(p, std=0.5)
+    w = torch.rand(3 * m, K).softmax(1)
+    monkeypatch.setattr(hyperdpo_mod, "sample_preferences", lambda n, *a, **k: w[:n])
+    got = HyperDPO().batch_loss(ctx, policy, b, torch.Generator().manual_seed(0))
+    ref_s = reference(b.features, b.mask).detach().numpy()
+    total = 0.0
+    for i in range(3):
+        for j in range(m):
+            wij = w[i * m + j]
+            s = policy(b.features[i:i + 1], b.mask[i:i + 1], wij[None]).detach().numpy()[0]
+            total += sum(float(wij[k]) * brute_pl_nll(0.7 * (s - ref_s[i]), b.labels[i, :, k].numpy())
+                         for k in range(K))
+    assert got.item() == pytest.approx(total / (3 * m), rel=1e-5)
