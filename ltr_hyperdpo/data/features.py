@@ -15,7 +15,11 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from ..runs.memory import release_mapped_pages
 from .normalize import FeatureNormalizer
+
+#: rows per block when one column is read from row-major data (its pages are released after each block)
+COLUMN_READ_ROWS = 1 << 16
 
 
 @njit(cache=True)
@@ -69,7 +73,12 @@ class FeatureSource:
 
     def column(self, j: int, rows: np.ndarray | None = None) -> np.ndarray:
         """Raw column ``j`` (0-based) ``[rows]`` float32 (all rows when ``rows`` is None)."""
-        full = np.concatenate([c[:, j] for c in self.chunks])
+        parts = []
+        for c in self.chunks:  # a strided read touches every page of a mapped file: in row blocks, released
+            for s in range(0, c.shape[0], COLUMN_READ_ROWS):
+                parts.append(c[s:s + COLUMN_READ_ROWS, j].copy())
+                release_mapped_pages()
+        full = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return full if rows is None else full[rows]
 
     def blocks(self, rows: np.ndarray | None = None, block: int = 65536) -> Iterator[np.ndarray]:

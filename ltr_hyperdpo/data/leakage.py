@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from ..runs.memory import release_mapped_pages
 from .dataset import RankingDataset
 
 THRESHOLD = 0.95
@@ -52,6 +53,7 @@ def near_copies(ds: RankingDataset, threshold: float = THRESHOLD, sample: int = 
     found = []
     columns = np.asarray(ds.transform.columns)
     x = ds.source.take(raw_rows)
+    release_mapped_pages()  # the sample is copied: the mapped pages it came from are not needed
     for c0 in range(0, columns.size, COLUMN_BLOCK):  # blocks of columns: memory stays small on wide data
         block = columns[c0:c0 + COLUMN_BLOCK]
         xr = rankdata(x[:, block].astype(np.float64), axis=0)

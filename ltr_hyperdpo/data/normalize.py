@@ -75,7 +75,7 @@ class FeatureNormalizer:
                 shift = b[:, cols].astype(np.float64).mean(0)
             _accumulate(b, cols, shift, acc)
             n += b.shape[0]
-            release_mapped_pages(min_interval_s=0.5)  # a pass over a mapped file keeps only what it reads now
+            release_mapped_pages()  # a pass over a mapped file keeps only the block it reads
         if shift is None:
             shift = np.zeros(f)
         nn = max(n, 1)
