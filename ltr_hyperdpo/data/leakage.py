@@ -17,6 +17,10 @@ from .dataset import RankingDataset
 THRESHOLD = 0.95
 
 
+#: sampled rows copied per block (the mapped pages they touched are released after each)
+SAMPLE_READ_ROWS = 8192
+
+
 @dataclass
 class NearCopy:
     """A kept input column (1-based id) and the objective it nearly copies."""
@@ -52,8 +56,10 @@ def near_copies(ds: RankingDataset, threshold: float = THRESHOLD, sample: int = 
             centred.append((o.name, vr, vs))
     found = []
     columns = np.asarray(ds.transform.columns)
-    x = ds.source.take(raw_rows)
-    release_mapped_pages()  # the sample is copied: the mapped pages it came from are not needed
+    x = np.empty((raw_rows.shape[0], ds.source.width), dtype=np.float32)
+    for s in range(0, raw_rows.shape[0], SAMPLE_READ_ROWS):  # a sample spread over a mapped file: read in blocks
+        x[s:s + SAMPLE_READ_ROWS] = ds.source.take(raw_rows[s:s + SAMPLE_READ_ROWS])
+        release_mapped_pages()
     for c0 in range(0, columns.size, COLUMN_BLOCK):  # blocks of columns: memory stays small on wide data
         block = columns[c0:c0 + COLUMN_BLOCK]
         xr = rankdata(x[:, block].astype(np.float64), axis=0)
