@@ -191,25 +191,3 @@ def test_grids_are_dense_and_interior_for_three_or_more_objectives(k, test_point
     assert any(np.allclose(r, 1 / k) for r in val)  # the centroid
     assert (val.max(1) < 1).sum() == val_points - k  # everything but the vertices is interior
     assert len(weight_grid(k, 5)) >= 5 and len(member_grid(2)) == 11 and len(weight_grid(2)) == 11
-
-
-@pytest.mark.parametrize("tie_break", ["random", "first"])
-def test_repeated_lists_share_their_ranking_and_equal_explicit_repetition(tie_break):
-    """``repeats=m``: labels, mask and tie draws given once per list equal the same lists repeated m times (with the
-    tie draws repeated), so each objective's ranking is computed once per list."""
-    from ltr_hyperdpo.core.dpo import pl_dpo_objective_losses
-
-    g = torch.Generator().manual_seed(3)
-    b0, m, n, k = 3, 4, 6, 2
-    labels = torch.randint(0, 3, (b0, n, k), generator=g).float()  # ties: the random tie-break matters
-    mask = torch.rand(b0, n, generator=g) > 0.2
-    pol, ref = torch.randn(b0 * m, n, generator=g, dtype=torch.float64), torch.randn(b0 * m, n, dtype=torch.float64)
-    beta = torch.rand(b0 * m, generator=g, dtype=torch.float64) + 0.5
-    noise = torch.rand(b0, k, n, generator=g)
-    got = pl_dpo_objective_losses(pol, ref, labels, mask, beta=beta, tie_break=tie_break, tie_noise=noise, repeats=m)
-    want = pl_dpo_objective_losses(pol, ref, labels.repeat_interleave(m, 0), mask.repeat_interleave(m, 0), beta=beta,
-                                   tie_break=tie_break, tie_noise=noise.repeat_interleave(m, 0))
-    assert got.shape == (b0 * m, k)
-    torch.testing.assert_close(got, want, rtol=0, atol=0)
-    with pytest.raises(ValueError, match="does not match"):
-        pl_dpo_objective_losses(pol, ref, labels, mask, repeats=m + 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .plackett_luce import plackett_luce_nll, ranking_from_labels
+from .plackett_luce import plackett_luce_nll
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -25,50 +25,39 @@ def implicit_rewards(policy: torch.Tensor, reference: torch.Tensor | None, beta)
 def pl_dpo_objective_losses(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
                             mask: torch.Tensor | None, *, beta=1.0, top_k: int | None = None,
                             tie_break: str = "random", generator: torch.Generator | None = None,
-                            tie_noise: torch.Tensor | None = None, repeats: int = 1) -> torch.Tensor:
-    """Per-objective PL-DPO losses ``[batch, objectives]`` (``labels`` is ``[lists, list, objectives]``);
-    ``tie_noise`` ``[lists, objectives, list]`` replaces the generator's tie-break draws (same values, same order).
-
-    ``repeats`` = m: every list is scored m times (``policy``, ``reference`` and ``beta`` have ``batch = lists·m``
-    rows, list-major: row ``i·m + j`` is list i under its j-th weight); ``labels``, ``mask`` and ``tie_noise`` are
-    given once per list, and each objective's ranking is computed once per list and shared by its m rows.
-    """
+                            tie_noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-objective PL-DPO losses ``[batch, objectives]`` (``labels`` is ``[batch, list, objectives]``);
+    ``tie_noise`` ``[batch, objectives, list]`` replaces the generator's tie-break draws (same values, same order)."""
     if labels.ndim == 2:
         labels = labels[..., None]
-    b0, n, k = labels.shape
-    b = b0 * repeats
+    b, n, k = labels.shape
     if policy.shape != (b, n):
-        raise ValueError(f"policy {tuple(policy.shape)} does not match labels {tuple(labels.shape)} x {repeats}")
+        raise ValueError(f"policy {tuple(policy.shape)} does not match labels {tuple(labels.shape)}")
     if mask is None:
-        mask = torch.ones((b0, n), dtype=torch.bool, device=policy.device)
-    mask = mask.bool()
+        mask = torch.ones((b, n), dtype=torch.bool, device=policy.device)
     r = implicit_rewards(policy, reference, beta)
-    # all objectives at once: [lists*K, list]
-    m0 = mask[:, None, :].expand(b0, k, n).reshape(b0 * k, n)
-    y0 = labels.permute(0, 2, 1).reshape(b0 * k, n)
-    noise = None if tie_noise is None else tie_noise.reshape(b0 * k, n)
-    perm = ranking_from_labels(y0, m0, tie_break=tie_break, generator=generator, noise=noise)
-    if repeats > 1:
-        perm = perm.view(b0, k, n).repeat_interleave(repeats, 0).reshape(b * k, n)
-        m0 = m0.view(b0, k, n).repeat_interleave(repeats, 0).reshape(b * k, n)
+    # all objectives at once: [batch*K, list]
     r_k = r[:, None, :].expand(b, k, n).reshape(b * k, n)
-    return plackett_luce_nll(r_k, r_k, m0, top_k=top_k, ranking=perm).view(b, k)
+    m_k = mask[:, None, :].expand(b, k, n).reshape(b * k, n)
+    y_k = labels.permute(0, 2, 1).reshape(b * k, n)
+    noise = None if tie_noise is None else tie_noise.reshape(b * k, n)
+    return plackett_luce_nll(r_k, y_k, m_k, top_k=top_k, tie_break=tie_break, generator=generator,
+                             tie_noise=noise).view(b, k)
 
 
 def pl_dpo_loss(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
                 mask: torch.Tensor | None, weights: torch.Tensor | None = None, *, beta=1.0,
                 top_k: int | None = None, tie_break: str = "random", generator: torch.Generator | None = None,
-                reduction: str = "mean", tie_noise: torch.Tensor | None = None, repeats: int = 1) -> torch.Tensor:
+                reduction: str = "mean", tie_noise: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted multi-objective PL-DPO loss: per list ``Σ_k w_k L_k``, then reduced (``mean``/``sum``/``none``).
 
     ``weights`` ``[batch, objectives]`` (or ``[objectives]``), default uniform. ``reference=None`` gives the plain
-    reference-free multi-objective PL loss on ``beta * policy``. ``repeats``: see :func:`pl_dpo_objective_losses`.
+    reference-free multi-objective PL loss on ``beta * policy``.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     per_obj = pl_dpo_objective_losses(policy, reference, labels, mask, beta=beta, top_k=top_k,
-                                      tie_break=tie_break, generator=generator, tie_noise=tie_noise,
-                                      repeats=repeats)
+                                      tie_break=tie_break, generator=generator, tie_noise=tie_noise)
     if weights is None:
         weights = torch.full_like(per_obj, 1.0 / per_obj.shape[1])
     elif weights.ndim == 1:

@@ -32,14 +32,11 @@ def ranking_from_labels(ranking_labels: torch.Tensor, mask: torch.Tensor, *, tie
 
 def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: torch.Tensor | None = None, *,
                       top_k: int | None = None, tie_break: str = "random",
-                      generator: torch.Generator | None = None, tie_noise: torch.Tensor | None = None,
-                      ranking: torch.Tensor | None = None) -> torch.Tensor:
+                      generator: torch.Generator | None = None, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
     """Negative PL log-likelihood per list ``[batch]``.
 
     ``-log P(π | s) = Σ_{i < min(n, top_k)} [logsumexp(s_π(i..n-1)) − s_π(i)]``, computed with a reverse
-    log-cumsum-exp over the sorted list, padded items excluded. An all-padded list has loss 0. ``ranking``
-    ``[batch, list]``: the permutation π already computed by :func:`ranking_from_labels` (the labels are then only
-    shape-checked).
+    log-cumsum-exp over the sorted list, padded items excluded. An all-padded list has loss 0.
     """
     if mask is None:
         mask = torch.ones_like(scores, dtype=torch.bool)
@@ -47,8 +44,7 @@ def plackett_luce_nll(scores: torch.Tensor, ranking_labels: torch.Tensor, mask: 
         raise ValueError(f"scores {tuple(scores.shape)}, labels {tuple(ranking_labels.shape)} and mask "
                          f"{tuple(mask.shape)} must have the same shape [batch, list]")
     mask = mask.bool()
-    perm = ranking if ranking is not None else ranking_from_labels(ranking_labels, mask, tie_break=tie_break,
-                                                                   generator=generator, noise=tie_noise)
+    perm = ranking_from_labels(ranking_labels, mask, tie_break=tie_break, generator=generator, noise=tie_noise)
     s = scores.gather(-1, perm)
     m = mask.gather(-1, perm)
     # padded items get a score far below every real one: exp() of it underflows to exactly 0, with no -inf/NaN

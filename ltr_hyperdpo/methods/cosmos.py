@@ -16,10 +16,10 @@ class Cosmos(HyperDPO):
     label = "COSMOS-style"
 
     def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
-                  beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None,
-                  repeats: int = 1) -> torch.Tensor:
+                  beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None
+                  ) -> torch.Tensor:
         p = ctx.params
         per = pl_dpo_objective_losses(pol, ref_s, b.labels, b.mask, beta=beta, top_k=p.top_k,
-                                      tie_break=p.tie_break, generator=gen, tie_noise=tie_noise, repeats=repeats)
+                                      tie_break=p.tie_break, generator=gen, tie_noise=tie_noise)
         cos = torch.nn.functional.cosine_similarity(per, w, dim=1, eps=1e-8)
         return ((w * per).sum(1) - p.cosmos_lambda * cos).mean()

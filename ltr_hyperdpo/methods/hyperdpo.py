@@ -64,24 +64,26 @@ class HyperDPO(Method):
         w = sample_preferences(n_all, ctx.n_objectives, p.alpha, p.vertex_prob, gen)[rows].to(ctx.device)
         beta = sample_beta(n_all, (p.beta_range[0], p.beta_range[1]), generator=gen)[rows].to(ctx.device) \
             if temp else p.beta
-        noise = ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]))  # per list: its m rows share the ranking
+        noise = ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]), m)
         with torch.no_grad():
             ref_s = ctx.reference(b.features, b.mask).repeat_interleave(m, 0)
         n_b = b.mask.shape[0]
-        # each list is seen under m trade-offs in one step: the reference forward, the policy's weight-independent
-        # trunk and each objective's ranking are computed once per list
+        # each list is seen under m trade-offs in one step: the reference forward and the policy's
+        # weight-independent trunk are computed once per list
         pol = model(b.features, b.mask, w.view(n_b, m, -1),
                     beta.view(n_b, m) if temp else None).reshape(n_b * m, -1)  # type: ignore[union-attr]
-        return self.objective(ctx, pol, ref_s, b, w, beta, gen, noise, repeats=m)
+        if m > 1:
+            b = Slates(b.features, b.labels.repeat_interleave(m, 0), b.mask.repeat_interleave(m, 0), b.queries,
+                       b.rows)
+        return self.objective(ctx, pol, ref_s, b, w, beta, gen, noise)
 
     def objective(self, ctx: FitContext, pol: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
-                  beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None,
-                  repeats: int = 1) -> torch.Tensor:
-        """``mean_rows Σ_k w_k L_k`` (the PL-DPO loss per objective under the implicit rewards); ``pol``, ``ref_s``,
-        ``w`` and ``beta`` hold ``repeats`` rows per list of ``b``."""
+                  beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """``mean_lists Σ_k w_k L_k`` (the PL-DPO loss per objective under the implicit rewards)."""
         p = ctx.params
         return pl_dpo_loss(pol, ref_s, b.labels, b.mask, w, beta=beta, top_k=p.top_k, tie_break=p.tie_break,
-                           generator=gen, tie_noise=tie_noise, repeats=repeats)
+                           generator=gen, tie_noise=tie_noise)
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         p = ctx.params
