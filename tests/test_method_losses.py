@@ -112,8 +112,8 @@ def test_modpo_margin_enters_with_its_sign(setup):
 
 @pytest.mark.parametrize("layers", [1, 0])
 def test_hyperdpo_batch_loss_with_m_weights_per_list_equals_brute_force(setup, monkeypatch, layers):
-    """Every list under m weights (the trunk shared): the mean over lists and weights of Σ_k w_k · PL-NLL of β(s − s_ref)
-    under each objective's ranking, each (list, weight) pair scored on its own."""
+    """Every list under m weights (the trunk shared): the mean over lists and weights of Σ_k w_k · PL-NLL of
+    β(s − s_ref) under each objective's ranking, each (list, weight) pair scored on its own."""
     import dataclasses
 
     import ltr_hyperdpo.methods.hyperdpo as hyperdpo_mod
