@@ -343,10 +343,12 @@ def test_conditioning_only_the_last_layers():
     for p in deep.parameters():
         torch.nn.init.normal_(p, std=0.3)
     assert (deep(x, None, w) - sum(w[k] * deep(x, None, e[k]) for k in range(3))).abs().max() > 1e-3
-    assert ModelConfig().conditioned_layers == 1  # auto: the low-rank MLP, scores affine in w
-    assert ModelConfig(conditioning="film").conditioned_layers == 0  # auto: every layer
-    assert ModelConfig(temperature_conditioned=True).conditioned_layers == 0
-    assert ModelConfig(kind="transformer").conditioned_layers == 0
+    assert ModelConfig().resolved_conditioned_layers() == 1  # auto: the low-rank MLP, scores affine in w
+    assert ModelConfig(conditioning="film").resolved_conditioned_layers() == 0  # auto: every layer
+    assert ModelConfig(temperature_conditioned=True).resolved_conditioned_layers() == 0
+    assert ModelConfig(kind="transformer").resolved_conditioned_layers() == 0
+    assert ModelConfig().conditioned_layers is None  # auto stays auto in a saved config: another conditioning works
+    assert ScorerConfig.for_data(ModelConfig(), 6, 3).conditioned_layers == 1
     for bad in ({"kind": "transformer", "conditioned_layers": 1}, {"conditioning": "concat", "conditioned_layers": 1},
                 {"conditioning": "film", "conditioned_layers": 1}, {"hidden": [8], "conditioned_layers": 3}):
         with pytest.raises(FieldError, match="conditioned_layers"):

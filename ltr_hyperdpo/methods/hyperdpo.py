@@ -43,7 +43,7 @@ def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], ve
 def default_weights_per_list(model: ModelConfig) -> int:
     """Trade-offs per list and step when ``weights_per_list`` is not set: 8 when the scorer is conditioned in its
     output layer only (the trunk is shared, an extra weight costs one small head), else 2."""
-    return 8 if model.kind == "mlp" and model.conditioned_layers == 1 else 2
+    return 8 if model.kind == "mlp" and model.resolved_conditioned_layers() == 1 else 2
 
 
 class HyperDPO(Method):

@@ -3,7 +3,7 @@ the ``Scorer`` module interface ``forward(x [batch, list, features], mask, weigh
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -42,9 +42,6 @@ def make_activation(name: str | None) -> nn.Module:
 class ModelConfig(Validated):
     """The scorer architecture a user chooses (the ``model`` section); sizes come from the data."""
 
-    #: ``auto`` values are resolved here (a saved :class:`ScorerConfig` keeps what it was trained with)
-    resolves_defaults: ClassVar[bool] = True
-
     kind: Literal["mlp", "transformer"] = "mlp"
     hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
     dropout: float = opt(0.1, ge=0.0, lt=1.0)
@@ -69,6 +66,14 @@ class ModelConfig(Validated):
     # layer otherwise (FiLM, a temperature-conditioned model: β rescales, it does not add)
     conditioned_layers: int | None = opt(None, ge=0)
 
+    def resolved_conditioned_layers(self) -> int:
+        """``conditioned_layers`` with auto (None) resolved: 1 for the low-rank MLP that is not
+        temperature-conditioned, else 0 (every layer)."""
+        if self.conditioned_layers is not None:
+            return self.conditioned_layers
+        conditioning = "lowrank" if self.conditioning == "auto" and self.kind == "mlp" else self.conditioning
+        return 1 if (self.kind == "mlp" and conditioning == "lowrank" and not self.temperature_conditioned) else 0
+
     def check(self) -> None:
         if self.conditioning == "auto":
             self.conditioning = "lowrank" if self.kind == "mlp" else "film"
@@ -87,9 +92,6 @@ class ModelConfig(Validated):
                                      else self.n_prompts < 1):
             raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM or lowrank "
                                                 "for the MLP, n_prompts >= 1 for the transformer")
-        if self.conditioned_layers is None and self.resolves_defaults:
-            self.conditioned_layers = 1 if (self.kind == "mlp" and self.conditioning == "lowrank"
-                                            and not self.temperature_conditioned) else 0
         if self.conditioned_layers:
             if self.kind != "mlp" or self.conditioning not in ("film", "lowrank"):
                 raise FieldError("conditioned_layers", "applies to the MLP with lowrank or film conditioning")
@@ -109,15 +111,19 @@ class ScorerConfig(ModelConfig):
 
     ``conditioned_layers`` None here means every layer (scorer files written before the field existed)."""
 
-    resolves_defaults: ClassVar[bool] = False
-
     n_features: int = opt(0, ge=0)
     n_objectives: int = opt(1, ge=1)
 
     @classmethod
     def for_data(cls, model: ModelConfig, n_features: int, n_objectives: int) -> ScorerConfig:
-        """The scorer configuration of ``model`` for data of this width and number of objectives."""
-        return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives})
+        """The scorer configuration of ``model`` for data of this width and number of objectives (auto values
+        resolved: a scorer file states what it is)."""
+        return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives,
+                      "conditioned_layers": model.resolved_conditioned_layers()})
+
+    def resolved_conditioned_layers(self) -> int:
+        """A scorer's own value (None: a file written before the field existed, every layer conditioned)."""
+        return self.conditioned_layers or 0
 
     @property
     def cond_dim(self) -> int:
