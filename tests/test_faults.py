@@ -165,18 +165,20 @@ def small_chunks(*a, **k):
     k["chunk_bytes"] = 1 << 15
     return real_parse(*a, **k)
 c.chunk_to_batch, c.iter_parse = slow, small_chunks
+c.RANGE_BYTES = 1 << 18  # several ranges when run with --workers
 from ltr_hyperdpo.cli import main
-sys.argv = ["ltr-hyperdpo", "convert", sys.argv[1], sys.argv[2], "--quiet"]
+sys.argv = ["ltr-hyperdpo", "convert", sys.argv[1], sys.argv[2], "--quiet"] + sys.argv[3:]
 sys.exit(main())
 """
 
 
 @pytest.mark.slow
-def test_04_ctrl_c_during_the_write_stops_even_when_started_with_sigint_ignored(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one_process", "two_workers"])
+def test_04_ctrl_c_during_the_write_stops_even_when_started_with_sigint_ignored(tmp_path, workers):
     src = tmp_path / "big.txt"
     write_letor_text(make_synthetic(400, 40, 20, 1, 0.0, seed=0), src)
     out = tmp_path / "big.parquet"
-    p = subprocess.Popen([sys.executable, "-c", SLOW_CONVERT, str(src), str(out)], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-c", SLOW_CONVERT, str(src), str(out), *workers], cwd=ROOT,
                          stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 60
@@ -185,8 +187,9 @@ def test_04_ctrl_c_during_the_write_stops_even_when_started_with_sigint_ignored(
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=60) == 130
-    assert "ltr-hyperdpo convert: interrupted" in p.stderr.read()
-    assert not out.exists() and not list(tmp_path.glob(f"*{TMP_SUFFIX}"))
+    err = p.stderr.read()
+    assert "ltr-hyperdpo convert: interrupted" in err and "Traceback" not in err  # one line, nothing else
+    assert not out.exists() and not list(tmp_path.glob(f".*{TMP_SUFFIX}"))  # no temporary and no spool file
 
 
 # 5 ---------------------------------------------------------------------------------------------------------------

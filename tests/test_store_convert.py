@@ -168,6 +168,22 @@ def test_workers_with_a_group_file_equal_one_worker(tmp_path, mq2008_dir, monkey
         == len(sizes)
 
 
+def test_a_spool_file_removed_by_an_interruption_is_not_an_error(tmp_path):
+    """Ctrl-C: the conversion removes its spool files, then the half-read spool generator is closed."""
+    import pyarrow as pa
+
+    import ltr_hyperdpo.data.conversion as conversion
+
+    path = tmp_path / "x.spool"
+    batch = pa.RecordBatch.from_pydict({"a": [1, 2]})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch)
+    g = conversion._spooled_batches(str(path))
+    assert next(g).num_rows == 2
+    path.unlink()
+    g.close()  # no FileNotFoundError from the generator's clean-up
+
+
 def test_a_failure_while_writing_leaves_no_output_and_no_spool(tmp_path, mq2008_dir, monkeypatch):
     import ltr_hyperdpo.data.conversion as conversion
 

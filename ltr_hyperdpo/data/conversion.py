@@ -162,7 +162,7 @@ def _spooled_batches(path: str) -> Iterator[pa.RecordBatch]:
         if os.path.getsize(path):
             yield from pa.ipc.open_stream(pa.memory_map(path, "r"))
     finally:
-        os.unlink(path)
+        Path(path).unlink(missing_ok=True)  # an interrupted conversion may have removed it already
 
 
 def _spool_paths(out: Path) -> Iterator[Path]:
