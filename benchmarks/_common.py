@@ -21,22 +21,27 @@ def median_time(fn, repeats: int = 3) -> float:
     return statistics.median(ts)
 
 
+def proc_status_bytes(field: str) -> int | None:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ``RssAnon`` ...) in bytes; None where absent."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def rss_bytes() -> int:
     """Current resident set size of this process."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return proc_status_bytes("VmRSS") or 0
 
 
 def peak_rss_bytes() -> int:
     """Peak RSS of this process so far (VmHWM; ru_maxrss can carry a parent's peak across fork+exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = proc_status_bytes("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def emit(result: dict, table_rows: list[list], headers: list[str]) -> None:
@@ -63,11 +68,7 @@ class AnonPeak:
 
     @staticmethod
     def read() -> int:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+        return proc_status_bytes("RssAnon") or 0
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
