@@ -11,6 +11,7 @@ from ltr_hyperdpo.core import (
     pl_dpo_loss,
     pl_dpo_objective_losses,
     plackett_luce_nll,
+    ranking_from_labels,
     rescale_temperature,
     sample_beta,
     sample_weights,
@@ -99,6 +100,45 @@ def test_weighted_sum_over_objectives_and_reductions():
                                                             tie_break="first")).sum(1))
     with pytest.raises(ValueError, match="reduction"):
         pl_dpo_loss(pol, ref, y, None, w, reduction="avg")
+
+
+def test_random_tie_break_one_sort_equals_shuffle_then_stable_sort():
+    """Integer grades take a one-sort path; it must give the permutation of the general path (shuffle by the
+    noise, then sort stably by label), which non-integer grades with the same ties still take."""
+    g = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        y = torch.randint(0, 5, (32, 40), generator=g).double()
+        mask = torch.rand(32, 40, generator=g) < 0.8
+        noise = torch.rand(32, 40, generator=g)
+        fast = ranking_from_labels(y, mask, noise=noise)
+        general = ranking_from_labels(y + 0.25, mask, noise=noise)  # same ties, not integers
+        shuffle = torch.argsort(noise, dim=-1)
+        key = torch.where(mask, y, torch.full_like(y, -math.inf)).gather(-1, shuffle)
+        by_hand = shuffle.gather(-1, torch.argsort(key, dim=-1, descending=True, stable=True))
+        for i, n in enumerate(mask.sum(-1).tolist()):  # padded items come last, in no stated order
+            assert torch.equal(fast[i, :n], by_hand[i, :n]) and torch.equal(general[i, :n], by_hand[i, :n])
+
+
+def test_zero_weights_skip_their_objective_exactly():
+    """A zero weight's PL likelihood is not computed: loss, gradient and the random draws used equal those of the
+    full computation."""
+    pol = torch.randn(12, 9, dtype=torch.float64, requires_grad=True)
+    ref = torch.randn(12, 9, dtype=torch.float64)
+    y = torch.randint(0, 4, (12, 9, 3)).double()
+    mask = torch.rand(12, 9) < 0.85
+    w = sample_weights(12, 3, 0.5, generator=torch.Generator().manual_seed(0)).double()
+    w[:4] = torch.eye(3, dtype=torch.float64)[torch.tensor([0, 1, 2, 1])]  # vertices
+    w[5, 2] = 0.0
+    got = pl_dpo_loss(pol, ref, y, mask, w, beta=0.5, generator=torch.Generator().manual_seed(7), reduction="none")
+    per = pl_dpo_objective_losses(pol, ref, y, mask, beta=0.5, generator=torch.Generator().manual_seed(7))
+    want = (w * per).sum(1)
+    torch.testing.assert_close(got, want)
+    g_got, = torch.autograd.grad(got.sum(), pol)
+    g_want, = torch.autograd.grad(want.sum(), pol)
+    torch.testing.assert_close(g_got, g_want)
+    part = pl_dpo_objective_losses(pol, ref, y, mask, beta=0.5, generator=torch.Generator().manual_seed(7),
+                                   where=w != 0)
+    assert bool((part[w == 0] == 0).all()) and torch.equal(part[w != 0], per[w != 0])
 
 
 def test_gradcheck_float64():

@@ -25,9 +25,12 @@ def implicit_rewards(policy: torch.Tensor, reference: torch.Tensor | None, beta)
 def pl_dpo_objective_losses(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
                             mask: torch.Tensor | None, *, beta=1.0, top_k: int | None = None,
                             tie_break: str = "random", generator: torch.Generator | None = None,
-                            tie_noise: torch.Tensor | None = None) -> torch.Tensor:
+                            tie_noise: torch.Tensor | None = None, where: torch.Tensor | None = None
+                            ) -> torch.Tensor:
     """Per-objective PL-DPO losses ``[batch, objectives]`` (``labels`` is ``[batch, list, objectives]``);
-    ``tie_noise`` ``[batch, objectives, list]`` replaces the generator's tie-break draws (same values, same order)."""
+    ``tie_noise`` ``[batch, objectives, list]`` replaces the generator's tie-break draws (same values, same order).
+    ``where`` ``[batch, objectives]`` bool: only those losses are computed, the others are 0 (the random draws are
+    the same as without it)."""
     if labels.ndim == 2:
         labels = labels[..., None]
     b, n, k = labels.shape
@@ -41,8 +44,16 @@ def pl_dpo_objective_losses(policy: torch.Tensor, reference: torch.Tensor | None
     m_k = mask[:, None, :].expand(b, k, n).reshape(b * k, n)
     y_k = labels.permute(0, 2, 1).reshape(b * k, n)
     noise = None if tie_noise is None else tie_noise.reshape(b * k, n)
-    return plackett_luce_nll(r_k, y_k, m_k, top_k=top_k, tie_break=tie_break, generator=generator,
-                             tie_noise=noise).view(b, k)
+    if where is None or bool(where.all()):
+        return plackett_luce_nll(r_k, y_k, m_k, top_k=top_k, tie_break=tie_break, generator=generator,
+                                 tie_noise=noise).view(b, k)
+    if noise is None and tie_break == "random":  # drawn for every pair, as without ``where``
+        noise = torch.rand((b * k, n), generator=generator,
+                           device=r.device if generator is None else generator.device)
+    rows = where.reshape(-1).nonzero().squeeze(1)
+    part = plackett_luce_nll(r_k[rows], y_k[rows], m_k[rows], top_k=top_k, tie_break=tie_break,
+                             tie_noise=None if noise is None else noise[rows.to(noise.device)])
+    return torch.zeros(b * k, dtype=part.dtype, device=part.device).index_put((rows,), part).view(b, k)
 
 
 def pl_dpo_loss(policy: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
@@ -56,14 +67,18 @@ def pl_dpo_loss(policy: torch.Tensor, reference: torch.Tensor | None, labels: to
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    per_obj = pl_dpo_objective_losses(policy, reference, labels, mask, beta=beta, top_k=top_k,
-                                      tie_break=tie_break, generator=generator, tie_noise=tie_noise)
+    b, k = policy.shape[0], (labels.shape[-1] if labels.ndim == 3 else 1)
     if weights is None:
-        weights = torch.full_like(per_obj, 1.0 / per_obj.shape[1])
+        weights = torch.full((b, k), 1.0 / k, dtype=policy.dtype, device=policy.device)
     elif weights.ndim == 1:
-        weights = weights[None, :].expand_as(per_obj)
-    if weights.shape != per_obj.shape:
-        raise ValueError(f"weights {tuple(weights.shape)} must be [batch, objectives] = {tuple(per_obj.shape)}")
+        weights = weights[None, :].expand(b, -1)
+    if weights.shape != (b, k):
+        raise ValueError(f"weights {tuple(weights.shape)} must be [batch, objectives] = {(b, k)}")
+    # a zero weight contributes nothing, value or gradient: its PL likelihood is not computed (a vertex weight
+    # costs one objective's loss, not K)
+    per_obj = pl_dpo_objective_losses(policy, reference, labels, mask, beta=beta, top_k=top_k,
+                                      tie_break=tie_break, generator=generator, tie_noise=tie_noise,
+                                      where=weights != 0)
     loss = (weights.to(per_obj.dtype) * per_obj).sum(-1)
     if reduction == "mean":
         return loss.mean()

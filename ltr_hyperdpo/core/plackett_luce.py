@@ -25,7 +25,14 @@ def ranking_from_labels(ranking_labels: torch.Tensor, mask: torch.Tensor, *, tie
     if noise is None:
         noise = torch.rand(key.shape, generator=generator,
                            device=key.device if generator is None else generator.device)
-    shuffle = torch.argsort(noise.to(key.device), dim=-1)
+    noise = noise.to(key.device)
+    real = torch.where(mask, key, torch.zeros_like(key))
+    if bool((real == real.round()).all()) and (real.numel() == 0 or float(real.abs().amax()) < 2.0 ** 20):
+        # integer grades (the usual case): a tie is an equal integer, so one sort by label − noise/2 (noise in
+        # [0, 1), exact in float64 below 2^20) gives the permutation of shuffling by the noise, then sorting stably
+        # by label — at the cost of one sort instead of two
+        return torch.argsort(key - 0.5 * noise.to(key.dtype), dim=-1, descending=True)
+    shuffle = torch.argsort(noise, dim=-1)
     order = torch.argsort(key.gather(-1, shuffle), dim=-1, descending=True, stable=True)
     return shuffle.gather(-1, order)
 
