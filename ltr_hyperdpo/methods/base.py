@@ -48,7 +48,7 @@ class Stage2Params(Protocol):
     tie_break: Literal["random", "first"]
     lr_scheduler: str | dict | None
     weights_per_list: int | None
-    vertex_prob: float
+    vertex_prob: float | None
     patience: int
     grad_clip: float
     cond_lr_mult: float

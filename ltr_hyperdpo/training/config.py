@@ -100,7 +100,9 @@ class HyperDPOConfig(Validated):
     lr_scheduler: str | dict | None = None
     # None: 8 for an MLP conditioned in its output layer only (each extra weight costs one small head), else 2
     weights_per_list: int | None = opt(None, ge=1)
-    vertex_prob: float = opt(0.2, ge=0.0, le=1.0)
+    # None: 0.85 for an MLP conditioned in its output layer only (scores affine in w: each head is pinned down at its
+    # vertex), else 0.2
+    vertex_prob: float | None = opt(None, ge=0.0, le=1.0)
     # the conditioning network learns at this multiple of lr: the trunk moves slowly (the reference's ranking is kept
     # at w = e_main), the trade-off head fast
     cond_lr_mult: float = opt(2.0, gt=0.0)
