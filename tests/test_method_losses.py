@@ -137,3 +137,27 @@ def test_hyperdpo_batch_loss_with_m_weights_per_list_equals_brute_force(setup, m
             total += sum(float(wij[k]) * brute_pl_nll(0.7 * (s - ref_s[i]), b.labels[i, :, k].numpy())
                          for k in range(K))
     assert got.item() == pytest.approx(total / (3 * m), rel=1e-5)
+
+
+@pytest.mark.parametrize(("layers", "setting", "expect"), [(1, None, 0.85), (0, None, 0.2), (1, 0.3, 0.3),
+                                                           (0, 0.0, 0.0)])
+def test_vertex_prob_auto_follows_the_conditioning(setup, monkeypatch, layers, setting, expect):
+    """Scores affine in w (only the output layer conditioned) draw vertices with probability 0.85 unless told,
+    any other conditioning 0.2; a set value always wins."""
+    import dataclasses
+
+    import ltr_hyperdpo.methods.hyperdpo as hyperdpo_mod
+
+    ctx, reference, b = setup
+    ctx.params = dataclasses.replace(ctx.params, weights_per_list=2, vertex_prob=setting)
+    ctx.model = ModelConfig(kind="mlp", hidden=[8], conditioned_layers=layers)
+    seen = []
+    real = hyperdpo_mod.sample_preferences
+
+    def spy(n, k, alpha, vertex_prob, gen):
+        seen.append(vertex_prob)
+        return real(n, K, alpha, vertex_prob, gen)  # the fixture's dataset has one label column, the batch K
+
+    monkeypatch.setattr(hyperdpo_mod, "sample_preferences", spy)
+    HyperDPO().batch_loss(ctx, conditioned_copy(reference, ctx.model, K), b, torch.Generator().manual_seed(0))
+    assert seen == [expect]
