@@ -301,7 +301,15 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
         try:
             tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, ())
                      for i, (s, e) in enumerate(ranges)]
-            if pool is not None:
+
+            def parsed_here(i: int) -> Iterator[pa.RecordBatch]:
+                r = int(row_starts[i])
+                for c in _iter_range(tasks[i]):
+                    m = len(c.labels)
+                    yield _finished_batch(c, width, all_q[r:r + m], with_comment, stats, objs)
+                    r += m
+
+            def spooled() -> Iterator[Iterator[pa.RecordBatch]]:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tag = f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}"
                 spools = [_Spool(t, str(out.parent / f"{tag}.{i}.spool{TMP_SUFFIX}"),
@@ -309,17 +317,11 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
                           for i, t in enumerate(tasks)]
                 for i, replaced in enumerate(_ordered(_spool_range, spools, pool, window)):
                     stats.comments_replaced += replaced
-                    yield from _spooled_batches(spools[i].path)
-                    if cb2 is not None:
-                        e = ranges[i][1]
-                        cb2((e if e is not None else os.path.getsize(src)) - ranges[i][0])
-                return
-            for i, t in enumerate(tasks):
-                r = int(row_starts[i])
-                for c in _iter_range(t):
-                    m = len(c.labels)
-                    yield _finished_batch(c, width, all_q[r:r + m], with_comment, stats, objs)
-                    r += m
+                    yield _spooled_batches(spools[i].path)
+
+            per_range = spooled() if pool is not None else map(parsed_here, range(len(tasks)))
+            for i, range_batches in enumerate(per_range):  # ranges in file order
+                yield from range_batches
                 if cb2 is not None:
                     e = ranges[i][1]
                     cb2((e if e is not None else os.path.getsize(src)) - ranges[i][0])

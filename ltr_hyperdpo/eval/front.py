@@ -122,7 +122,6 @@ class FrontResult:
                    {k: v for k, v in d.items() if k not in known})
 
 
-
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
                     batch_size: int, device: torch.device) -> dict[int, np.ndarray]:
     """NDCG@k ``[1 + weights, objectives, queries]`` (row 0: the reference) for every cut-off: each batch of lists is

@@ -44,14 +44,17 @@ def _ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: 
     n_obj, n_base = labels.shape[0], labels.shape[1]
     n_k = ks.shape[0]
     cut = np.empty((n_base, n_k), dtype=np.int64)
+    kmax = np.zeros(n_base, dtype=np.int64)  # the deepest cut-off of each base list
     idcg = np.zeros((n_obj, n_k, n_base))
     for b in range(n_base):
         n = lengths[b]
         cut[b] = _cutoffs(n, ks)
+        if n_k:
+            kmax[b] = cut[b].max()
         for j in range(n_obj):
             ideal = np.sort(labels[j, b, :n])[::-1]
             acc = 0.0
-            for i in range(cut[b].max() if n_k else 0):
+            for i in range(kmax[b]):
                 g = ideal[i]
                 if g >= 1.0:  # ranx rel_lvl=1: lower grades are not relevant
                     acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
@@ -63,7 +66,7 @@ def _ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: 
         order = np.argsort(-scores[r, :lengths[b]], kind="mergesort")  # stable: ties keep their position
         for j in range(n_obj):
             acc = 0.0
-            for i in range(cut[b].max() if n_k else 0):
+            for i in range(kmax[b]):
                 g = labels[j, b, order[i]]
                 if g >= 1.0:
                     acc += (2.0 ** g - 1.0) / np.log2(i + 2.0)
