@@ -131,5 +131,12 @@ def test_reproduce_smoke(tmp_path, capsys):
     raw = [res["raw"]["synth_conflict"]["seeds"][str(k)]["methods"]["hyperdpo"]["hypervolume"] for k in (0, 1)]
     assert s["methods"]["hyperdpo"]["hypervolume"] == pytest.approx([np.mean(raw), np.std(raw, ddof=1)])
     assert "lightgbm_lambdamart" in s["single_objective"]
+    soup = [res["raw"]["synth_conflict"]["seeds"][str(k)]["methods"]["dpo_soup"]["hypervolume"] for k in (0, 1)]
+    paired = res["targets"]["synth_conflict"]["hv_ratio_vs_dpo_soup_paired"]
+    r = np.array(raw) / np.array(soup)
+    assert paired["per_seed"] == pytest.approx(r, abs=1e-5) and paired["mean"] == pytest.approx(r.mean())
+    half = 12.7062047 * abs(r[0] - r[1]) / np.sqrt(2) / np.sqrt(2)  # t(0.975, 1 df) x sample std / sqrt(n)
+    assert paired["ci95"] == pytest.approx([r.mean() - half, r.mean() + half], rel=1e-6)
+    assert "hv_ratio_vs_dpo_soup_paired: mean" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().startswith("# HyperDPO reproduction")
     assert (out / "front_synth_conflict.png").stat().st_size > 1000

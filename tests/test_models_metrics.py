@@ -38,10 +38,10 @@ def test_transformer_is_permutation_equivariant():
     torch.testing.assert_close(m(x[:, perm], None, w), m(x, None, w)[:, perm], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cond", ["film", "lowrank", "concat"])
-def test_conditioned_copy_starts_at_reference(cond):
+@pytest.mark.parametrize("cond,towers", [("film", 0), ("lowrank", 0), ("lowrank", 4), ("concat", 0)])
+def test_conditioned_copy_starts_at_reference(cond, towers):
     torch.manual_seed(2)
-    ref = build_scorer(cfg("mlp", conditioning=cond), conditioned=False).eval()
+    ref = build_scorer(cfg("mlp", conditioning=cond, head_hidden=towers), conditioned=False).eval()
     pol = conditioned_copy(ref).eval()
     x = torch.randn(4, 5, 6)
     torch.testing.assert_close(pol(x, None, torch.rand(4, 3).softmax(1)), ref(x))
@@ -294,15 +294,16 @@ def test_long_batches_are_scored_in_parts_with_the_same_results(kind, monkeypatc
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("kind,cond,layers", [("mlp", "lowrank", None), ("mlp", "lowrank", 1), ("mlp", "lowrank", 2),
-                                              ("mlp", "film", None), ("mlp", "film", 2), ("mlp", "concat", None),
-                                              ("transformer", "film", None)])
+@pytest.mark.parametrize("kind,cond,layers,towers", [
+    ("mlp", "lowrank", None, 0), ("mlp", "lowrank", 1, 0), ("mlp", "lowrank", 2, 0), ("mlp", "lowrank", 1, 4),
+    ("mlp", "lowrank", 2, 4), ("mlp", "film", None, 0), ("mlp", "film", 2, 0), ("mlp", "concat", None, 0),
+    ("transformer", "film", None, 0)])
 @pytest.mark.parametrize("temp", [False, True])
-def test_scoring_under_m_weights_at_once_equals_one_weight_at_a_time(kind, cond, layers, temp):
+def test_scoring_under_m_weights_at_once_equals_one_weight_at_a_time(kind, cond, layers, towers, temp):
     """``weights [batch, m, K]`` (the trunk shared by a list's m weights) = each list repeated m times, in scores and
     in gradients (float64)."""
     torch.manual_seed(5)
-    c = cfg(kind, conditioning=cond, conditioned_layers=layers, temperature_conditioned=temp)
+    c = cfg(kind, conditioning=cond, conditioned_layers=layers, temperature_conditioned=temp, head_hidden=towers)
     c.check()
     pol = build_scorer(c).double()
     for p in pol.parameters():  # away from the no-op initialisation, so every conditioned part matters
@@ -352,6 +353,43 @@ def test_conditioning_only_the_last_layers():
     for bad in ({"kind": "transformer", "conditioned_layers": 1}, {"conditioning": "concat", "conditioned_layers": 1},
                 {"conditioning": "film", "conditioned_layers": 1}, {"hidden": [8], "conditioned_layers": 3}):
         with pytest.raises(FieldError, match="conditioned_layers"):
+            ModelConfig(**bad).check()
+
+
+def test_output_towers_are_affine_in_w_and_match_a_by_hand_computation(tmp_path):
+    """``head_hidden`` H: the score is ``s_0(x) + Σ_k w_k g_k(h(x))`` with ``g_k(h) = v_kᵀ relu(U_k h + a_k) + e_k``
+    (each objective's tower computed here by hand from its parameters); it survives saving and loading."""
+    from ltr_hyperdpo.config import FieldError
+    from ltr_hyperdpo.models import ModelConfig
+    from ltr_hyperdpo.models.io import load_scorer, save_scorer
+    torch.manual_seed(7)
+    pol = build_scorer(cfg("mlp", conditioning="lowrank", conditioned_layers=1, head_hidden=5)).double().eval()
+    for p in pol.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    tower = pol.lowrank[-1]
+    assert type(tower).__name__ == "TowerDelta" and tower.U.shape == (3, 5, 8)
+    x = torch.randn(2, 4, 6, dtype=torch.float64)
+    h = x
+    for layer in pol.layers:
+        h = torch.relu(layer(h))
+    s0 = pol.out(h).squeeze(-1)
+    w = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
+    by_hand = s0.clone()
+    for k in range(3):
+        g = torch.relu(h @ tower.U[k].T + tower.a[k]) @ tower.v[k] + tower.e[k]
+        by_hand = by_hand + w[k] * g
+    torch.testing.assert_close(pol(x, None, w), by_hand, rtol=1e-12, atol=1e-12)
+    e = torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(pol(x, None, w), sum(w[k] * pol(x, None, e[k]) for k in range(3)))
+    save_scorer(pol.float(), tmp_path / "m.pt", beta=1.0)
+    back, _ = load_scorer(tmp_path / "m.pt")
+    assert back.config.head_hidden == 5
+    torch.testing.assert_close(back.eval()(x.float(), None, w.float()), pol(x.float(), None, w.float()))
+    ref = build_scorer(cfg("mlp"), conditioned=False)
+    copy = conditioned_copy(ref, ModelConfig(hidden=[16, 8], head_hidden=3, dropout=0.0))
+    assert type(copy.lowrank[-1]).__name__ == "TowerDelta" and copy.config.head_hidden == 3
+    for bad in ({"conditioning": "film", "head_hidden": 4}, {"kind": "transformer", "head_hidden": 4}):
+        with pytest.raises(FieldError, match="head_hidden"):
             ModelConfig(**bad).check()
 
 

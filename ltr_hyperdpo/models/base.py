@@ -48,6 +48,9 @@ class ModelConfig(Validated):
     # auto: lowrank for the MLP (the best fronts in benchmarks/reproduce.py), hyper prompts (film) for the transformer
     conditioning: Literal["auto", "film", "lowrank", "concat", "none"] = "auto"
     rank: int = opt(16, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
+    # lowrank MLP: each objective's output head is a tower with this many hidden units, s_k(x) = v_kᵀ relu(U_k h(x)),
+    # instead of a linear map of the last hidden layer (0); the score stays affine in w
+    head_hidden: int = opt(0, ge=0)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
@@ -101,6 +104,8 @@ class ModelConfig(Validated):
             if self.conditioning == "film" and self.conditioned_layers < 2:
                 raise FieldError("conditioned_layers", "FiLM conditions hidden layers, not the output layer: "
                                                        "use 2 or more")
+        if self.head_hidden and (self.kind != "mlp" or self.conditioning != "lowrank"):
+            raise FieldError("head_hidden", "per-objective output towers belong to the MLP with lowrank conditioning")
         if self.kind == "transformer" and self.d_model % self.n_heads:
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 

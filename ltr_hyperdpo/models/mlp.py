@@ -6,6 +6,10 @@ trained reference scores exactly like it before fine-tuning.
   weight is ``W_0 + Σ_j c_j B_j A_j`` (and its bias ``b_0 + Σ_j c_j d_j``), with ``B`` and ``d`` starting at 0.
   The soup of per-objective experts, ``θ(w) = Σ_k w_k θ_k``, is the full-rank case of this family.
 * ``concat``: (w, β) appended to the input (the first layer's new weights start at 0).
+
+With ``head_hidden`` H > 0 the low-rank output layer's delta is replaced by one tower per condition input,
+``Σ_j c_j g_j(h)`` with ``g_j(h) = v_jᵀ relu(U_j h + a_j) + e_j`` (H hidden units, ``v`` and ``e`` starting at 0): more
+capacity per objective, the score still affine in w.
 """
 from __future__ import annotations
 
@@ -40,6 +44,30 @@ class LowRankDelta(nn.Module):
         b, n, j, o = basis.shape
         mixed = torch.bmm(c, basis.permute(0, 2, 1, 3).reshape(b, j, n * o)).view(b, -1, n, o)
         return mixed + (c @ self.d)[:, :, None, :]
+
+
+class TowerDelta(nn.Module):
+    """``x [b, n, in], c [b, J] -> Σ_j c_j g_j(x)`` ``[b, n, 1]``, one tower per condition input,
+    ``g_j(x) = v_jᵀ relu(U_j x + a_j) + e_j``; zero at initialisation (``v``, ``e`` start at 0)."""
+
+    def __init__(self, d_in: int, cond_dim: int, hidden: int):
+        super().__init__()
+        self.U = nn.Parameter(torch.randn(cond_dim, hidden, d_in) / math.sqrt(d_in))
+        self.a = nn.Parameter(torch.zeros(cond_dim, hidden))
+        self.v = nn.Parameter(torch.zeros(cond_dim, hidden))
+        self.e = nn.Parameter(torch.zeros(cond_dim))
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        """The J tower outputs ``[b, n, J]``."""
+        u = torch.relu(torch.einsum("bni,jri->bnjr", x, self.U) + self.a)
+        return (u * self.v).sum(-1) + self.e
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return (self.basis(x) * c[:, None, :]).sum(-1, keepdim=True)
+
+    def per_weight(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The delta ``[b, m, n, 1]`` of one shared input ``x [b, n, in]`` under m conditions ``c [b, m, J]``."""
+        return torch.bmm(c, self.basis(x).transpose(1, 2))[..., None]
 
 
 class MLPScorer(Scorer):
@@ -79,6 +107,8 @@ class MLPScorer(Scorer):
             self.lowrank = nn.ModuleList(LowRankDelta(a, b, config.cond_dim, config.rank)
                                          if i >= self.first_conditioned else nn.Module()
                                          for i, (a, b) in enumerate(zip(dims, dims[1:] + [1], strict=True)))
+            if config.head_hidden:
+                self.lowrank[-1] = TowerDelta(dims[-1], config.cond_dim, config.head_hidden)
         if extra:
             with torch.no_grad():
                 cast(nn.Linear, self.layers[0]).weight[:, config.n_features:].zero_()

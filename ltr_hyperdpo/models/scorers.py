@@ -20,7 +20,7 @@ def build_scorer(config: ScorerConfig, conditioned: bool = True) -> Scorer:
     return cls(config, conditioned=conditioned)
 
 
-CONDITIONING_FIELDS = ("conditioning", "rank", "n_prompts", "cond_hidden", "temperature_conditioned",
+CONDITIONING_FIELDS = ("conditioning", "rank", "head_hidden", "n_prompts", "cond_hidden", "temperature_conditioned",
                        "conditioned_layers")
 
 
