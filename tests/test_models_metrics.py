@@ -350,6 +350,17 @@ def test_conditioning_only_the_last_layers():
     assert ModelConfig(kind="transformer").resolved_conditioned_layers() == 0
     assert ModelConfig().conditioned_layers is None  # auto stays auto in a saved config: another conditioning works
     assert ScorerConfig.for_data(ModelConfig(), 6, 3).conditioned_layers == 1
+    # towers: auto = 32 for the low-rank MLP conditioned in its output layer only; a set value wins
+    assert ModelConfig().resolved_head_hidden() == 32 and ScorerConfig.for_data(ModelConfig(), 6, 3).head_hidden == 32
+    assert ModelConfig(conditioned_layers=0).resolved_head_hidden() == 0
+    assert ModelConfig(conditioning="film").resolved_head_hidden() == 0
+    assert ModelConfig(temperature_conditioned=True).resolved_head_hidden() == 0
+    assert ModelConfig(kind="transformer").resolved_head_hidden() == 0
+    assert ModelConfig(head_hidden=0).resolved_head_hidden() == 0
+    assert ModelConfig(head_hidden=8).resolved_head_hidden() == 8
+    assert ScorerConfig(n_features=6).resolved_head_hidden() == 0  # a file written before the field: linear heads
+    assert type(conditioned_copy(build_scorer(cfg("mlp"), conditioned=False), ModelConfig(hidden=[16, 8])).lowrank[-1]
+                ).__name__ == "TowerDelta"
     for bad in ({"kind": "transformer", "conditioned_layers": 1}, {"conditioning": "concat", "conditioned_layers": 1},
                 {"conditioning": "film", "conditioned_layers": 1}, {"hidden": [8], "conditioned_layers": 3}):
         with pytest.raises(FieldError, match="conditioned_layers"):

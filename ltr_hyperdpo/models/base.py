@@ -49,8 +49,9 @@ class ModelConfig(Validated):
     conditioning: Literal["auto", "film", "lowrank", "concat", "none"] = "auto"
     rank: int = opt(16, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
     # lowrank MLP: each objective's output head is a tower with this many hidden units, s_k(x) = v_kᵀ relu(U_k h(x)),
-    # instead of a linear map of the last hidden layer (0); the score stays affine in w
-    head_hidden: int = opt(0, ge=0)
+    # instead of a linear map of the last hidden layer (0); the score stays affine in w. None (auto): 32 when only the
+    # output layer is conditioned (a linear head on a shared trunk is the bottleneck at the vertices), else 0
+    head_hidden: int | None = opt(None, ge=0)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
@@ -76,6 +77,15 @@ class ModelConfig(Validated):
             return self.conditioned_layers
         conditioning = "lowrank" if self.conditioning == "auto" and self.kind == "mlp" else self.conditioning
         return 1 if (self.kind == "mlp" and conditioning == "lowrank" and not self.temperature_conditioned) else 0
+
+    def resolved_head_hidden(self) -> int:
+        """``head_hidden`` with auto (None) resolved: 32 for the low-rank MLP conditioned in its output layer only,
+        else 0 (a linear head per objective)."""
+        if self.head_hidden is not None:
+            return self.head_hidden
+        conditioning = "lowrank" if self.conditioning == "auto" and self.kind == "mlp" else self.conditioning
+        return 32 if (self.kind == "mlp" and conditioning == "lowrank"
+                      and self.resolved_conditioned_layers() == 1) else 0
 
     def check(self) -> None:
         if self.conditioning == "auto":
@@ -114,7 +124,8 @@ class ModelConfig(Validated):
 class ScorerConfig(ModelConfig):
     """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer).
 
-    ``conditioned_layers`` None here means every layer (scorer files written before the field existed)."""
+    ``conditioned_layers`` None here means every layer and ``head_hidden`` None linear heads (scorer files written
+    before the fields existed)."""
 
     n_features: int = opt(0, ge=0)
     n_objectives: int = opt(1, ge=1)
@@ -124,11 +135,16 @@ class ScorerConfig(ModelConfig):
         """The scorer configuration of ``model`` for data of this width and number of objectives (auto values
         resolved: a scorer file states what it is)."""
         return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives,
-                      "conditioned_layers": model.resolved_conditioned_layers()})
+                      "conditioned_layers": model.resolved_conditioned_layers(),
+                      "head_hidden": model.resolved_head_hidden()})
 
     def resolved_conditioned_layers(self) -> int:
         """A scorer's own value (None: a file written before the field existed, every layer conditioned)."""
         return self.conditioned_layers or 0
+
+    def resolved_head_hidden(self) -> int:
+        """A scorer's own value (None: a file written before the field existed, linear heads)."""
+        return self.head_hidden or 0
 
     @property
     def cond_dim(self) -> int:
