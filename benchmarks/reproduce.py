@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a config value for the one-run methods only (e.g. hyperdpo.alpha=0.3)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce", help="output directory")
     a = ap.parse_args(argv)
+    if a.synth_test_queries < 1:
+        ap.error(f"--synth-test-queries must be >= 1, got {a.synth_test_queries}")
     a.epochs = a.epochs or (15 if a.quick else 40)
     a.ref_epochs = a.ref_epochs or (20 if a.quick else 40)
     a.ref_losses = a.ref_losses or (["listnet", "lambdaloss_ndcg2pp"] if a.quick else

@@ -113,8 +113,9 @@ def _centred_score_gap(one, two, data):
         return v - (np.bincount(inv, v) / np.bincount(inv))[inv]
 
     gap, scale = 0.0, 0.0
+    run1, run2 = load_run(one), load_run(two)
     for w in ([1.0, 0.0], [0.0, 1.0], [0.3, 0.7]):
-        s1, s2 = load_run(one).score(str(data), w), load_run(two).score(str(data), w)
+        s1, s2 = run1.score(str(data), w), run2.score(str(data), w)
         gap = max(gap, float(np.abs(centred(s1 - s2)).max()))
         scale = max(scale, float(np.abs(centred(s1)).max()))
     return gap, scale

@@ -40,15 +40,10 @@ def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], ve
     return w
 
 
-def output_conditioned(model: ModelConfig) -> bool:
-    """Whether only the MLP's output layer is conditioned: scores affine in w, ``s_0(x) + Σ_k w_k s_k(x)``."""
-    return model.kind == "mlp" and model.resolved_conditioned_layers() == 1
-
-
 def default_weights_per_list(model: ModelConfig) -> int:
     """Trade-offs per list and step when ``weights_per_list`` is not set: 8 when the scorer is conditioned in its
     output layer only (the trunk is shared, an extra weight costs one small head), else 2."""
-    return 8 if output_conditioned(model) else 2
+    return 8 if model.output_conditioned() else 2
 
 
 def default_vertex_prob(model: ModelConfig) -> float:
@@ -58,7 +53,7 @@ def default_vertex_prob(model: ModelConfig) -> float:
     policy of a linearly scalarised reward has exactly this form, ``s_ref + Σ_k w_k r_k / β`` — so most draws go to
     the vertices, where each head gets an expert's training signal, and the rest (Dirichlet) teach the shared trunk
     the mixtures (``benchmarks/reproduce.py``: hypervolume +4–10 % on the MSLR excerpts against 0.2)."""
-    return 0.85 if output_conditioned(model) else 0.2
+    return 0.85 if model.output_conditioned() else 0.2
 
 
 class HyperDPO(Method):

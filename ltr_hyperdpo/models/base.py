@@ -70,22 +70,32 @@ class ModelConfig(Validated):
     # layer otherwise (FiLM, a temperature-conditioned model: β rescales, it does not add)
     conditioned_layers: int | None = opt(None, ge=0)
 
+    def _low_rank_mlp(self) -> bool:
+        """Whether this is the MLP with low-rank conditioning (``auto`` counted as what it resolves to)."""
+        return self.kind == "mlp" and self.conditioning in ("lowrank", "auto")
+
     def resolved_conditioned_layers(self) -> int:
         """``conditioned_layers`` with auto (None) resolved: 1 for the low-rank MLP that is not
         temperature-conditioned, else 0 (every layer)."""
         if self.conditioned_layers is not None:
             return self.conditioned_layers
-        conditioning = "lowrank" if self.conditioning == "auto" and self.kind == "mlp" else self.conditioning
-        return 1 if (self.kind == "mlp" and conditioning == "lowrank" and not self.temperature_conditioned) else 0
+        return 1 if self._low_rank_mlp() and not self.temperature_conditioned else 0
+
+    def output_conditioned(self) -> bool:
+        """Whether only the low-rank MLP's output layer is conditioned: scores affine in w,
+        ``s_0(x) + Σ_k w_k s_k(x)``."""
+        return self._low_rank_mlp() and self.resolved_conditioned_layers() == 1
 
     def resolved_head_hidden(self) -> int:
         """``head_hidden`` with auto (None) resolved: 32 for the low-rank MLP conditioned in its output layer only,
         else 0 (a linear head per objective)."""
         if self.head_hidden is not None:
             return self.head_hidden
-        conditioning = "lowrank" if self.conditioning == "auto" and self.kind == "mlp" else self.conditioning
-        return 32 if (self.kind == "mlp" and conditioning == "lowrank"
-                      and self.resolved_conditioned_layers() == 1) else 0
+        return 32 if self.output_conditioned() else 0
+
+    def resolved_fields(self) -> dict:
+        """The auto fields a scorer file records resolved (so it states what it is)."""
+        return {"conditioned_layers": self.resolved_conditioned_layers(), "head_hidden": self.resolved_head_hidden()}
 
     def check(self) -> None:
         if self.conditioning == "auto":
@@ -135,8 +145,7 @@ class ScorerConfig(ModelConfig):
         """The scorer configuration of ``model`` for data of this width and number of objectives (auto values
         resolved: a scorer file states what it is)."""
         return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives,
-                      "conditioned_layers": model.resolved_conditioned_layers(),
-                      "head_hidden": model.resolved_head_hidden()})
+                      **model.resolved_fields()})
 
     def resolved_conditioned_layers(self) -> int:
         """A scorer's own value (None: a file written before the field existed, every layer conditioned)."""

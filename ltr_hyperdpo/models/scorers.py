@@ -35,8 +35,7 @@ def conditioned_copy(reference: Scorer, model: ModelConfig | None = None,
     values = reference.config.to_dict()
     if model is not None:
         values.update({f: getattr(model, f) for f in CONDITIONING_FIELDS})
-        values["conditioned_layers"] = model.resolved_conditioned_layers()
-        values["head_hidden"] = model.resolved_head_hidden()
+        values.update(model.resolved_fields())
     if n_objectives is not None:
         values["n_objectives"] = n_objectives
     cfg = ScorerConfig(**values)
