@@ -1,7 +1,10 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+from ltr_hyperdpo.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LTR_HYPERDPO_SHARED", ROOT.parent / "shared"))
@@ -40,3 +43,40 @@ def stop_after(n: int):
             raise StopTraining(f"stopped after {n} epoch(s) in {stage}")
 
     return hook
+
+
+# helpers of the fault tests (tests/test_faults*.py) -------------------------------------------------------------
+CLI = [sys.executable, "-m", "ltr_hyperdpo"]
+LINE = "1 qid:1 1:0.5 2:1.0\n0 qid:1 1:0.1 2:0.3\n2 qid:2 1:0.9 2:0.2\n0 qid:2 1:0.4 2:0.8\n"
+
+
+def error_line(capsys, command: str) -> str:
+    """The single stderr line of a failed command."""
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [e for e in err if e.startswith(f"ltr-hyperdpo {command}: error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def snapshot(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    d = tmp_path_factory.mktemp("faults")
+    for name, seed, q in (("train", 0, 80), ("test", 1, 24)):
+        assert main(["synth", str(d / f"{name}.parquet"), "--queries", str(q), "--docs-per-query", "20",
+                     "--features", "12", "--seed", str(seed)]) == 0
+    return d
+
+
+def run_config(d: Path, **over) -> dict:
+    c = {"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"), "batch_size": 16},
+         "model": {"hidden": [16], "dropout": 0.0}, "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2},
+         "eval": {"grid": 5}, "progress": False}
+    for k, v in over.items():
+        c.setdefault(k, {}).update(v) if isinstance(v, dict) else c.__setitem__(k, v)
+    return c
+
+

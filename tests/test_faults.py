@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, StopTraining, stop_after
+from conftest import CLI, LINE, ROOT, StopTraining, error_line, run_config, snapshot, stop_after
 
 from ltr_hyperdpo.cli import build_parser, main
 from ltr_hyperdpo.data.dataset import RankingDataset
@@ -23,39 +22,6 @@ from ltr_hyperdpo.data.synth import make_synthetic, write_letor_text
 from ltr_hyperdpo.errors import ConfigError
 from ltr_hyperdpo.runs.io import FILE_MODE, TMP_SUFFIX
 from ltr_hyperdpo.training import RunConfig, train
-
-CLI = [sys.executable, "-m", "ltr_hyperdpo"]
-LINE = "1 qid:1 1:0.5 2:1.0\n0 qid:1 1:0.1 2:0.3\n2 qid:2 1:0.9 2:0.2\n0 qid:2 1:0.4 2:0.8\n"
-
-
-def error_line(capsys, command: str) -> str:
-    """The single stderr line of a failed command."""
-    err = capsys.readouterr().err.strip().splitlines()
-    errors = [e for e in err if e.startswith(f"ltr-hyperdpo {command}: error:")]
-    assert len(errors) == 1, err
-    return errors[0]
-
-
-def snapshot(d: Path) -> dict:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    d = tmp_path_factory.mktemp("faults")
-    for name, seed, q in (("train", 0, 80), ("test", 1, 24)):
-        assert main(["synth", str(d / f"{name}.parquet"), "--queries", str(q), "--docs-per-query", "20",
-                     "--features", "12", "--seed", str(seed)]) == 0
-    return d
-
-
-def run_config(d: Path, **over) -> dict:
-    c = {"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"), "batch_size": 16},
-         "model": {"hidden": [16], "dropout": 0.0}, "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2},
-         "eval": {"grid": 5}, "progress": False}
-    for k, v in over.items():
-        c.setdefault(k, {}).update(v) if isinstance(v, dict) else c.__setitem__(k, v)
-    return c
 
 
 # 1 ---------------------------------------------------------------------------------------------------------------
@@ -382,7 +348,7 @@ def test_12_truncated_checkpoint_resumes_from_the_previous_epoch(synth, tmp_path
     (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
     assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "cut2"), "--resume"]) == 2
     line = error_line(capsys, "train")
-    assert "checkpoint.pt: damaged or unreadable" in line and "delete" in line
+    assert "checkpoint.pt: damaged or not a torch file" in line and "delete" in line
 
 
 def test_12_unexpected_errors_are_one_line_with_a_debug_hint(monkeypatch, tmp_path, capsys):

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
-from ..runs.checkpoint import load, save_atomic
+from ..runs.checkpoint import load, reading, save_atomic
 from .scorers import Scorer, ScorerConfig, build_scorer
 
 
@@ -20,9 +20,10 @@ def load_scorer(path: str | Path) -> tuple[Scorer, dict]:
     d = load(path)
     if "config" not in d or "state" not in d:
         raise CheckpointError(f"{path}: not a scorer file (no config/state)")
-    model = build_scorer(ScorerConfig(**d["config"]), conditioned=d["conditioned"])
+    with reading(path):
+        model = build_scorer(ScorerConfig(**d["config"]), conditioned=bool(d.get("conditioned", False)))
     try:
         model.load_state_dict(d["state"])
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: its parameters do not fit its config ({str(e).splitlines()[0]})") from None
     return model.eval(), d

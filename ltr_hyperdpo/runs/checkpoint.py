@@ -5,19 +5,27 @@ import os
 import pickle
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UserError
 from .io import atomic_path
+
+
+def _save(obj: Any, tmp: Path) -> None:
+    # through a Python file object: a full disk raises OSError(ENOSPC), not torch's "iostream error"
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never replaces the last good file."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        _save(obj, tmp)
     return Path(path)
 
 
@@ -31,7 +39,7 @@ def save_checkpoint(obj: Any, path: str | Path) -> Path:
     """Write a training checkpoint atomically, keeping the previous one as ``NAME.prev.pt``."""
     p = Path(path)
     with atomic_path(p) as tmp:
-        torch.save(obj, tmp)
+        _save(obj, tmp)
         if p.exists():
             os.replace(p, previous_path(p))
     return p
@@ -63,9 +71,34 @@ def load(path: str | Path, *, hint: str = "") -> dict:
         raise CheckpointError(f"{p}: no such file{'; ' + hint if hint else ''}")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, i.e. running arbitrary code: never relayed
+        raise CheckpointError(f"{p}: holds objects the safe loader refuses (not a file written by ltr_hyperdpo, or "
+                              f"altered); it was not loaded{'; ' + hint if hint else ''}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError) as e:  # a file that is not a torch archive fails in several of torch's layers
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: damaged or unreadable ({first}){'; ' + hint if hint else ''}") from None
+        if "weights_only" in first or len(first) > 200:
+            first = type(e).__name__
+        raise CheckpointError(f"{p}: damaged or not a torch file ({first}){'; ' + hint if hint else ''}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: not a checkpoint written by ltr_hyperdpo")
     return obj
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Errors raised while building objects from a run file's values name that file and the key or value at fault
+    (a file that loads but holds a missing key, a wrong type or an out-of-range value)."""
+    try:
+        yield
+    except UserError as e:
+        if str(path) in str(e):
+            raise
+        raise CheckpointError(f"{path}: {e}") from None
+    except KeyError as e:
+        raise CheckpointError(f"{path}: missing key {e}; the file is damaged or not written by ltr_hyperdpo") from None
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        first = " ".join(str(e).split())[:300] or type(e).__name__
+        raise CheckpointError(f"{path}: holds a bad value ({first}); the file is damaged or not written by "
+                              f"ltr_hyperdpo") from None

@@ -3,9 +3,14 @@
 Temporary files are named ``.NAME.<pid>.<random>.ltr-hyperdpo-tmp`` beside the output; they are created with the
 usual mode under the user's umask (not mkstemp's 0600), renamed onto the output on success, removed on failure, and
 a later write to the same output removes those left by dead processes.
+
+What is at the path is never replaced by something else: ``-`` is standard output, a character device, FIFO or
+socket (``/dev/null``, ``/dev/stdout``, a pipe) is written directly, and a symbolic link is written (atomically) at
+its target, the link kept. A full disk is reported as ``OSError("no space left on device writing PATH")``.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -60,10 +65,48 @@ def remove_stale_temps(path: Path) -> int:
     return n
 
 
+#: the output path that means standard output
+STDOUT = "-"
+
+
+def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where a write to ``path`` goes and whether it goes there directly (not through a temporary file).
+
+    ``-`` is standard output; an existing character device, FIFO or socket is written directly (replacing it with a
+    regular file would break the system, e.g. ``/dev/null`` as root); a symbolic link resolves to its target, which
+    is then written like any file (the link stays); a directory is refused."""
+    if str(path) == STDOUT:
+        return Path("/dev/stdout"), True
+    p = Path(path)
+    if p.is_symlink():
+        p = Path(os.path.realpath(p))
+    if p.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; give a file path")
+    if p.exists() and not p.is_file():
+        return p, True
+    return p, False
+
+
+def no_space(e: OSError, path: str | os.PathLike) -> OSError:
+    """``e`` as the user should read it: a full disk names the file being written."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e):  # pyarrow: errno unset
+        return OSError(errno.ENOSPC, f"no space left on device writing {path}")
+    return e
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = Path(path)
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Special files (``-``, devices, FIFOs: :func:`write_target`) are yielded themselves and written directly."""
+    shown = path
+    path, direct = write_target(path)
+    if direct:
+        try:
+            yield path
+        except OSError as e:
+            raise no_space(e, shown) from None
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
@@ -72,6 +115,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        raise no_space(e, shown) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -112,5 +157,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Append one strict-JSON record as a line (the ``log.jsonl`` format)."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(dumps_json(record) + "\n")
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(dumps_json(record) + "\n")
+    except OSError as e:
+        raise no_space(e, path) from None

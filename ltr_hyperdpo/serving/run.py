@@ -21,6 +21,7 @@ from ..errors import ConfigError, RunDirError
 from ..methods.registry import get_method
 from ..models.io import load_scorer
 from ..models.ranker import Ranker
+from ..runs.checkpoint import reading
 from ..runs.device import resolve_device
 from ..training.config import RunConfig
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
@@ -122,12 +123,17 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
         raise RunDirError(f"{run_dir}: no such run directory")
     if not (run_dir / "method.json").exists():
         raise RunDirError(f"{run_dir}: no trained model (method.json is missing: is the run finished?)")
-    cfg = RunConfig.load(run_dir / "config.json")
-    meta = read_structured_file(run_dir / "method.json")
+    with reading(run_dir / "config.json"):
+        cfg = RunConfig.load(run_dir / "config.json")
+    with reading(run_dir / "method.json"):
+        meta = read_structured_file(run_dir / "method.json")
+        method = get_method(meta["method"])
     reference, _ = load_scorer(run_dir / "reference.pt")
-    state = DatasetState.from_dict(read_structured_file(run_dir / "data_state.json"))
-    ranker = get_method(meta["method"]).load(run_dir, reference, meta)
+    with reading(run_dir / "data_state.json"):
+        state = DatasetState.from_dict(read_structured_file(run_dir / "data_state.json"))
+    with reading(run_dir / "method.json"):
+        ranker = method.load(run_dir, reference, meta)
     dev = resolve_device(device)
     if dev.type != "cpu":
         ranker.to(dev)
-    return Run(run_dir, cfg, state, ranker, meta["method"], dev)
+    return Run(run_dir, cfg, state, ranker, str(meta["method"]), dev)
