@@ -1,0 +1,157 @@
+"""Reliability, round 2: a run never mixes data or configs, and no output replaces what it must not.
+
+Numbers refer to the items of the second hardening issue (``test_NN_...``). Each test failed before its fix.
+"""
+import contextlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import LINE, ROOT, StopTraining, error_line, run_config, snapshot, stop_after
+
+from ltr_hyperdpo.cli import main
+from ltr_hyperdpo.errors import CheckpointError
+from ltr_hyperdpo.runs.checkpoint import load, load_latest, save_atomic
+from ltr_hyperdpo.runs.io import TMP_SUFFIX, atomic_write_json, atomic_write_text
+from ltr_hyperdpo.training import RunConfig, train
+
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def trained(synth, tmp_path_factory):
+    """A finished two-objective run (tiny: one epoch per stage)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train(RunConfig.from_dict(run_config(synth, reference={"epochs": 1}, hyperdpo={"epochs": 1})), out)
+    return out
+
+
+@contextlib.contextmanager
+def small_disk(tmp_path: Path, size: str = "1m"):
+    """A tiny tmpfs mounted at ``tmp_path/disk`` (root only); skips when mounting is not allowed here."""
+    d = tmp_path / "disk"
+    d.mkdir()
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                                     capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount permission")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def fill(d: Path) -> Path:
+    """Fill the file system of ``d`` to the last byte; returns the filler file."""
+    f = d / "filler"
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for chunk in (1 << 16, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * chunk)
+    finally:
+        os.close(fd)
+    return f
+
+
+# 1 ---------------------------------------------------------------------------------------------------------------
+def test_01_special_files_are_written_directly_and_symlinks_at_their_target(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    atomic_write_json(fifo, {"a": 1})
+    assert json.loads(reader.communicate(timeout=60)[0]) == {"a": 1}
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still a FIFO, not replaced by a file
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        atomic_write_text(tmp_path, "x")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_01_device_outputs_stay_devices_and_a_full_device_is_an_error(tmp_path, capsys):
+    src = tmp_path / "a.txt"
+    src.write_text(LINE)
+    before = os.stat("/dev/null").st_mode
+    assert main(["convert", str(src), "/dev/null", "--format", "parquet", "--quiet"]) == 0
+    assert os.stat("/dev/null").st_mode == before and stat.S_ISCHR(before)
+    assert main(["convert", str(src), "/dev/full", "--format", "parquet", "--quiet"]) == 2
+    assert "no space left on device writing /dev/full" in error_line(capsys, "convert")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert not list(Path("/dev").glob(f".*{TMP_SUFFIX}"))
+
+
+@pytest.mark.slow
+def test_01_predict_to_devices_stdout_and_dash(trained, synth, tmp_path, capsys):
+    args = ["predict", str(trained), "--data", str(synth / "test.parquet"), "--w", "0.5", "0.5"]
+    assert main(args + ["--out", "/dev/null"]) == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert main(args + ["--out", "/dev/full"]) == 2
+    assert "no space left on device writing /dev/full" in error_line(capsys, "predict")
+    p = subprocess.run([sys.executable, "-m", "ltr_hyperdpo", *args, "--out", "-"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "qid\tdocno\tscore" and len(lines) > 24 and not Path(ROOT / "-").exists()
+
+
+# 19 --------------------------------------------------------------------------------------------------------------
+def test_19_files_that_are_not_torch_files_or_hold_bad_values(tmp_path):
+    junk = tmp_path / "model.pt"
+    junk.write_bytes(b"PK\x03\x04 this is not a torch archive" * 3)
+    with pytest.raises(CheckpointError, match="model.pt: damaged or not a torch file"):
+        load(junk)
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": np.float64(1.0).__class__}, evil)  # a class: refused by the safe loader
+    with pytest.raises(CheckpointError) as e:
+        load(evil)
+    assert "weights_only" not in str(e.value) and "safe loader refuses" in str(e.value)
+    from ltr_hyperdpo.models.io import load_scorer
+
+    save_atomic({"config": {"hidden": "wide"}, "conditioned": False, "state": {}}, tmp_path / "reference.pt")
+    with pytest.raises(CheckpointError, match=r"reference.pt: config key 'hidden'"):
+        load_scorer(tmp_path / "reference.pt")
+
+
+@pytest.mark.slow
+def test_19_run_files_with_bad_values_name_the_file(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "method.json").write_text(json.dumps({"members": []}))
+    assert main(["front", str(run), "--data", str(trained.parent.parent / "x"), "--out", str(tmp_path / "f")]) == 2
+    line = error_line(capsys, "front")
+    assert "method.json: missing key 'method'" in line
+
+
+# 20 --------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_20_a_full_disk_during_train_names_the_file_and_keeps_the_last_checkpoint(synth, tmp_path):
+    cfg = RunConfig.from_dict(run_config(synth, reference={"epochs": 3}, hyperdpo={"epochs": 2}))
+    with small_disk(tmp_path, "8m") as disk:
+        out = disk / "run"
+        filled: list[Path] = []
+
+        def fill_after_first(stage: str, rec: dict) -> None:
+            if not filled:
+                filled.append(fill(disk))
+
+        with pytest.raises(OSError, match=f"no space left on device writing {out}"):
+            train(cfg, out, on_epoch=fill_after_first)
+        assert load_latest(out / "checkpoint.pt")["state"]["epoch"] == 1  # the last good checkpoint loads
+        assert not list(out.glob(f".*{TMP_SUFFIX}"))
+        filled[0].unlink()
+        res = train(cfg, out, resume=True)
+    full = train(cfg, tmp_path / "full")
+    assert res.front["hypervolume"] == full.front["hypervolume"]
