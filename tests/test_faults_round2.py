@@ -155,3 +155,79 @@ def test_20_a_full_disk_during_train_names_the_file_and_keeps_the_last_checkpoin
         res = train(cfg, out, resume=True)
     full = train(cfg, tmp_path / "full")
     assert res.front["hypervolume"] == full.front["hypervolume"]
+
+
+# 2 ---------------------------------------------------------------------------------------------------------------
+def _letor(path: Path, seed: int, queries: int = 40, features: int = 8) -> Path:
+    from ltr_hyperdpo.data.synth import make_synthetic, write_letor_text
+
+    write_letor_text(make_synthetic(queries, 12, features, 2, correlation=-0.5, seed=seed), path)
+    return path
+
+
+@pytest.mark.slow
+def test_02_resume_refuses_changed_data_even_at_the_same_size_and_mtime(tmp_path, capsys):
+    src = _letor(tmp_path / "train.txt", 0)
+    cfg = {"data": {"train": str(src), "objectives": [{"name": "rel", "source": "label"},
+                                                      {"name": "f8", "source": "feature", "feature": 8}],
+                    "batch_size": 8},
+           "model": {"hidden": [8]}, "reference": {"epochs": 2}, "hyperdpo": {"epochs": 1}, "progress": False}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    with pytest.raises(StopTraining):
+        train(RunConfig.from_dict(cfg), out, on_epoch=stop_after(1))
+    assert json.loads((out / "inputs.json").read_text())["data.train"]["size"] == src.stat().st_size
+    before, st = snapshot(out), src.stat()
+    text = src.read_text()
+    i = text.index(" 1:") + 3  # one digit of the first feature value, same size
+    src.write_text(text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1:])
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert src.stat().st_size == st.st_size and src.stat().st_mtime_ns == st.st_mtime_ns
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--resume"]) == 2
+    line = error_line(capsys, "train")
+    assert "changed input data" in line and f"data.train ({src.resolve()} changed" in line
+    assert snapshot(out) == before
+    src.write_text(text)  # the original content back (another mtime): the resume goes through
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--resume"]) == 0
+
+
+def test_02_an_edited_text_input_gets_a_new_cache(tmp_path):
+    from ltr_hyperdpo.data.cache import cached_input
+
+    src = tmp_path / "a.txt"
+    src.write_text(LINE)
+    st = src.stat()
+    first = cached_input(src, tmp_path / "cache")
+    src.write_text(LINE.replace("0.5", "0.7"))
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cached_input(src, tmp_path / "cache") != first
+
+
+# 3 ---------------------------------------------------------------------------------------------------------------
+def test_03_train_refuses_a_directory_that_is_not_a_run(synth, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("result.json", "MODEL_CARD.md", "log.jsonl"):
+        (mine / name).write_text(f"my {name}")
+    before = snapshot(mine)
+    (tmp_path / "c.json").write_text(json.dumps(run_config(synth)))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(mine)]) == 2
+    line = error_line(capsys, "train")
+    assert "holds files that are not a run's" in line and "MODEL_CARD.md" in line
+    assert snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == sorted(before)
+
+
+# 18 --------------------------------------------------------------------------------------------------------------
+def test_18_width_errors_name_the_users_file_and_a_failed_train_leaves_nothing(tmp_path, capsys):
+    tr = _letor(tmp_path / "train.txt", 0, features=8)
+    va = _letor(tmp_path / "vali.txt", 1, features=6)
+    cfg = {"data": {"train": str(tr), "vali": str(va)}, "progress": False}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
+    line = error_line(capsys, "train")
+    assert str(va) in line and "data_cache" not in line
+    assert not out.exists()
+    out.mkdir()  # an empty directory given by the user stays, empty
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
+    assert out.is_dir() and not any(out.iterdir())

@@ -1,9 +1,10 @@
 """Text inputs as Arrow IPC caches: LETOR text is converted once (streamed, bounded memory) to a file that is
 memory-mapped on every later open, instead of being parsed into memory by every command and every epoch's reload.
 
-A cache file is named by the text file's identity (resolved path, size, modification time, group file) and the
-cache format version, so an edited input gets a new cache and an unchanged one is reused (a resumed run, a tuning
-study's trials). Converted (Parquet / Arrow) inputs are used as they are.
+A cache file is named by the text file's identity (resolved path and a hash of its content, and its group file's)
+and the cache format version, so an edited input gets a new cache (even one edited within the same second at the
+same size) and an unchanged one is reused (a resumed run, a tuning study's trials). Converted (Parquet / Arrow)
+inputs are used as they are.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..runs.inputs import content_hash
 from .conversion import convert
 from .store import storage_format
 from .textio import check_input_path, resolve_group_file
@@ -20,12 +22,11 @@ CACHE_VERSION = 1
 
 
 def cache_key(path: str | os.PathLike, group_file: str | os.PathLike | None = None) -> str:
-    """A short hash of a text file's identity (and its group file's)."""
+    """A short hash of a text file's identity and content (and its group file's)."""
     parts = [f"v{CACHE_VERSION}"]
     for p in (path, group_file):
         if p is not None:
-            st = os.stat(p)
-            parts += [str(Path(p).resolve()), str(st.st_size), str(st.st_mtime_ns)]
+            parts += [str(Path(p).resolve()), content_hash(p)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 

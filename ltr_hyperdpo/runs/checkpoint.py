@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -71,10 +72,14 @@ def load(path: str | Path, *, hint: str = "") -> dict:
         raise CheckpointError(f"{p}: no such file{'; ' + hint if hint else ''}")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as e:
         # torch's own message advises weights_only=False, i.e. running arbitrary code: never relayed
-        raise CheckpointError(f"{p}: holds objects the safe loader refuses (not a file written by ltr_hyperdpo, or "
-                              f"altered); it was not loaded{'; ' + hint if hint else ''}") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None:
+            raise CheckpointError(f"{p}: damaged or not a torch file (not a readable pickle)"
+                                  f"{'; ' + hint if hint else ''}") from None
+        raise CheckpointError(f"{p}: holds objects the safe loader refuses ({found.group(1)}: not a file written by "
+                              f"ltr_hyperdpo, or altered); it was not loaded{'; ' + hint if hint else ''}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
             AttributeError) as e:  # a file that is not a torch archive fails in several of torch's layers
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

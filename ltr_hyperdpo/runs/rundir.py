@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -70,13 +71,43 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
+#: what a run writes into its directory before any training (removed again when it fails before its first
+#: checkpoint; a directory holding only these is not someone else's)
+RUN_INPUT_FILES = (LOCK_NAME, "config.json", "data_state.json", "versions.json", "inputs.json", "log.jsonl",
+                   "data_cache")
+#: files that mean a run has trained something (kept when it fails)
+RUN_PROGRESS_FILES = ("checkpoint.pt", "checkpoint.prev.pt", "reference.pt")
+
+
 def check_new_or_resume(run_dir: Path, resume: bool) -> None:
-    """Refuse to start a new run in a directory holding one (and to resume where there is none)."""
+    """Refuse to start a new run in a directory holding one, or holding files that are not a run's (and to resume
+    where there is none)."""
     has_run = (run_dir / "config.json").exists()
     if has_run and not resume:
         raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or use another --out")
+    if not has_run and run_dir.is_dir():
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_INPUT_FILES)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise RunDirError(f"{run_dir}: exists and holds files that are not a run's ({shown}); nothing was "
+                              f"changed: give a new or empty --out")
     if resume and not has_run and any(run_dir.glob("*")) and not (run_dir / "checkpoint.pt").exists():
         raise RunDirError(f"{run_dir}: nothing to resume (no config.json); start a new run without --resume")
+
+
+def discard_unstarted(run_dir: Path, created: bool) -> None:
+    """After a failure before a run's first checkpoint: remove what it wrote (its config, caches, log), and the
+    directory itself when the run created it, so the corrected retry starts cleanly and nothing half-made stays."""
+    if not run_dir.is_dir() or any((run_dir / n).exists() for n in RUN_PROGRESS_FILES):
+        return
+    for name in RUN_INPUT_FILES:
+        p = run_dir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink():
+            p.unlink(missing_ok=True)
+    if created and not any(run_dir.iterdir()):
+        run_dir.rmdir()
 
 
 def set_threads(threads: int | None) -> None:

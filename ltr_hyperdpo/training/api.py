@@ -17,7 +17,9 @@ from ..core.grids import describe_grid, member_grid, validation_grid, weight_gri
 from ..data.cache import cached_input
 from ..data.dataset import RankingDataset, load_splits
 from ..data.leakage import near_copies
-from ..errors import ConfigError, RunDirError
+from ..data.store import storage_format
+from ..data.textio import resolve_group_file
+from ..errors import ConfigError, DataError, RunDirError, UserError
 from ..eval.front import evaluate_front
 from ..eval.report import write_front
 from ..methods.base import FitContext
@@ -27,8 +29,9 @@ from ..models.scorers import ScorerConfig
 from ..runs.checkpoint import load_latest, previous_path
 from ..runs.device import resolve_device
 from ..runs.distributed import barrier, init_from_env, is_main, on_main
+from ..runs.inputs import check_inputs, record_inputs
 from ..runs.io import atomic_write_json
-from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
+from ..runs.rundir import RunLock, check_new_or_resume, discard_unstarted, set_threads
 from .card import write_model_card, write_versions
 from .config import RESUME_HARMLESS_KEYS, RunConfig
 from .reference import train_reference
@@ -81,12 +84,37 @@ def load_run_splits(cfg: RunConfig, cache_dir: str | os.PathLike | None = None) 
     if not d.train:
         raise ConfigError("config key 'data.train': required (the training split)")
     train_p, vali_p, test_p = cache_inputs(cfg, cache_dir)
-    tr, va, te = load_splits(train_p or d.train, vali_p, test_p, objectives=d.objectives, normalize=d.normalize,
-                             vali_fraction=d.vali_fraction, seed=cfg.seed)
+    renamed = [(read, given) for read, given in ((train_p, d.train), (vali_p, d.vali), (test_p, d.test))
+               if read and given and read != given]
+    try:
+        tr, va, te = load_splits(train_p or d.train, vali_p, test_p, objectives=d.objectives, normalize=d.normalize,
+                                 vali_fraction=d.vali_fraction, seed=cfg.seed)
+    except (UserError, ValueError, OSError) as e:  # messages name the user's files, not the caches
+        msg = str(e)
+        for read, given in renamed:
+            msg = msg.replace(read, given)
+        if msg == str(e):
+            raise
+        raise DataError(msg) from None
     for ds, read, given in ((tr, train_p, d.train), (va, vali_p, d.vali), (te, test_p, d.test)):
-        if ds is not None and read and given:  # messages name the user's files, not the caches
+        if ds is not None and read and given:
             ds.name = ds.name.replace(read, given)
     return tr, va, te
+
+
+def run_inputs(cfg: RunConfig) -> dict[str, str | None]:
+    """The files a run reads, by config key (fingerprinted in ``inputs.json``; ``--resume`` refuses a change)."""
+    d = cfg.data
+    out: dict[str, str | None] = {"data.train": d.train, "data.vali": d.vali, "data.test": d.test}
+    for key in ("data.train", "data.vali", "data.test"):
+        path = out[key]
+        if path and Path(path).is_file() and storage_format(path) == "text":
+            group = resolve_group_file(path, None)
+            out[f"{key} (group file)"] = str(group) if group else None
+    if isinstance(d.objectives, str):
+        out["data.objectives"] = d.objectives  # a spec file (a preset name is no file and is skipped)
+    out["reference.checkpoint"] = cfg.reference.checkpoint
+    return out
 
 
 def _cpu() -> float:
@@ -106,12 +134,16 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
     if not init_from_env(device.type).main:  # under torchrun, rank 0 holds the lock and writes the run directory
         return _train(cfg, run_dir, resume, splits, on_epoch, device)
     created = not run_dir.exists()
+    claimed: list[bool] = []
+    check_new_or_resume(run_dir, resume)  # before the lock file: a directory not ours is left untouched
     try:
         with RunLock(run_dir):
-            return _train(cfg, run_dir, resume, splits, on_epoch, device)
+            return _train(cfg, run_dir, resume, splits, on_epoch, device, claimed)
     except BaseException:
-        if created and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was written: leave no directory
+        if created and not claimed and run_dir.is_dir() and not any(p.name != ".lock" for p in run_dir.iterdir()):
+            shutil.rmtree(run_dir, ignore_errors=True)  # refused before writing anything: leave no directory
+        if claimed and not resume:  # failed before its first checkpoint: nothing of it stays
+            discard_unstarted(run_dir, created)
         raise
 
 
@@ -135,15 +167,20 @@ def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
 
 
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
-           on_epoch: Callable[[str, dict], None] | None, device: torch.device) -> RunResult:
+           on_epoch: Callable[[str, dict], None] | None, device: torch.device, claimed: list[bool]) -> RunResult:
     cfg_dict = cfg.to_dict()
+    inputs = run_inputs(cfg)
 
     def check() -> None:
         check_new_or_resume(run_dir, resume)
         if resume and (run_dir / "config.json").exists():
             _check_resume_config(run_dir, cfg_dict)
+            check_inputs(run_dir, inputs)
+        if not resume:
+            record_inputs(run_dir, inputs)  # first: the directory is this run's from here on
 
     on_main(check)
+    claimed.append(True)
     set_threads(cfg.threads)
     t_start = time.perf_counter()
     if splits is None:
@@ -163,6 +200,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     data_state = {**tr.state.to_dict(), "n_features": tr.n_features, "n_objectives": tr.n_objectives}
 
     def write_inputs() -> None:
+        record_inputs(run_dir, inputs)
         atomic_write_json(run_dir / "config.json", cfg_dict)
         write_versions(run_dir)
         atomic_write_json(run_dir / "data_state.json", data_state)
