@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, RunDirError
 
 T = TypeVar("T")
 
@@ -274,3 +274,13 @@ def diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 __all__ = ["Validated", "FieldError", "opt", "from_dict", "to_dict", "load_config_file", "apply_overrides",
            "diff_keys", "describe", "read_structured_file"]
+
+
+def check_resume_config(run_dir: Path, cfg_dict: dict, harmless: tuple[str, ...]) -> None:
+    """Refuse a ``--resume`` whose config changes the result: every key that differs from ``RUN/config.json``
+    except those in ``harmless`` (and their sub-keys) is named in one line."""
+    saved = load_config_file(run_dir / "config.json")
+    changed = [k for k in diff_keys(saved, cfg_dict) if k not in harmless and k.split(".")[0] not in harmless]
+    if changed:
+        raise RunDirError(f"{run_dir}: --resume with a config that changes the result ({', '.join(changed)} differ "
+                          f"from the saved config.json); resume with the same config, or start a new run")

@@ -231,3 +231,100 @@ def test_18_width_errors_name_the_users_file_and_a_failed_train_leaves_nothing(t
     out.mkdir()  # an empty directory given by the user stays, empty
     assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
     assert out.is_dir() and not any(out.iterdir())
+
+
+# 4, 13, 22: LLM runs ----------------------------------------------------------------------------------------------
+def _llm_lists(path: Path, n: int) -> Path:
+    rows = [{"prompt": f"Once upon a time {i}", "responses": ["a cat sat.", "the dog ran far away.", "yes"],
+             "scores": {"quality": [1.0, 2.0, 0.0], "brevity": [-10.0, -21.0, -3.0]}} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _llm_config(model: Path, data: Path, **over) -> dict:
+    return {"model": str(model), "data": str(data), "heldout_fraction": 0.25, "list_size": 3, "epochs": 2,
+            "batch_lists": 2, "grad_accum": 1, "max_prompt_tokens": 16, "max_length": 64, "progress": False,
+            "n_prompts": 2, "prompt_hidden": 8, **over}
+
+
+@pytest.fixture(scope="module")
+def lm_dir():
+    from conftest import shared_path
+
+    return shared_path("models", "babyllama_tok105", "hf_llama")
+
+
+@pytest.mark.slow
+def test_04_llm_resume_refuses_a_changed_config_and_changed_data(lm_dir, tmp_path, capsys):
+    from ltr_hyperdpo.llm.config import LLMConfig
+    from ltr_hyperdpo.llm.train import llm_train
+
+    data = _llm_lists(tmp_path / "lists.jsonl", 8)
+    cfg = _llm_config(lm_dir, data)
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    with pytest.raises(StopTraining):
+        llm_train(LLMConfig.from_dict(cfg), out, on_epoch=stop_after(1))
+    before = snapshot(out)
+    assert main(["llm-train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--resume",
+                 "--set", "beta=0.5"]) == 2
+    line = error_line(capsys, "llm-train")
+    assert "changes the result" in line and "beta" in line
+    _llm_lists(data, 9)
+    assert main(["llm-train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--resume"]) == 2
+    assert f"data ({data.resolve()} changed" in error_line(capsys, "llm-train")
+    assert snapshot(out) == before
+    _llm_lists(data, 8)
+    assert main(["llm-train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--resume",
+                 "--set", "progress=false"]) == 0
+
+
+def test_13_a_failed_llm_train_blocks_no_retry_and_one_list_is_refused(lm_dir, tmp_path, capsys):
+    data = _llm_lists(tmp_path / "lists.jsonl", 6)
+    out = tmp_path / "run"
+    cfg = _llm_config(tmp_path / "no_model", data, epochs=1)
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert main(["llm-train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
+    assert "no_model: no such model directory" in error_line(capsys, "llm-train")
+    assert not out.exists()  # nothing left to block the corrected retry
+    _llm_lists(tmp_path / "one.jsonl", 1)
+    cfg1 = _llm_config(lm_dir, tmp_path / "one.jsonl", epochs=1)
+    (tmp_path / "c1.json").write_text(json.dumps(cfg1))
+    assert main(["llm-train", "--config", str(tmp_path / "c1.json"), "--out", str(out)]) == 2
+    assert "1 list(s) cannot be split" in error_line(capsys, "llm-train")
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_13_22_llm_errors_are_one_line_and_long_prompts_are_cut_with_a_warning(lm_dir, tmp_path):
+    data = _llm_lists(tmp_path / "lists.jsonl", 4)
+    cfg = _llm_config(lm_dir, data, epochs=1, max_length=4)  # no room for a response: fails after loading
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    p = subprocess.run([sys.executable, "-m", "ltr_hyperdpo", "llm-train", "--config", str(tmp_path / "c.json"),
+                        "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "Loading weights" not in p.stderr and "leaves no room" in p.stderr
+    cfg = _llm_config(lm_dir, data, epochs=1)
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert main(["llm-train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run")]) == 0
+    long_prompt = "Once upon a time " * 40  # 680 characters: far beyond the 64-token context
+    p = subprocess.run([sys.executable, "-m", "ltr_hyperdpo", "llm-generate", str(tmp_path / "run"), "--prompt",
+                        long_prompt, "--max-new-tokens", "8"], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    assert "only its last" in p.stderr and "Loading weights" not in p.stderr and p.stdout.strip()
+    p = subprocess.run([sys.executable, "-m", "ltr_hyperdpo", "llm-generate", str(tmp_path / "run"), "--prompt",
+                        "Hi", "--max-new-tokens", "80"], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "leaves no room for the prompt" in p.stderr
+
+
+def test_22_fit_prompt_keeps_the_last_tokens():
+    from types import SimpleNamespace
+
+    from ltr_hyperdpo.llm.generate import fit_prompt
+
+    enc = SimpleNamespace(max_length=10, tok=SimpleNamespace(bos_id=1, encode=lambda t: [ord(c) for c in t]))
+    assert fit_prompt(enc, "abc", 4) == [1, 97, 98, 99]
+    with pytest.warns(UserWarning, match="the prompt has 8 tokens: only its last 5 are used"):
+        assert fit_prompt(enc, "abcdefgh", 4) == [1, 100, 101, 102, 103, 104]
+    with pytest.raises(Exception, match="leaves no room"):
+        fit_prompt(enc, "a", 9)

@@ -14,7 +14,7 @@ from ..eval.report import markdown_table, write_front
 from ..llm.config import LLMConfig
 from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
-from ..llm.generate import generate_front, parse_objectives
+from ..llm.generate import fit_prompt, generate_front, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
 from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
 from ..runs.io import dumps_json
@@ -52,6 +52,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_front(a: argparse.Namespace) -> int:
     model, enc, cfg, objectives, dev = load_llm_run(a.run_dir)
     held = load_preferences(a.data, a.source) if a.data else load_data(cfg)[1]
+    if len(held) == 0:
+        raise ConfigError(f"{a.data or cfg.data}: no held-out lists to evaluate")
     if held.objectives != objectives:
         raise ConfigError(f"held-out objectives {held.objectives} differ from the run's {objectives}")
     fns = parse_objectives(a.objective_fn, a.reward_model, dev) if a.generate else {}  # bad specs fail first
@@ -86,7 +88,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         raise ConfigError(f"--w needs {len(objectives)} values ({', '.join(objectives)})")
     if a.w is not None and sum(a.w) <= 0:
         raise ConfigError("--w: the weights must not all be 0")
-    ids = [enc.tok.bos_id] + enc.tok.encode(a.prompt)
+    ids = fit_prompt(enc, a.prompt, a.max_new_tokens)
     w = None if a.w is None else torch.tensor([a.w], dtype=torch.float32).to(dev) / sum(a.w)
     beta = (a.beta or cfg.beta) if model.temperature_conditioned else None
     kw: dict[str, Any] = {"max_new_tokens": a.max_new_tokens, "do_sample": a.temperature > 0}

@@ -8,6 +8,9 @@ from typing import Literal
 
 from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
 
+#: keys a ``--resume`` may change: they do not change the result
+RESUME_HARMLESS_KEYS = ("progress", "threads")
+
 
 @dataclass
 class LLMConfig(Validated):

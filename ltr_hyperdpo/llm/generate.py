@@ -20,6 +20,7 @@ import importlib
 import io
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from ..eval.pareto import hypervolume, nondominated
 from ..eval.plots import plot_fronts
 from ..runs.io import atomic_write_json, atomic_write_text
 from .data import Prompt
-from .model import HyperPromptLM
+from .model import HyperPromptLM, hf_bars
 from .tokenize import Encoder
 
 ObjectiveFn = Callable[[str, str], float]
@@ -84,7 +85,8 @@ class RewardModel:
         if not p.is_dir():
             raise ConfigError(f"reward model {p}: no such model directory")
         self.tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(p), local_files_only=True).eval()
+        with hf_bars(False):
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(p), local_files_only=True).eval()
         self.device = torch.device(device)
         self.model.to(self.device)
 
@@ -174,6 +176,25 @@ class GeneratedFront:
                         weights=self.weights)
         return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png"),
                 "generations": str(out / "generations.jsonl")}
+
+
+def fit_prompt(enc: Encoder, text: str, max_new_tokens: int) -> list[int]:
+    """``[BOS] prompt`` ids of a free-text prompt that leave room for ``max_new_tokens`` within the model's context
+    (``enc.max_length``: the context less the soft prompts). A longer prompt keeps its last tokens (those nearest
+    the continuation), with a warning that counts what was cut; no room at all is a :class:`ConfigError`."""
+    room = enc.max_length - max_new_tokens
+    bos = [enc.tok.bos_id] if enc.tok.bos_id is not None and enc.tok.bos_id >= 0 else []
+    if room < len(bos) + 1:
+        raise ConfigError(f"--max-new-tokens {max_new_tokens} leaves no room for the prompt in the model's context "
+                          f"of {enc.max_length} tokens (after the soft prompts); use at most "
+                          f"{enc.max_length - len(bos) - 1}")
+    ids = enc.tok.encode(text)
+    keep = room - len(bos)
+    if len(ids) > keep:
+        warnings.warn(f"the prompt has {len(ids)} tokens: only its last {keep} are used, to leave room for "
+                      f"{max_new_tokens} new tokens within the context of {enc.max_length}", stacklevel=2)
+        ids = ids[len(ids) - keep:]
+    return bos + ids
 
 
 def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:

@@ -5,6 +5,8 @@ without prompts or adapters. ``sequence_logprobs`` sums the log-probabilities of
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,8 +16,9 @@ from torch import nn
 from ..models.conditioning import ConditionNet, condition_vector
 
 
-def load_causal_lm(path: str | Path, dtype=None):
-    """Any Hugging Face causal LM from a local directory (no download)."""
+def load_causal_lm(path: str | Path, dtype=None, progress: bool = False):
+    """Any Hugging Face causal LM from a local directory (no download). transformers' own loading bar is shown
+    only with ``progress`` (a command's errors stay one line)."""
     from transformers import AutoModelForCausalLM
 
     p = Path(path)
@@ -24,7 +27,22 @@ def load_causal_lm(path: str | Path, dtype=None):
     kw = {"local_files_only": True}
     if dtype is not None:
         kw["dtype"] = dtype
-    return AutoModelForCausalLM.from_pretrained(str(p), **kw)
+    with hf_bars(progress):
+        return AutoModelForCausalLM.from_pretrained(str(p), **kw)
+
+
+@contextlib.contextmanager
+def hf_bars(show: bool) -> Iterator[None]:
+    """transformers' progress bars (``Loading weights``) on or off for the block, restored after."""
+    import transformers
+
+    log = transformers.utils.logging
+    before = log.is_progress_bar_enabled()
+    (log.enable_progress_bar if show else log.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (log.enable_progress_bar if before else log.disable_progress_bar)()
 
 
 class HyperPromptLM(nn.Module):

@@ -4,6 +4,7 @@ progress, ``log.jsonl``, atomic checkpoints of the trained parameters only, resu
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,15 +13,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import check_resume_config
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
-from ..errors import RunDirError
+from ..errors import DataError, RunDirError
 from ..runs.checkpoint import load, load_latest, previous_path, save_atomic
 from ..runs.device import resolve_device as resolve_torch_device
+from ..runs.inputs import check_inputs, record_inputs
 from ..runs.io import atomic_write_json
 from ..runs.loop import Stage, epoch_seed, run_stage
-from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, set_threads
-from .config import LLMConfig
+from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, discard_unstarted, set_threads
+from .config import RESUME_HARMLESS_KEYS, LLMConfig
 from .convert import load_preferences
 from .data import PreferenceLists, Prompt, read_lists
 from .model import HyperPromptLM, load_causal_lm
@@ -44,7 +47,7 @@ def resolve_device(cfg: LLMConfig) -> tuple[torch.device, torch.dtype]:
 def build_model(cfg: LLMConfig, n_objectives: int) -> tuple[HyperPromptLM, Encoder, torch.device]:
     """The base LM (frozen) with its prompt network, the encoder, and the device."""
     dev, dt = resolve_device(cfg)
-    base = load_causal_lm(cfg.model, dtype=dt)
+    base = load_causal_lm(cfg.model, dtype=dt, progress=cfg.progress and sys.stderr.isatty())
     ctx = getattr(base.config, "max_position_embeddings", 2048)
     torch.manual_seed(cfg.seed)
     model = HyperPromptLM(base, n_objectives, cfg.n_prompts, cfg.prompt_hidden, cfg.temperature_conditioned,
@@ -55,13 +58,19 @@ def build_model(cfg: LLMConfig, n_objectives: int) -> tuple[HyperPromptLM, Encod
 
 
 def load_data(cfg: LLMConfig) -> tuple[PreferenceLists, PreferenceLists]:
-    """(train, held-out) lists: a separate held-out file, or a split by prompt."""
+    """(train, held-out) lists: a separate held-out file, or a split by prompt (each side must keep a list)."""
     data = load_preferences(cfg.data, cfg.source)
     if cfg.heldout:
         held = read_lists(cfg.heldout)
         train = data
+        if len(held) == 0:
+            raise DataError(f"{cfg.heldout}: no lists to evaluate on (config key 'heldout')")
     else:
         train, held = data.split(cfg.heldout_fraction, cfg.seed)
+        if len(train) == 0 or len(held) == 0:
+            raise DataError(f"{cfg.data}: {len(data)} list(s) cannot be split into training and held-out lists at "
+                            f"heldout_fraction {cfg.heldout_fraction} (each side needs one); give more lists or a "
+                            f"held-out file (config key 'heldout')")
     if cfg.max_train_lists:
         train = train.subset(range(min(cfg.max_train_lists, len(train))))
     return train, held
@@ -122,21 +131,36 @@ def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False,
     """Train the prompt network (and adapters) with PL-DPO over response lists; returns an :class:`LLMRunResult`."""
     run_dir = Path(run_dir)
     created = not run_dir.exists()
+    claimed: list[bool] = []
+    check_new_or_resume(run_dir, resume)  # before the lock file: a directory not ours is left untouched
     try:
         with RunLock(run_dir):
-            return _train(cfg, run_dir, resume, on_epoch)
+            return _train(cfg, run_dir, resume, on_epoch, claimed)
     except BaseException:
-        if created and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
+        if created and not claimed and run_dir.is_dir() and not any(p.name != LOCK_NAME for p in run_dir.iterdir()):
             shutil.rmtree(run_dir, ignore_errors=True)
+        if claimed and not resume:  # failed before its first checkpoint (a missing model...): nothing of it stays
+            discard_unstarted(run_dir, created)
         raise
 
 
-def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str, dict], None] | None
-           ) -> LLMRunResult:
+def llm_inputs(cfg: LLMConfig) -> dict[str, str | None]:
+    """The files an LLM run reads, by config key (fingerprinted in ``inputs.json``)."""
+    return {"data": cfg.data, "heldout": cfg.heldout}
+
+
+def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str, dict], None] | None,
+           claimed: list[bool]) -> LLMRunResult:
     check_new_or_resume(run_dir, resume)
+    cfg_dict = cfg.to_dict()
+    if resume and (run_dir / "config.json").exists():  # the same checks as an LTR run's resume
+        check_resume_config(run_dir, cfg_dict, RESUME_HARMLESS_KEYS)
+        check_inputs(run_dir, llm_inputs(cfg))
+    claimed.append(True)
     set_threads(cfg.threads)
     train, _ = load_data(cfg)
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    record_inputs(run_dir, llm_inputs(cfg))
+    atomic_write_json(run_dir / "config.json", cfg_dict)
     model, enc, dev = build_model(cfg, len(train.objectives))
     ck = run_dir / "checkpoint.pt"
     state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import torch
 
-from ..config import diff_keys, load_config_file
+from ..config import check_resume_config
 from ..core.grids import describe_grid, member_grid, validation_grid, weight_grid
 from ..data.cache import cached_input
 from ..data.dataset import RankingDataset, load_splits
 from ..data.leakage import near_copies
 from ..data.store import storage_format
 from ..data.textio import resolve_group_file
-from ..errors import ConfigError, DataError, RunDirError, UserError
+from ..errors import ConfigError, DataError, UserError
 from ..eval.front import evaluate_front
 from ..eval.report import write_front
 from ..methods.base import FitContext
@@ -157,15 +157,6 @@ def train_worker(spec: dict) -> dict | None:
     return res.to_dict() if is_main() else None
 
 
-def _check_resume_config(run_dir: Path, cfg_dict: dict) -> None:
-    saved = load_config_file(run_dir / "config.json")
-    changed = [k for k in diff_keys(saved, cfg_dict)
-               if k not in RESUME_HARMLESS_KEYS and k.split(".")[0] not in RESUME_HARMLESS_KEYS]
-    if changed:
-        raise RunDirError(f"{run_dir}: --resume with a config that changes the result ({', '.join(changed)} differ "
-                          f"from the saved config.json); resume with the same config, or start a new run")
-
-
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
            on_epoch: Callable[[str, dict], None] | None, device: torch.device, claimed: list[bool]) -> RunResult:
     cfg_dict = cfg.to_dict()
@@ -174,7 +165,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
     def check() -> None:
         check_new_or_resume(run_dir, resume)
         if resume and (run_dir / "config.json").exists():
-            _check_resume_config(run_dir, cfg_dict)
+            check_resume_config(run_dir, cfg_dict, RESUME_HARMLESS_KEYS)
             check_inputs(run_dir, inputs)
         if not resume:
             record_inputs(run_dir, inputs)  # first: the directory is this run's from here on
