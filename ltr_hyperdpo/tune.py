@@ -2,9 +2,11 @@
 one worker or by many at once on a shared storage.
 
 Searched: learning rate, Dirichlet α, β (or the β range of a temperature-conditioned model), model size (hidden
-width, or d_model/layers for the transformer), prompt length (transformer). Each trial trains into
-``WORK/trial_N``; intermediate validation hypervolumes are reported every epoch and unpromising trials are pruned
-(median pruner). The best trial's full config is written to ``WORK/best_config.json``.
+width, or d_model/layers for the transformer), prompt length (transformer). Each study owns a folder
+``WORK/<study name>-<study id>`` (the id is drawn once per study and stored in it, so two studies, or two in-memory
+runs of one name, sharing ``--work`` never touch each other's files); each trial trains into ``trial_N`` there;
+intermediate validation hypervolumes are reported every epoch and unpromising trials are pruned (median pruner).
+The best trial's full config is written to ``best_config.json`` in the study's folder.
 
 Several workers (processes or machines) share a study through ``--storage``:
 
@@ -14,6 +16,12 @@ Several workers (processes or machines) share a study through ``--storage``:
   (``RetryHeartbeatStaleTrialCallback``).
 * a plain file path (``study.journal``) uses Optuna's JournalStorage file backend (several processes of one
   machine); it has no heartbeat, so a restarted worker fails and retries the trials of dead processes of its host.
+
+Every worker records (host, pid) on a trial in the same locked step that asks for it, so the running trials of a
+dead process of this host are failed and retried on any storage, even when it died before its first heartbeat;
+a running trial with no such record (its worker died between the two) is failed at once under the lock of a local
+storage, and after three heartbeat intervals on a server database. The folder of a trial failed that way is
+removed; a trial that failed with an error keeps its folder for inspection.
 
 ``--trials`` is the study's total: before asking for a trial, a worker counts the study's complete, pruned and
 running trials under a lock beside the storage file (SQLite, journal), so concurrent workers stop at exactly that
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import fcntl
 import math
 import os
@@ -32,6 +41,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +61,12 @@ from .training import RunConfig, load_run_splits, train
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 #: how many times a trial of a dead worker is retried
 MAX_RETRY = 2
+#: trial system attribute: the (host, pid) of the worker running it
+WORKER_ATTR = "ltr_hyperdpo_worker"
+#: study system attribute: the id that names the study's folder under ``--work``
+STUDY_ID_ATTR = "ltr_hyperdpo_study_id"
+#: trial user attribute: the error a trial failed with (its folder is kept)
+ERROR_ATTR = "error"
 
 
 def suggest(trial: optuna.Trial, base: dict) -> dict:
@@ -159,20 +175,45 @@ class Heartbeat:
             self.thread.join()
 
 
-def fail_dead_workers(study: optuna.Study, store: JournalStorage) -> int:
-    """Fail (and retry) the running trials of dead processes of this host: what heartbeats do for RDB storages,
-    for the journal file storage. Returns the number of trials failed."""
+def fail_dead_workers(study: optuna.Study, store: optuna.storages.BaseStorage, heartbeat: int, locked: bool,
+                      study_dir: Path) -> int:
+    """Fail (and retry) the running trials whose worker is gone: a dead process of this host, or no worker record
+    at all (see the module docstring); their trial folders are removed. Returns the number of trials failed."""
     host, n = socket.gethostname(), 0
+    now = datetime.datetime.now()
     with warnings_off():
         retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.system_attrs.get("ltr_hyperdpo_worker")
-        if not worker or worker["host"] != host or pid_alive(int(worker["pid"])) is not False:
-            continue
-        if store.set_trial_state_values(t._trial_id, TrialState.FAIL):
+        worker = t.system_attrs.get(WORKER_ATTR)
+        if worker:
+            dead = worker["host"] == host and pid_alive(int(worker["pid"])) is False
+        else:
+            age = (now - t.datetime_start).total_seconds() if t.datetime_start else 0.0
+            dead = locked or age > 3 * heartbeat
+        if dead and store.set_trial_state_values(t._trial_id, TrialState.FAIL):
             retry(study, store.get_trial(t._trial_id))
+            shutil.rmtree(study_dir / f"trial_{t.number}", ignore_errors=True)
             n += 1
     return n
+
+
+def remove_stale_trial_dirs(study: optuna.Study, study_dir: Path) -> None:
+    """Remove the folders of trials failed because their worker died (a heartbeat gone stale, or found dead
+    here); trials that failed with an error (:data:`ERROR_ATTR`) keep theirs."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        d = study_dir / f"trial_{t.number}"
+        if ERROR_ATTR not in t.user_attrs and d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def study_folder(study: optuna.Study, work: Path) -> Path:
+    """``WORK/<name>-<id>``: the study's own folder (its id drawn once and stored in the study)."""
+    storage, sid = study._storage, study._study_id  # Study.set_system_attr is deprecated; the storage's is not
+    uid = storage.get_study_system_attrs(sid).get(STUDY_ID_ATTR)
+    if uid is None:
+        uid = uuid.uuid4().hex[:8]
+        storage.set_study_system_attr(sid, STUDY_ID_ATTR, uid)
+    return work / f"{study.study_name}-{uid}"
 
 
 def worker_seed(seed: int) -> int:
@@ -196,37 +237,43 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
         study = optuna.create_study(study_name=study_name, storage=store, load_if_exists=True,
                                     direction="maximize", sampler=optuna.samplers.TPESampler(seed=worker_seed(seed)),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+        folder = study_folder(study, work)
+    locked = storage_file(storage) is not None
     while True:
         if isinstance(store, RDBStorage):
             with warnings_off():
                 fail_stale_trials(study)
-        elif isinstance(store, JournalStorage):
-            fail_dead_workers(study, store)
         with storage_lock(storage):  # the budget check and the new trial, atomically for local storages
+            if store is not None:
+                fail_dead_workers(study, store, heartbeat, locked, folder)
+                remove_stale_trial_dirs(study, folder)
             if len(study.get_trials(deepcopy=False, states=BUDGET_STATES)) >= n_trials:
                 break
             with warnings_off():
                 trial = study.ask()
-            if store is not None:  # who runs it: a restart on this host can tell a dead worker's trial
-                store.set_trial_system_attr(trial._trial_id, "ltr_hyperdpo_worker",
+            if store is not None:  # who runs it, and a first heartbeat: a worker killed now is still found dead
+                store.set_trial_system_attr(trial._trial_id, WORKER_ATTR,
                                             {"host": socket.gethostname(), "pid": os.getpid()})
+                if isinstance(store, RDBStorage):
+                    store.record_heartbeat(trial._trial_id)
         with Heartbeat(store, trial._trial_id, heartbeat):
-            state, value = _run_trial(trial, base, work, splits)
+            state, value = _run_trial(trial, base, folder, splits)
         study.tell(trial, value, state=state)
         say(progress, f"tune: trial {trial.number} {state.name.lower()}"
                       + (f", validation hypervolume {value:.4f}" if value is not None else "")
                       + f"; {_finished(study)} of {n_trials} done")
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    summary = {"n_trials": len(study.trials), "finished_trials": _finished(study), "running_elsewhere": running}
+    summary = {"n_trials": len(study.trials), "finished_trials": _finished(study), "running_elsewhere": running,
+               "study_dir": str(folder)}
     if not done:
         if running:  # the budget is taken by other workers' trials: nothing to report yet
             return {"best_value": None, "best_params": None, "best_trial": None, "best_config": None, **summary}
         raise ConfigError(f"study {study_name!r}: no trial completed (all were pruned or failed)")
     best = study.best_trial
-    atomic_write_json(work / "best_config.json", best.user_attrs["config"])
+    atomic_write_json(folder / "best_config.json", best.user_attrs["config"])
     return {"best_value": best.value, "best_params": best.params, "best_trial": best.number,
-            "best_config": str(work / "best_config.json"), **summary}
+            "best_config": str(folder / "best_config.json"), **summary}
 
 
 def _finished(study: optuna.Study) -> int:
@@ -252,7 +299,8 @@ def _run_trial(trial: optuna.Trial, base: dict, work: Path, splits: Any) -> tupl
         res = train(RunConfig.from_dict(cfg_d), run_dir, splits=(splits[0], splits[1], None), on_epoch=on_epoch)
     except optuna.TrialPruned:
         return TrialState.PRUNED, None
-    except BaseException:
+    except BaseException as e:
+        trial.set_user_attr(ERROR_ATTR, " ".join(str(e).split())[:500] or type(e).__name__)
         trial.study.tell(trial, state=TrialState.FAIL)
         raise
     return TrialState.COMPLETE, res.best_val_hypervolume

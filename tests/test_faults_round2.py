@@ -328,3 +328,72 @@ def test_22_fit_prompt_keeps_the_last_tokens():
         assert fit_prompt(enc, "abcdefgh", 4) == [1, 100, 101, 102, 103, 104]
     with pytest.raises(Exception, match="leaves no room"):
         fit_prompt(enc, "a", 9)
+
+
+# 5, 7, 21: tune ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tune_base(synth):
+    return {"data": {"train": str(synth / "train.parquet"), "batch_size": 16},
+            "model": {"hidden": [8], "dropout": 0.0}, "reference": {"epochs": 1}, "hyperdpo": {"epochs": 1},
+            "eval": {"val_grid": 3}, "progress": False, "threads": 1}
+
+
+@pytest.mark.slow
+def test_05_studies_sharing_work_never_touch_each_others_files(tune_base, tmp_path):
+    from ltr_hyperdpo.tune import run_study
+
+    work = tmp_path / "work"
+    first = run_study(tune_base, work, 1, progress=False)  # in memory, no --storage
+    kept = snapshot(Path(first["study_dir"]))
+    second = run_study(tune_base, work, 1, progress=False)  # the same again: a new study
+    assert second["study_dir"] != first["study_dir"] and snapshot(Path(first["study_dir"])) == kept
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    a = run_study(tune_base, work, 1, db, study_name="a", progress=False)
+    b = run_study(tune_base, work, 1, db, study_name="b", progress=False)
+    assert len({first["study_dir"], second["study_dir"], a["study_dir"], b["study_dir"]}) == 4
+    for r in (first, second, a, b):
+        assert json.loads(Path(r["best_config"]).read_text())["hyperdpo"]["lr"] == pytest.approx(r["best_params"]["lr"])
+    assert run_study(tune_base, work, 2, db, study_name="a", progress=False)["study_dir"] == a["study_dir"]
+
+
+DYING_WORKER = """
+import os, sys
+import ltr_hyperdpo.tune as t
+when = sys.argv.pop(1)
+if when == "before_heartbeat":
+    t.Heartbeat.__enter__ = lambda self: os._exit(9)
+else:
+    real = t.train
+    def dying(cfg, run_dir, **kw):
+        def on_epoch(stage, rec):
+            os._exit(9)
+        return real(cfg, run_dir, **{**kw, "on_epoch": on_epoch})
+    t.train = dying
+from ltr_hyperdpo.cli import main
+sys.argv = ["ltr-hyperdpo", "tune"] + sys.argv[1:]
+sys.exit(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+@pytest.mark.parametrize("when", ["before_heartbeat", "mid_training"])
+def test_07_21_a_worker_killed_early_has_its_trial_failed_retried_and_removed(tune_base, tmp_path, kind, when):
+    import optuna
+    from optuna.trial import TrialState
+
+    from ltr_hyperdpo.tune import open_storage, run_study
+
+    (tmp_path / "base.json").write_text(json.dumps(tune_base))
+    storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else str(tmp_path / "study.journal")
+    p = subprocess.run([sys.executable, "-c", DYING_WORKER, when, "--config", str(tmp_path / "base.json"),
+                        "--trials", "1", "--storage", storage, "--work", str(tmp_path / "work")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 9, p.stderr[-2000:]
+    study = optuna.load_study(study_name="ltr_hyperdpo", storage=open_storage(storage, 60))
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    res = run_study(tune_base, tmp_path / "work", 1, storage, progress=False)  # heartbeat 60 s: no waiting
+    states = [t.state for t in study.get_trials()]
+    assert states[0] == TrialState.FAIL and states[1] == TrialState.COMPLETE and len(states) == 2
+    assert study.get_trials()[1].system_attrs["failed_trial"] == 0
+    assert not (Path(res["study_dir"]) / "trial_0").exists() and (Path(res["study_dir"]) / "trial_1").exists()

@@ -21,11 +21,13 @@ def add_commands(sub: Any) -> None:
     """Register tune."""
     t = command(sub, "tune", "Optuna search maximising validation hypervolume",
                 "Searches the learning rate, Dirichlet alpha, beta (or the beta range of a temperature-conditioned "
-                "model), the model size and the prompt length. Each trial trains into WORK/trial_N; validation "
+                "model), the model size and the prompt length. Each study owns WORK/<study name>-<study id> (studies "
+                "and workers sharing WORK never touch each other's files) and each trial trains into trial_N "
+                "there; validation "
                 "hypervolumes are reported every epoch and unpromising trials are pruned (median pruner). The study "
                 "lives in --storage and resumes from it; start the same command several times (processes or "
                 "machines) to run workers in parallel: --trials is the study's total. The best trial's config is "
-                "written to WORK/best_config.json.",
+                "written to best_config.json in the study's folder (printed as best_config).",
                 ["ltr-hyperdpo tune --config run.yaml --trials 30 --storage sqlite:///study.db --work runs/tune",
                  "(run the same command again, or in another terminal, to resume the study or add a worker)",
                  "ltr-hyperdpo tune --config run.yaml --trials 30 --storage runs/study.journal   # journal file",
@@ -40,7 +42,8 @@ def add_commands(sub: Any) -> None:
                    help="seconds between a running trial's heartbeats (database storages); a trial silent for 3 "
                         "heartbeats is failed and retried (default 60)")
     t.add_argument("--study-name", default="ltr_hyperdpo", help="study name in the storage")
-    t.add_argument("--work", default="runs/tune", help="directory for trial runs and best_config.json")
+    t.add_argument("--work", default="runs/tune", help="directory holding one folder per study: its trial runs and best_config.json "
+                                                     "(default runs/tune)")
     t.add_argument("--seed", type=int, default=0, help="base sampler seed (mixed with each worker's pid and start "
                                                       "time, so workers propose different parameters)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value (repeatable)")
