@@ -397,3 +397,66 @@ def test_07_21_a_worker_killed_early_has_its_trial_failed_retried_and_removed(tu
     assert states[0] == TrialState.FAIL and states[1] == TrialState.COMPLETE and len(states) == 2
     assert study.get_trials()[1].system_attrs["failed_trial"] == 0
     assert not (Path(res["study_dir"]) / "trial_0").exists() and (Path(res["study_dir"]) / "trial_1").exists()
+
+
+# 6 ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_06_outputs_never_replace_a_runs_own_files(trained, synth, tmp_path, capsys):
+    before = snapshot(trained)
+    for args, name in ((["predict", str(trained), "--data", str(synth / "test.parquet"), "--out"], "model.pt"),
+                       (["export", str(trained), "--out"], "reference.pt"),
+                       (["convert", str(tmp_path / "a.txt")], "config.json"),
+                       (["front", str(trained), "--data", str(synth / "test.parquet"), "--out"], "members")):
+        (tmp_path / "a.txt").write_text(LINE)
+        cmd = args[0]
+        assert main(args + [str(trained / name)]) == 2
+        assert f"would replace {name} of the run" in error_line(capsys, cmd)
+    assert snapshot(trained) == before
+    # a folder of its own inside the run is fine
+    assert main(["predict", str(trained), "--data", str(synth / "test.parquet"), "--out",
+                 str(trained / "scores" / "s.tsv")]) == 0
+
+
+# 12, 14 ----------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_12_14_export_reference_runs_and_normalise_w_in_the_graph(trained, synth, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from ltr_hyperdpo.serving import load_run
+    from ltr_hyperdpo.serving.export import onnx_scores
+
+    ref_run = tmp_path / "ref"
+    train(RunConfig.from_dict(run_config(synth, reference={"epochs": 1}, method="reference")), ref_run)
+    assert main(["export", str(ref_run), "--out", str(tmp_path / "ref.onnx")]) == 0
+    x = np.random.default_rng(0).random((2, 7, 12)).astype(np.float32)
+    mask = np.ones((2, 7), dtype=bool)
+    got = onnx_scores(tmp_path / "ref.onnx", x, mask, np.array([[1, 0], [0.2, 0.8]], np.float32))
+    run = load_run(ref_run)
+    np.testing.assert_allclose(got[0], run.score(x[0], [1, 0], qid=np.zeros(7, np.int64)), atol=1e-5)
+    assert main(["export", str(trained), "--out", str(tmp_path / "h.onnx")]) == 0
+    capsys.readouterr()
+    a = onnx_scores(tmp_path / "h.onnx", x, mask, np.array([[2, 1], [2, 1]], np.float32))
+    b = onnx_scores(tmp_path / "h.onnx", x, mask, np.array([[2 / 3, 1 / 3], [2 / 3, 1 / 3]], np.float32))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    hr = load_run(trained)
+    np.testing.assert_allclose(a[1], hr.score(x[1], [2, 1], qid=np.zeros(7, np.int64)), atol=1e-4)
+
+
+def test_12_a_graph_that_fails_its_check_leaves_no_file(monkeypatch, tmp_path):
+    import ltr_hyperdpo.serving.export as ex
+
+    class FakeRun:
+        pass
+
+    def fake_export(model, example, path, **kw):
+        Path(path).write_bytes(b"not a graph")
+
+    ident = torch.nn.Identity()
+    ident.temperature = False
+    monkeypatch.setattr(ex, "ExportedRanker", lambda run: ident)
+    monkeypatch.setattr(ex.torch.onnx, "export", fake_export)
+    monkeypatch.setattr(ex, "check_export", lambda run, path: (_ for _ in ()).throw(RuntimeError("bad graph")))
+    run = FakeRun()
+    run.ranker, run.n_raw_features, run.n_objectives = object(), 3, 2
+    with pytest.raises(Exception, match="does not run in onnxruntime.*nothing was written"):
+        ex.export_onnx(run, tmp_path / "m.onnx", check=True)
+    assert not list(tmp_path.iterdir())

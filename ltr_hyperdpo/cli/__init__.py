@@ -10,6 +10,7 @@ import warnings
 
 from .._version import __version__
 from ..runs.distributed import RAISED_ON_RANK0, shutdown
+from ..runs.rundir import check_not_run_file
 from . import data, llm, run, serve, tune
 from .common import Parser
 
@@ -20,6 +21,13 @@ EXAMPLES = """examples:
   ltr-hyperdpo front runs/mslr5 --data test.txt --out runs/mslr5/front_test
   ltr-hyperdpo predict runs/mslr5 --data new.txt --w 0.6 0.1 0.1 0.1 0.1 --out scores.tsv
   ltr-hyperdpo <command> --help                                 # every command's options and examples"""
+
+
+#: each command's output option (attribute, as shown): checked never to replace a run's own files
+OUTPUT_OPTIONS = {"convert": ("output", "OUTPUT"), "synth": ("output", "OUTPUT"), "predict": ("out", "--out"),
+                  "export": ("out", "--out"), "qrels": ("out_dir", "--out-dir"), "front": ("out", "--out"),
+                  "import-allrank": ("out", "--out"), "llm-convert": ("output", "OUTPUT"),
+                  "llm-front": ("out", "--out")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:
         warnings.formatwarning = _format_warning  # warnings as one line, no source-code lines
     try:
+        if args.command in OUTPUT_OPTIONS:
+            attr, shown = OUTPUT_OPTIONS[args.command]
+            check_not_run_file(getattr(args, attr), shown)
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:
         print(f"ltr-hyperdpo {args.command}: interrupted", file=sys.stderr)

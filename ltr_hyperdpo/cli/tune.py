@@ -42,8 +42,8 @@ def add_commands(sub: Any) -> None:
                    help="seconds between a running trial's heartbeats (database storages); a trial silent for 3 "
                         "heartbeats is failed and retried (default 60)")
     t.add_argument("--study-name", default="ltr_hyperdpo", help="study name in the storage")
-    t.add_argument("--work", default="runs/tune", help="directory holding one folder per study: its trial runs and best_config.json "
-                                                     "(default runs/tune)")
+    t.add_argument("--work", default="runs/tune", help="directory holding one folder per study: its trial runs "
+                                                     "and best_config.json (default runs/tune)")
     t.add_argument("--seed", type=int, default=0, help="base sampler seed (mixed with each worker's pid and start "
                                                       "time, so workers propose different parameters)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value (repeatable)")

@@ -95,6 +95,36 @@ def check_new_or_resume(run_dir: Path, resume: bool) -> None:
         raise RunDirError(f"{run_dir}: nothing to resume (no config.json); start a new run without --resume")
 
 
+#: what belongs to a run in its directory (top-level names; ``checkpoint*`` and ``ref_logprobs.*`` files too)
+RUN_OWN_FILES = frozenset(RUN_INPUT_FILES + RUN_PROGRESS_FILES + (
+    "model.pt", "method.json", "result.json", "MODEL_CARD.md", "members", "prompt_model.pt"))
+
+
+def run_directory_of(path: Path) -> Path | None:
+    """The run directory holding ``path`` (at most two levels up), if any: a folder with ``config.json`` and one of
+    ``inputs.json``, ``method.json`` or a checkpoint."""
+    for parent in list(path.parents)[:2]:
+        if (parent / "config.json").is_file() and any(
+                (parent / n).exists() for n in ("inputs.json", "method.json", "checkpoint.pt", "prompt_model.pt")):
+            return parent
+    return None
+
+
+def check_not_run_file(path: str | os.PathLike, option: str) -> None:
+    """Refuse an output path that would replace a file of a run (``predict --out RUN/model.pt``); other paths inside
+    a run directory (``RUN/front_test``) are allowed."""
+    if str(path) == "-":
+        return
+    p = Path(os.path.realpath(path))
+    run = run_directory_of(p)
+    if run is None:
+        return
+    top = p.relative_to(run).parts[0]
+    if top in RUN_OWN_FILES or top.startswith(("checkpoint", "ref_logprobs.")):
+        raise RunDirError(f"{option} {path}: would replace {top} of the run in {run}; choose a path outside the "
+                          f"run's own files")
+
+
 def discard_unstarted(run_dir: Path, created: bool) -> None:
     """After a failure before a run's first checkpoint: remove what it wrote (its config, caches, log), and the
     directory itself when the run created it, so the corrected retry starts cleanly and nothing half-made stays."""

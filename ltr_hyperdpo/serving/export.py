@@ -79,18 +79,22 @@ class ExportedRanker(nn.Module):
     def forward(self, features: torch.Tensor, mask: torch.Tensor, w: torch.Tensor,
                 beta: torch.Tensor | None = None) -> torch.Tensor:
         x = self.inp(features)
+        w = w / w.sum(-1, keepdim=True)  # one rule everywhere: a preference is scaled to the simplex
         if self.kind == "HyperDPORanker":
             return self.policy(x, mask, w, beta) if self.temperature else self.policy(x, mask, w)
         if self.kind == "ReferenceRanker":
-            return self.policy(x, mask)
+            # the reference ignores w; using it (times 0) keeps the promised input in the graph
+            return self.policy(x, mask) + 0.0 * w[:, :1]
         # a multi-run method: each list takes the member nearest (L1) to its weight
         scores = torch.stack([m(x, mask) for m in self.members])  # [members, batch, list]
         nearest = (w[None, :, :] - self.member_w[:, None, :]).abs().sum(-1).argmin(0)  # [batch]
         return scores.gather(0, nearest[None, :, None].expand(1, -1, scores.shape[-1])).squeeze(0)
 
 
-def export_onnx(run: Run, path: str | os.PathLike, opset: int = 18) -> Path:
-    """Write the run as an ONNX graph with dynamic batch and list axes; returns the path."""
+def export_onnx(run: Run, path: str | os.PathLike, opset: int = 18, check: bool = False) -> tuple[Path, float | None]:
+    """Write the run as an ONNX graph with dynamic batch and list axes; returns (path, the largest difference from
+    :meth:`Run.score` when ``check``). With ``check`` the graph is compared (onnxruntime) before it is moved into
+    place: a graph that does not run, or scores differently (> 1e-4), leaves no file."""
     if isinstance(run.ranker, SoupRanker):
         raise ConfigError("a DPO soup mixes parameters per weight, which ONNX cannot express with a dynamic batch; "
                           "export a one-model method (hyperdpo, cosmos) or score it with Run.score")
@@ -114,11 +118,21 @@ def export_onnx(run: Run, path: str | os.PathLike, opset: int = 18) -> Path:
             torch.onnx.export(model, tuple(example), str(tmp), input_names=names, output_names=["scores"],
                               dynamic_axes={**dyn, "scores": {0: "batch", 1: "list"}}, opset_version=opset,
                               dynamo=False)
+        diff = None
+        if check:
+            try:
+                diff = check_export(run, tmp)
+            except Exception as e:  # noqa: BLE001 - onnxruntime's errors are reported with the output named
+                raise ConfigError(f"{path}: the exported graph does not run in onnxruntime "
+                                  f"({' '.join(str(e).split())[:300]}); nothing was written") from None
+            if not diff <= 1e-4:
+                raise ConfigError(f"{path}: the exported graph scores differently from Run.score (largest "
+                                  f"difference {diff:.3g}); nothing was written")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+    return path, diff
 
 
 def onnx_scores(path: str | os.PathLike, features: np.ndarray, mask: np.ndarray, w: np.ndarray,
@@ -140,7 +154,8 @@ def check_export(run: Run, path: str | os.PathLike, batch: int = 3, length: int 
     x = rng.random((batch, length, run.n_raw_features)).astype(np.float32)
     mask = np.ones((batch, length), dtype=bool)
     mask[-1, length // 2:] = False
-    w = rng.dirichlet(np.ones(run.n_objectives), size=batch).astype(np.float32)
+    # rows not on the simplex (scaled by 0.5 to 3): the graph must scale them as Run.score does
+    w = (rng.dirichlet(np.ones(run.n_objectives), size=batch) * rng.uniform(0.5, 3.0, (batch, 1))).astype(np.float32)
     beta = np.full(batch, run.config.hyperdpo.beta, np.float32) if run.config.model.temperature_conditioned else None
     got = onnx_scores(path, x, mask, w, beta)
     expect = np.zeros((batch, length))
