@@ -460,3 +460,101 @@ def test_12_a_graph_that_fails_its_check_leaves_no_file(monkeypatch, tmp_path):
     with pytest.raises(Exception, match="does not run in onnxruntime.*nothing was written"):
         ex.export_onnx(run, tmp_path / "m.onnx", check=True)
     assert not list(tmp_path.iterdir())
+
+
+# 9, 15 -----------------------------------------------------------------------------------------------------------
+def _arrays(seed: int = 0, n_q: int = 12, docs: int = 8, f: int = 6):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_q * docs, f)).astype(np.float32)
+    y = np.stack([rng.integers(0, 3, n_q * docs), rng.integers(0, 3, n_q * docs)], 1).astype(np.float32)
+    return x, y, np.repeat(np.arange(n_q), docs)
+
+
+def test_09_non_finite_features_in_tables_and_arrays_are_refused(tmp_path):
+    import pyarrow as pa
+
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.data.store import write_table
+    from ltr_hyperdpo.errors import DataError
+
+    x, y, q = _arrays()
+    x[13, 4] = np.nan
+    t = pa.table({"qid": pa.array(q, pa.int64()), "label": pa.array(y[:, 0], pa.float32()),
+                  "features": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])})
+    for ext in ("parquet", "arrow"):
+        write_table(tmp_path / f"nan.{ext}", t)
+        with pytest.raises(DataError, match=rf"nan.{ext}: row 14 \(qid 1\) has feature 5 = nan"):
+            RankingDataset.load(tmp_path / f"nan.{ext}", fit=True)
+    with pytest.raises(DataError, match=r"arrays: row 14 \(qid 1\) has feature 5"):
+        RankingDataset.from_arrays(x, y[:, 0], q)
+
+
+@pytest.mark.slow
+def test_09_15_run_score_and_the_estimator_refuse_nan_and_leave_no_temporary_directory(trained, tmp_path,
+                                                                                      monkeypatch):
+    import gc
+    import tempfile
+
+    from ltr_hyperdpo.errors import DataError
+    from ltr_hyperdpo.serving import MultiObjectiveRanker, load_run
+
+    run = load_run(trained)
+    x = np.ones((5, 12), np.float32)
+    x[3, 2] = np.inf
+    with pytest.raises(DataError, match=r"arrays: row 4 \(qid 7\) has feature 3 = inf"):
+        run.score(x, [0.5, 0.5], qid=np.full(5, 7))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    xa, ya, qa = _arrays()
+    est = MultiObjectiveRanker(hidden=(8,), epochs=1, reference_epochs=1, batch_size=4)
+    bad = xa.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(DataError, match="row 1 .*feature 1 = nan"):
+        est.fit(bad, ya, qid=qa)
+    temps = lambda: list(tmp_path.glob("ltr-hyperdpo-estimator-*"))  # noqa: E731
+    assert temps() == []
+    est.fit(xa, ya, qid=qa)
+    est.fit(xa, ya, qid=qa)
+    assert len(temps()) == 1  # the first fit's directory went with the refit
+    assert est.predict(xa[:8], qid=qa[:8], w=[0.3, 0.7]).shape == (8,)
+    del est
+    gc.collect()
+    assert temps() == []
+
+
+# 10, 16 ----------------------------------------------------------------------------------------------------------
+def test_10_labels_whose_gain_overflows_are_refused(tmp_path, capsys):
+    src = tmp_path / "big.txt"
+    src.write_text(LINE + "1e30 qid:3 1:0.5 2:0.1\n")
+    assert main(["convert", str(src), str(tmp_path / "big.parquet"), "--quiet"]) == 2
+    line = error_line(capsys, "convert")
+    assert f"{src}:5" in line and "label above 100" in line and not (tmp_path / "big.parquet").exists()
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.errors import DataError
+
+    x, y, q = _arrays()
+    y[5, 0] = 1e30
+    with pytest.raises(DataError, match=r"row 6 \(qid 0\) has label 1e\+30"):
+        RankingDataset.from_arrays(x, y[:, 0], q)
+
+
+@pytest.mark.slow
+def test_10_16_fronts_refuse_bad_weights_bad_reference_points_and_never_report_nan(trained, synth, tmp_path,
+                                                                                  capsys, monkeypatch):
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.eval.front import evaluate_front
+    from ltr_hyperdpo.serving import load_run
+
+    run = load_run(trained)
+    ds = RankingDataset.load(synth / "test.parquet", state=run.state)
+    for w, msg in (([[np.nan, 1.0]], "row 0 is"), ([[1.0, 0.0], [-0.5, 1.5]], "row 1 is"), ([[0.0, 0.0]], "row 0"),
+                   (np.zeros((0, 2)), "non-empty")):
+        with pytest.raises(ValueError, match=msg):
+            evaluate_front(run.ranker, ds, np.array(w))
+    assert main(["front", str(trained), "--data", str(synth / "test.parquet"), "--ref-point", "0", "0", "0",
+                 "--out", str(tmp_path / "f")]) == 2
+    assert "needs 1 or 2 values (one per objective), got 3" in error_line(capsys, "front")
+    assert not (tmp_path / "f").exists()
+    real = type(run.ranker).score
+    monkeypatch.setattr(type(run.ranker), "score", lambda self, *a, **k: real(self, *a, **k) * np.nan)
+    with pytest.raises(ValueError, match="non-finite scores"):
+        evaluate_front(run.ranker, ds, np.array([[1.0, 0.0], [0.0, 1.0]]))

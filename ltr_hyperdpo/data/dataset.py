@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ..errors import DataError
 from .features import FeatureSource, FeatureTransform
-from .letor import LetorFormatError, check_contiguous, parse_letor
+from .letor import MAX_LABEL, LetorFormatError, check_contiguous, parse_letor
 from .normalize import FeatureNormalizer
 from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives, parse_spec
 from .store import open_table, read_metadata, storage_format
@@ -50,17 +50,32 @@ def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = N
 
 
 def check_labels(labels: np.ndarray, doc_qids: np.ndarray, name: str) -> None:
-    """Negative or non-finite labels fail naming the row and query; non-integer labels warn once."""
-    bad = np.flatnonzero(~np.isfinite(labels) | (labels < 0))
+    """Negative, non-finite or overflowing labels (above ``MAX_LABEL``) fail naming the row and query; non-integer
+    labels warn once."""
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels < 0) | (labels > MAX_LABEL))
     if bad.size:
         i = int(bad[0])
         raise DataError(f"{name}: row {i + 1} (qid {int(doc_qids[i])}) has label {float(labels[i]):g}; relevance "
-                        f"grades must be finite and >= 0")
+                        f"grades must be finite, >= 0 and <= {MAX_LABEL:g} (the NDCG gain 2^y - 1 overflows above)")
     frac = np.flatnonzero(labels != np.floor(labels))
     if frac.size:
         i = int(frac[0])
         warnings.warn(f"{name}: labels are not all integers (first at row {i + 1}: {float(labels[i]):g}); NDCG uses "
                       f"the gain 2^y - 1 of the value as given and counts labels >= 1 as relevant", stacklevel=3)
+
+
+def check_features(blocks: Iterator[np.ndarray], doc_qids: np.ndarray, name: str) -> None:
+    """Non-finite feature values (NaN, inf: possible in Parquet/Arrow files and arrays, refused by the text reader)
+    fail naming the row, query and feature, as text input does."""
+    start = 0
+    for block in blocks:
+        bad = ~np.isfinite(block)
+        if bad.any():
+            r, c = (int(v[0]) for v in np.nonzero(bad))
+            i = start + r
+            raise DataError(f"{name}: row {i + 1} (qid {int(doc_qids[i])}) has feature {c + 1} = "
+                            f"{float(block[r, c])}; feature values must be finite")
+        start += len(block)
 
 
 def check_grades(y: np.ndarray, objectives: list[ObjectiveSpec], name: str) -> None:
@@ -176,9 +191,10 @@ class RankingDataset:
         otherwise ``state`` (or the fitted objectives stored in the table, without a normaliser) is used.
         """
         q, lab = table_columns(table)
+        source = FeatureSource.from_table(table)
         if not labels_checked:  # the text parser has checked them already, naming lines
             check_labels(lab, q, name)
-        source = FeatureSource.from_table(table)
+            check_features(source.blocks(), q, name)
         if state is None:
             meta = read_metadata(table.schema)
             if objectives is None and meta.get("objectives"):
@@ -216,6 +232,7 @@ class RankingDataset:
         labels = np.asarray(labels, dtype=np.float32)
         check_labels(labels, doc_qids, name)
         source = FeatureSource([x])
+        check_features(source.blocks(), np.asarray(doc_qids), name)
         if state is None:
             objs, drops = parse_spec(objectives)
             state = fit_state(source, labels, objs, normalize=normalize, drop_features=drops)
@@ -331,4 +348,4 @@ def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
 
 
 __all__ = ["RankingDataset", "DatasetState", "load_splits", "load_table", "table_arrays", "LetorFormatError",
-           "fit_state", "grade_matrix"]
+           "fit_state", "grade_matrix", "check_features"]

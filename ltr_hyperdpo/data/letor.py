@@ -35,6 +35,10 @@ from .textio import (
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 
+#: the largest relevance label accepted: NDCG's gain 2^y - 1 must stay finite when summed over a list in float32
+#: (2^100 x a list of a million documents is still below float32's 3.4e38); above it every metric would be NaN
+MAX_LABEL = 100.0
+
 
 class LetorFormatWarning(UserWarning):
     """Something in the input was accepted with a change: skipped lines, clipped values, replaced characters."""
@@ -184,10 +188,11 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
         if rows == 0:
             continue
         labels = out_y[:rows]
-        neg = np.flatnonzero(labels < 0)
+        neg = np.flatnonzero((labels < 0) | (labels > MAX_LABEL))
         if neg.size:
-            raise LetorFormatError(path, int(out_l[neg[0]]), "negative label (relevance grades must be >= 0)",
-                                   f"{float(labels[neg[0]]):g}")
+            what = "negative label (relevance grades must be >= 0)" if labels[neg[0]] < 0 else \
+                f"label above {MAX_LABEL:g} (its NDCG gain 2^y - 1 overflows)"
+            raise LetorFormatError(path, int(out_l[neg[0]]), what, f"{float(labels[neg[0]]):g}")
         if st.fractional is None:
             frac = np.flatnonzero(labels != np.floor(labels))
             if frac.size:

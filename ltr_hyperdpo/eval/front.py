@@ -148,6 +148,9 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
                     parts.append(sc.float().transpose(0, 1).cpu().numpy())
                 rows.append(np.concatenate(parts, axis=1))
             scores = np.concatenate(rows).reshape(-1, width)  # [(1 + weights) * lists, width]
+            if not np.isfinite(scores[np.tile(b.mask.numpy(), (n_w + 1, 1))]).all():  # NaN would rank silently
+                raise ValueError(f"{ds.name}: the model gave non-finite scores (NaN or inf) for some documents; "
+                                 f"no front is reported")
             nd = ndcg_grid(scores, b.labels.numpy(), lengths, ks)  # [objectives, cut-offs, (1 + weights) * lists]
             for c, k in enumerate(ks):
                 out[k][:, :, b.queries] = nd[:, c].reshape(n_k, n_w + 1, n_b).transpose(1, 0, 2)
@@ -163,8 +166,15 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume
     (the ranker's forward passes on ``device``, where its weights are)."""
     weights = np.asarray(weights, dtype=np.float32)
-    if weights.ndim != 2 or weights.shape[1] != ds.n_objectives:
-        raise ValueError(f"weights must be [points, {ds.n_objectives}]")
+    if weights.ndim != 2 or weights.shape[1] != ds.n_objectives or len(weights) == 0:
+        raise ValueError(f"weights must be a non-empty [points, {ds.n_objectives}] array, got shape "
+                         f"{list(weights.shape)}")
+    bad = ~np.isfinite(weights).all(1) | (weights < 0).any(1) | (weights.sum(1) <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"weights row {i} is {weights[i].tolist()}: each weight vector must be finite, >= 0 and "
+                         f"not all 0")
+    rp = reference_point(ref_point, ds.n_objectives)  # checked before any forward pass
     per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size, torch.device(device))
     blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
 
@@ -177,7 +187,13 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     front_metric = f"ndcg@{ks[0]}"
     pts = metrics[front_metric]
     ref_vals = {f"ndcg@{k}": table[k][0] for k in ks}
-    rp = reference_point(ref_point, ds.n_objectives)
+    # a NaN never becomes a result (labels are bounded, so it comes from non-finite scores); only an objective with
+    # no relevant document anywhere has no mean under the skip policy
+    defined = ~blank.all(1) if blank_policy == "skip" else np.ones(ds.n_objectives, dtype=bool)
+    for k in ks:
+        if not np.all(np.isfinite(table[k][:, defined])):
+            raise ValueError(f"{ds.name}: NDCG@{k} is not finite for some weight or objective (non-finite scores "
+                             f"from the model?); nothing was written")
     res = FrontResult(ds.objective_names, weights, metrics, ref_vals, front_metric, rp, hypervolume(pts, rp),
                       hypervolume(ref_vals[front_metric][None, :], rp), nondominated(pts),
                       [int(blank[j].sum()) for j in range(ds.n_objectives)], blank_policy, beta)

@@ -6,10 +6,17 @@ import numpy as np
 
 
 def reference_point(ref: np.ndarray | float | list | None, n_objectives: int) -> np.ndarray:
-    """The hypervolume reference point ``[objectives]``: ``ref`` broadcast, 0 in every objective by default."""
+    """The hypervolume reference point ``[objectives]``: one value for every objective, or one per objective; 0 in
+    every objective by default. Another length, or a non-finite value, raises ``ValueError`` naming both."""
     if ref is None:
         return np.zeros(n_objectives)
-    return np.broadcast_to(np.asarray(ref, dtype=np.float64), (n_objectives,)).copy()
+    r = np.asarray(ref, dtype=np.float64).reshape(-1)
+    if r.size not in (1, n_objectives):
+        raise ValueError(f"the hypervolume reference point needs 1 or {n_objectives} values (one per objective), "
+                         f"got {r.size}: {r.tolist()}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"the hypervolume reference point must be finite, got {r.tolist()}")
+    return np.broadcast_to(r, (n_objectives,)).copy()
 
 
 def nondominated(points: np.ndarray) -> np.ndarray:

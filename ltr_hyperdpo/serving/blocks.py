@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data.dataset import RankingDataset
+from ..data.dataset import RankingDataset, check_features
 from ..data.letor import ParsedChunk, ParseStats, iter_parse
 from ..data.store import storage_format
 from ..data.textio import check_input_path, read_group_file, resolve_group_file
@@ -212,12 +212,21 @@ def iter_blocks(data: Any, n_raw_features: int, *, qid: np.ndarray | None = None
                              [f"{q}_{p}" for q, p in zip(data.doc_qids[idx].tolist(), pos.tolist(), strict=True)], s)
         return
     if qid is not None:
+        arr = np.asarray(data, dtype=np.float32)
+        if arr.ndim == 2 and np.asarray(qid).shape == (arr.shape[0],):  # rows named in the caller's order
+            check_features([arr], np.asarray(qid), "arrays")
         yield from _array_blocks(data, qid, n_raw_features, block_rows)
         return
     if isinstance(data, np.ndarray):
         raise DataError("scoring arrays needs their query ids: pass qid=[one per row]")
     path = check_input_path(data)
-    if storage_format(path) == "text":
+    if storage_format(path) == "text":  # the text reader refuses non-finite values itself, naming the line
         yield from _text_blocks(path, n_raw_features, group_file, block_rows, labeled)
     else:
-        yield from _table_blocks(path, n_raw_features, block_rows)
+        for block in _table_blocks(path, n_raw_features, block_rows):
+            bad = ~np.isfinite(block.raw)
+            if bad.any():
+                r, c = (int(v[0]) for v in np.nonzero(bad))
+                raise DataError(f"{path}: row {block.first_row + r + 1} (qid {int(block.qids[r])}) has feature "
+                                f"{c + 1} = {float(block.raw[r, c])}; feature values must be finite")
+            yield block

@@ -6,13 +6,17 @@ read it) and ``load(path)`` reads one back.
 
 Objectives: ``Y`` is ``[n]`` (relevance only) or ``[n, K]`` (column 0 the main objective, the others auxiliary), all
 graded labels >= 0 used as given. Queries are given as LightGBM ``group`` sizes (rows contiguous by query) or a
-``qid`` per row.
+``qid`` per row. Non-finite values in ``X`` or ``Y`` are refused naming the row and query.
+
+Where the run is kept: ``work_dir/run`` when ``work_dir`` is set; otherwise a temporary directory that is removed
+when the estimator is refitted, garbage-collected, or the interpreter exits (``save`` copies it first).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +139,33 @@ class MultiObjectiveRanker(BaseEstimator):
             tr = RankingDataset.from_arrays(raw[tr_rows], y[tr_rows, 0], q[tr_rows], objectives=objectives,
                                             normalize=self.normalize, name="X[train]")
             va = RankingDataset.from_arrays(raw[va_rows], y[va_rows, 0], q[va_rows], state=tr.state, name="X[vali]")
+        self._release_temporary()
         work = Path(self.work_dir) if self.work_dir else Path(tempfile.mkdtemp(prefix="ltr-hyperdpo-estimator-"))
         run_dir = work / "run"
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        self.result_ = train(cfg, run_dir, splits=(tr, va, None))
-        self._write_estimator_file(run_dir, x.shape[1], [o["name"] for o in objectives])
-        self._attach(load_run(run_dir), x.shape[1])
+        try:
+            self.result_ = train(cfg, run_dir, splits=(tr, va, None))
+            self._write_estimator_file(run_dir, x.shape[1], [o["name"] for o in objectives])
+            self._attach(load_run(run_dir), x.shape[1])
+        except BaseException:
+            if not self.work_dir:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        if not self.work_dir:  # removed with the estimator (garbage collection, a refit, or the interpreter's exit)
+            self._temporary = weakref.finalize(self, shutil.rmtree, str(work), True)
         return self
+
+    def _release_temporary(self) -> None:
+        """Remove the temporary run directory of an earlier fit (``work_dir`` unset)."""
+        fin = self.__dict__.pop("_temporary", None)
+        if fin is not None:
+            fin()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_temporary", None)  # a pickled copy does not own the temporary directory
+        return state
 
     def _write_estimator_file(self, run_dir: Path, n_features: int, names: list[str]) -> None:
         atomic_write_json(run_dir / ESTIMATOR_FILE, {"params": self.get_params(), "n_features_in": n_features,
