@@ -558,3 +558,15 @@ def test_10_16_fronts_refuse_bad_weights_bad_reference_points_and_never_report_n
     monkeypatch.setattr(type(run.ranker), "score", lambda self, *a, **k: real(self, *a, **k) * np.nan)
     with pytest.raises(ValueError, match="non-finite scores"):
         evaluate_front(run.ranker, ds, np.array([[1.0, 0.0], [0.0, 1.0]]))
+
+
+# 8 ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_08_a_huge_feature_index_names_file_and_line(tmp_path, capsys, workers):
+    src = tmp_path / "huge.txt"
+    src.write_text(LINE + "1 qid:3 1:0.5 1000000000000000:1.0\n")
+    assert main(["convert", str(src), str(tmp_path / "h.parquet"), "--quiet", "--workers", workers]) == 2
+    line = error_line(capsys, "convert")
+    assert f"{src}:5" in line and "above the limit of 100000 features" in line and "--max-features" in line
+    src.write_text(LINE + "1 qid:3 1:0.5 200000:1.0\n")
+    assert main(["convert", str(src), str(tmp_path / "h.parquet"), "--quiet", "--max-features", "200000"]) == 0

@@ -7,6 +7,7 @@ from typing import Any
 from ..data.conversion import convert
 from ..data.dataset import RankingDataset, table_arrays
 from ..data.leakage import near_copies
+from ..data.letor import DEFAULT_MAX_FEATURES
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
 from ..data.store import write_table
 from ..data.synth import make_synthetic, synth_objectives, write_letor_text
@@ -19,6 +20,7 @@ PRESET_NAMES = ", ".join(PRESETS)
 def cmd_convert(a: argparse.Namespace) -> int:
     summary = convert(a.input, a.output, group_file=a.group_file, objectives=a.objectives,
                       objectives_from=a.objectives_from, fmt=a.format, n_features=a.n_features,
+                      max_features=a.max_features,
                       on_error="warn" if a.lenient else "raise", progress=not a.quiet, workers=a.workers)
     print(dumps_json(summary))
     return 0
@@ -72,6 +74,9 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--objectives-from", help="reuse the fitted objectives of a converted training file")
     c.add_argument("--format", choices=["parquet", "arrow"], help="output format (default: from the extension)")
     c.add_argument("--n-features", type=positive_int, help="force the feature width (default: largest index)")
+    c.add_argument("--max-features", type=positive_int, default=DEFAULT_MAX_FEATURES,
+                   help=f"refuse feature indices above this (default {DEFAULT_MAX_FEATURES}: data are stored dense, so "
+                        f"one stray huge index would allocate a matrix that wide)")
     c.add_argument("--lenient", action="store_true", help="skip malformed lines with a warning instead of failing")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.add_argument("--workers", type=positive_int, default=1,

@@ -18,6 +18,7 @@ ERR_INDEX_DUPLICATE = 6
 ERR_VALUE = 7
 ERR_NONFINITE = 8
 ERR_TOKEN = 9
+ERR_INDEX_TOO_LARGE = 10
 CLIPPED = 100  # a finite value beyond float32 range, clipped to +-FLT_MAX (Istella has such values)
 FLT_MAX = 3.4028234663852886e38
 
@@ -31,6 +32,7 @@ ERROR_TEXT = {
     ERR_VALUE: "non-numeric feature value",
     ERR_NONFINITE: "NaN or infinite value",
     ERR_TOKEN: "token is not of the form index:value",
+    ERR_INDEX_TOO_LARGE: "feature index above the limit on features",
 }
 
 _POW10 = np.array([10.0 ** i for i in range(23)], dtype=np.float64)
@@ -153,11 +155,13 @@ def _parse_int(buf, s, e):
 
 @njit(cache=True)
 def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
-                out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines, unlabeled=False):
+                out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines, unlabeled=False,
+                max_index=1 << 62):
     """Parse the complete lines in buf[:n].
 
     With ``unlabeled``, a line whose first token holds a ':' (``qid:Q`` or ``index:value``) has no label: it reads
-    as label 0 and the token is parsed as the rest of the line (scoring data need no labels).
+    as label 0 and the token is parsed as the rest of the line (scoring data need no labels). An index above
+    ``max_index`` is an error (a stray huge index would otherwise make the caller allocate a matrix that wide).
 
     Returns (n_rows, n_bad, need_width, com_len, err_code, err_line, err_s, err_e, n_clipped).
     Rows with an index above ``width`` are not stored; ``need_width`` then tells the caller to re-run wider.
@@ -253,6 +257,9 @@ def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                 break
             if idx <= 0:
                 code = ERR_INDEX_NONPOSITIVE
+                break
+            if idx > max_index:
+                code = ERR_INDEX_TOO_LARGE
                 break
             val, st = _parse_float(buf, colon + 1, te)
             if st == CLIPPED:

@@ -26,6 +26,7 @@ from ..errors import DataError
 from ..runs.io import TMP_SUFFIX
 from .letor import (
     DEFAULT_CHUNK_BYTES,
+    DEFAULT_MAX_FEATURES,
     ParsedChunk,
     ParseStats,
     byte_progress,
@@ -75,6 +76,7 @@ class _Task:
     on_error: str
     chunk_bytes: int
     columns: tuple[int, ...]  # 0-based feature columns to keep (pass 1)
+    max_features: int = DEFAULT_MAX_FEATURES
 
 
 @dataclass
@@ -95,7 +97,7 @@ def _scan_range(t: _Task) -> _Scan:
     q, ln, y, cols, com = [], [], [], [], False
     for c in iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
                         chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
-                        stats=stats):
+                        stats=stats, max_features=t.max_features):
         q.append(c.qids.copy())
         ln.append(c.lines.copy())
         y.append(c.labels.copy())
@@ -112,7 +114,7 @@ def _scan_range(t: _Task) -> _Scan:
 def _iter_range(t: _Task) -> Iterator[ParsedChunk]:
     return iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
                       chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
-                      stats=ParseStats())
+                      stats=ParseStats(), max_features=t.max_features)
 
 
 @dataclass
@@ -197,8 +199,10 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
             group_file: str | os.PathLike | None = None, objectives: str | list | None = None,
             objectives_from: str | os.PathLike | None = None, fmt: str | None = None, n_features: int | None = None,
             on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
-            keep_comments: bool = True, workers: int = 1) -> dict:
+            keep_comments: bool = True, workers: int = 1, max_features: int = DEFAULT_MAX_FEATURES) -> dict:
     """Convert one text file; returns a summary dict. Nothing is written if anything fails.
+
+    A feature index above ``max_features`` fails naming file:line (see ``DEFAULT_MAX_FEATURES``).
 
     With ``objectives`` (preset/spec) the objectives are fitted on this file (use it for the training split); with
     ``objectives_from`` the fitted objectives of an already converted training file are reused. An ``objectives``
@@ -231,7 +235,7 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     try:
         return _convert(src, out, fmt, group, objs, drops, objectives is not None and objectives_from is None, columns,
                         scan_width, n_features, on_error, chunk_bytes, progress, keep_comments, ranges, pool,
-                        2 * workers)
+                        2 * workers, max_features)
     finally:
         if pool is not None:
             pool.terminate()
@@ -244,11 +248,12 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
              fit: bool,
              columns: tuple[int, ...], scan_width: int, n_features: int | None, on_error: str, chunk_bytes: int,
              progress: bool, keep_comments: bool, ranges: list[tuple[int, int | None]], pool: Any,
-             window: int) -> dict:
+             window: int, max_features: int) -> dict:
     # pass 1: scan
     def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> _Task:
         s, e = ranges[i]
-        return _Task(str(src), s, e, first_line, group is None, width, True, on_error, chunk_bytes, scan_cols)
+        return _Task(str(src), s, e, first_line, group is None, width, True, on_error, chunk_bytes, scan_cols,
+                     max_features)
 
     stats = ParseStats()
     bar, cb = byte_progress(progress, src, f"scan {src.name}")
@@ -299,8 +304,8 @@ def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[Obje
     def batches() -> Iterator[pa.RecordBatch]:
         bar2, cb2 = byte_progress(progress, src, f"write {out.name}")
         try:
-            tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, ())
-                     for i, (s, e) in enumerate(ranges)]
+            tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, (),
+                           max_features) for i, (s, e) in enumerate(ranges)]
 
             def parsed_here(i: int) -> Iterator[pa.RecordBatch]:
                 r = int(row_starts[i])

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..runs.progress import progress_bar
-from ._parse_kernel import ERROR_TEXT, OK, parse_chunk
+from ._parse_kernel import ERR_INDEX_TOO_LARGE, ERROR_TEXT, OK, parse_chunk
 from .textio import (
     LetorFormatError,
     check_input_path,
@@ -35,6 +35,10 @@ from .textio import (
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 
+#: the widest feature index accepted by default (``convert --max-features``): public LTR sets have at most a few
+#: thousand features, and data are stored dense, so one stray huge index (a typo) would otherwise allocate a matrix
+#: that wide; a wider sparse set raises the limit explicitly
+DEFAULT_MAX_FEATURES = 100_000
 #: the largest relevance label accepted: NDCG's gain 2^y - 1 must stay finite when summed over a list in float32
 #: (2^100 x a list of a million documents is still below float32's 3.4e38); above it every metric would be NaN
 MAX_LABEL = 100.0
@@ -132,7 +136,8 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
                on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                progress: Callable[[int], None] | None = None, sink: DenseSink | None = None,
                start: int = 0, end: int | None = None, first_line: int = 1, scan: bool = False,
-               stats: ParseStats | None = None, unlabeled: bool = False) -> Iterator[ParsedChunk]:
+               stats: ParseStats | None = None, unlabeled: bool = False,
+               max_features: int = DEFAULT_MAX_FEATURES) -> Iterator[ParsedChunk]:
     """Parse ``[start, end)`` of a LETOR text file chunk by chunk.
 
     Each chunk's width is the widest index seen so far; with ``scan=True`` the width stays ``n_features`` (columns
@@ -140,7 +145,8 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
     :class:`LetorFormatError` on the first bad line; ``'warn'`` skips bad lines (counted in ``stats``). Negative
     labels always raise. With a ``sink``, rows are written into its preallocated arrays. When ``stats`` is not
     given, the accepted changes are warned about at the end; an input with no data line raises. ``unlabeled``
-    accepts lines without a label (first token ``qid:Q`` or ``index:value``), read as label 0, for scoring.
+    accepts lines without a label (first token ``qid:Q`` or ``index:value``), read as label 0, for scoring. A feature
+    index above ``max_features`` (or ``n_features`` when larger) is an error naming file:line.
     """
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -149,6 +155,7 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
     st = ParseStats() if stats is None else stats
     lenient = on_error == "warn"
     width = int(n_features or 0)
+    limit = max(int(max_features), width)
     stamp = np.zeros(max(width, 1 << 16) + 1, dtype=np.int64)
     any_rows = False
     for buf, n, chunk_line in iter_line_chunks(path, chunk_bytes, start, end, first_line):
@@ -168,9 +175,12 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             stamp[:] = 0
             rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = parse_chunk(
                 buf, n, width, require_qid, chunk_line, lenient,
-                out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad, unlabeled)
+                out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad, unlabeled, limit)
             if err != OK and not lenient:
-                raise LetorFormatError(path, int(err_line), ERROR_TEXT[int(err)], _token(buf, es, ee))
+                what = ERROR_TEXT[int(err)]
+                if err == ERR_INDEX_TOO_LARGE:
+                    what = f"feature index above the limit of {limit} features (raise it with --max-features)"
+                raise LetorFormatError(path, int(err_line), what, _token(buf, es, ee))
             if need >= stamp.shape[0]:
                 stamp = np.zeros(int(need) + 1, dtype=np.int64)
             if need > width and not scan:
