@@ -570,3 +570,14 @@ def test_08_a_huge_feature_index_names_file_and_line(tmp_path, capsys, workers):
     assert f"{src}:5" in line and "above the limit of 100000 features" in line and "--max-features" in line
     src.write_text(LINE + "1 qid:3 1:0.5 200000:1.0\n")
     assert main(["convert", str(src), str(tmp_path / "h.parquet"), "--quiet", "--max-features", "200000"]) == 0
+
+
+# 11 --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key,value", [("hyperdpo", {"alpha": [0.3, 0.3, 0.3]}), ("eval", {"ref_point": [0, 0, 0]})])
+def test_11_values_that_depend_on_k_fail_before_any_training(synth, tmp_path, capsys, key, value):
+    (tmp_path / "c.json").write_text(json.dumps(run_config(synth, **{key: value})))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
+    line = error_line(capsys, "train")
+    assert f"config key '{key}." in line and "3 values for the 2 objective(s)" in line
+    assert not out.exists()  # nothing trained, nothing to delete before the corrected retry

@@ -179,6 +179,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None,
         on_main(lambda: cache_inputs(cfg, cache))  # rank 0 converts text inputs once; every process reads them
         splits = load_run_splits(cfg, cache)
     tr, va, te = splits
+    cfg.check_objectives(tr.n_objectives, cfg.data.train or "the training data")  # before any training
     if tr.n_objectives == 1 and cfg.method != "reference":
         warnings.warn(f"{cfg.data.train}: only one objective ({tr.objective_names[0]}): stage 2 is single-objective "
                       f"PL-DPO fine-tuning and every weight gives the same point; set data.objectives (a preset such "

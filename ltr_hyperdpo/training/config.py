@@ -9,6 +9,7 @@ from typing import Literal
 
 from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
 from ..data.textio import split_files
+from ..errors import ConfigError
 from ..losses import ALLRANK_NAMES, LOSSES, get_loss, resolve_loss
 from ..methods.registry import method_names
 from ..models.scorers import ModelConfig
@@ -174,6 +175,18 @@ class RunConfig(Validated):
 
     def to_dict(self) -> dict:
         return to_dict(self)
+
+    def check_objectives(self, n_objectives: int, source: str = "the training data") -> None:
+        """Check every value whose size depends on the number of objectives K, once K is known (before any
+        training): a per-objective ``hyperdpo.alpha`` needs K values, ``eval.ref_point`` one or K."""
+        a = self.hyperdpo.alpha
+        if isinstance(a, list) and len(a) != n_objectives:
+            raise ConfigError(f"config key 'hyperdpo.alpha': {len(a)} values for the {n_objectives} objective(s) of "
+                              f"{source}; give one value, or one per objective")
+        r = self.eval.ref_point
+        if isinstance(r, list) and len(r) not in (1, n_objectives):
+            raise ConfigError(f"config key 'eval.ref_point': {len(r)} values for the {n_objectives} objective(s) "
+                              f"of {source}; give one value, or one per objective")
 
 
 #: keys that may change on ``--resume`` without changing the result
