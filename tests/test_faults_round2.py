@@ -581,3 +581,35 @@ def test_11_values_that_depend_on_k_fail_before_any_training(synth, tmp_path, ca
     line = error_line(capsys, "train")
     assert f"config key '{key}." in line and "3 values for the 2 objective(s)" in line
     assert not out.exists()  # nothing trained, nothing to delete before the corrected retry
+
+
+# 17 --------------------------------------------------------------------------------------------------------------
+def test_17_gzip_parquet_schema_and_utf16_errors_name_the_file(tmp_path, capsys):
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    gz = tmp_path / "cut.txt.gz"
+    gz.write_bytes(gzip.compress((LINE * 200).encode())[:-30])  # truncated
+    assert main(["convert", str(gz), str(tmp_path / "o.parquet"), "--quiet"]) == 2
+    assert f"{gz}: truncated or corrupt gzip file" in error_line(capsys, "convert")
+    pq.write_table(pa.table({"query": [1, 1], "label": [1.0, 0.0]}), tmp_path / "wrong.parquet")
+    assert main(["inspect", str(tmp_path / "wrong.parquet")]) == 2
+    assert "wrong.parquet: no column 'qid'" in error_line(capsys, "inspect")
+    pq.write_table(pa.table({"qid": ["a", "b"], "label": [1.0, 0.0], "features": [[1.0], [2.0]]}),
+                   tmp_path / "types.parquet")
+    assert main(["inspect", str(tmp_path / "types.parquet")]) == 2
+    assert "types.parquet: column 'qid' is string, not an integer" in error_line(capsys, "inspect")
+    pq.write_table(pa.table({"qid": [1, 1], "label": [1.0, 0.0], "features": [[1.0], [2.0]]}),
+                   tmp_path / "lists.parquet")
+    assert main(["inspect", str(tmp_path / "lists.parquet")]) == 2
+    assert "not a fixed-size list of float32" in error_line(capsys, "inspect")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    assert main(["inspect", str(tmp_path / "junk.parquet")]) == 2
+    assert "junk.parquet: not a readable Parquet file" in error_line(capsys, "inspect")
+    u16 = tmp_path / "u16.txt"
+    u16.write_bytes(LINE.encode("utf-16"))
+    assert main(["convert", str(u16), str(tmp_path / "u.parquet"), "--quiet"]) == 2
+    line = error_line(capsys, "convert")
+    assert f"{u16}: looks like UTF-16" in line and "group" not in line

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import DataError
 from ..runs.io import atomic_path, jsonable
 from ..runs.memory import map_readonly
 
@@ -18,13 +19,19 @@ ARROW_MAGIC = b"ARROW1"
 
 
 def storage_format(path: str | os.PathLike) -> str:
-    """Detect 'parquet', 'arrow' or 'text' from the file's magic bytes."""
+    """Detect 'parquet', 'arrow' or 'text' from the file's magic bytes; a file named ``.parquet``/``.arrow`` (or
+    ``.ipc``, ``.feather``) without its format's magic bytes is refused naming it, not read as text."""
     with open(path, "rb") as fh:
         head = fh.read(6)
     if head[:4] == PARQUET_MAGIC:
         return "parquet"
     if head == ARROW_MAGIC:
         return "arrow"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".arrow", ".ipc", ".feather"):
+        kind = "Parquet" if suffix == ".parquet" else "Arrow IPC"
+        raise DataError(f"{path}: not a readable {kind} file (its first bytes are not the {kind} magic); convert "
+                        f"LETOR text with `ltr-hyperdpo convert`")
     return "text"
 
 
@@ -79,14 +86,51 @@ def write_table(path: str | os.PathLike, table: pa.Table, fmt: str | None = None
     return write_batches(path, table.schema, table.to_batches(), fmt=fmt, meta=meta)
 
 
-def open_table(path: str | os.PathLike) -> pa.Table:
+#: the columns of a converted table and what each must hold
+EXPECTED_SCHEMA = ("qid: int64, label: float32, features: fixed_size_list<float32>[F] (optional comment: string, "
+                   "objectives: fixed_size_list<float32>[K]), as `ltr-hyperdpo convert` writes")
+
+
+def check_schema(schema: pa.Schema, path: str | os.PathLike) -> None:
+    """Refuse a table that is not a converted ranking table, naming the column and what it should be."""
+    def bad(what: str) -> DataError:
+        return DataError(f"{path}: {what}; expected {EXPECTED_SCHEMA}")
+
+    names = set(schema.names)
+    for col in ("qid", "label", "features"):
+        if col not in names:
+            raise bad(f"no column {col!r} (columns: {', '.join(schema.names) or 'none'})")
+    if not pa.types.is_integer(schema.field("qid").type):
+        raise bad(f"column 'qid' is {schema.field('qid').type}, not an integer")
+    lt = schema.field("label").type
+    if not (pa.types.is_floating(lt) or pa.types.is_integer(lt)):
+        raise bad(f"column 'label' is {lt}, not a number")
+    for col in ("features", "objectives"):
+        if col in names:
+            ft = schema.field(col).type
+            if not (pa.types.is_fixed_size_list(ft) and pa.types.is_float32(ft.value_type)):
+                raise bad(f"column {col!r} is {ft}, not a fixed-size list of float32")
+
+
+def open_table(path: str | os.PathLike, ranking: bool = True) -> pa.Table:
     """Open a converted file without re-parsing: Arrow IPC is memory-mapped (its pages can be released, see
-    :func:`ltr_hyperdpo.runs.memory.release_mapped_pages`), Parquet is read."""
+    :func:`ltr_hyperdpo.runs.memory.release_mapped_pages`), Parquet is read. A file that is not a converted ranking
+    table (missing columns, wrong types, not Parquet/Arrow at all) fails naming the file and the column; other
+    tables (``ranking=False``: response lists, caches) are only read."""
     fmt = storage_format(path)
-    if fmt == "arrow":
-        if os.path.getsize(path) == 0:
-            return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()  # the reader's own error
-        return pa.ipc.open_file(pa.py_buffer(map_readonly(path))).read_all()
-    if fmt == "parquet":
-        return pq.read_table(str(path), memory_map=True)
-    raise ValueError(f"{path}: not a Parquet or Arrow IPC file (use `ltr-hyperdpo convert` first)")
+    try:
+        if fmt == "arrow":
+            if os.path.getsize(path) == 0:
+                raise DataError(f"{path}: empty file (not an Arrow IPC file)")
+            table = pa.ipc.open_file(pa.py_buffer(map_readonly(path))).read_all()
+        elif fmt == "parquet":
+            table = pq.read_table(str(path), memory_map=True)
+        else:
+            raise ValueError(f"{path}: not a Parquet or Arrow IPC file (use `ltr-hyperdpo convert` first)")
+    except (pa.ArrowInvalid, pa.ArrowIOError) as e:
+        detail = " ".join(str(e).split())[:200]
+        raise DataError(f"{path}: not a readable {'Arrow IPC' if fmt == 'arrow' else 'Parquet'} file ({detail})") \
+            from None
+    if ranking:
+        check_schema(table.schema, path)
+    return table

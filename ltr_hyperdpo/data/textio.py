@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -54,11 +55,47 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
+class _GzipReader:
+    """A gzip file read as bytes whose decompression errors name the file (gzip's own say nothing of it)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+        self.fh = gzip.open(path, "rb")
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.fh.read(size)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            detail = " ".join(str(e).split()) or type(e).__name__
+            raise DataError(f"{self.path}: truncated or corrupt gzip file ({detail})") from None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def __enter__(self) -> _GzipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def open_bytes(path: str | os.PathLike) -> BinaryIO:
-    """Open a data file for reading bytes; gzip-compressed files (by their magic bytes) are decompressed."""
+    """Open a data file for reading bytes; gzip-compressed files (by their magic bytes) are decompressed, and a
+    truncated or corrupt one fails naming the file."""
     if is_gzip(path):
-        return cast(BinaryIO, gzip.open(path, "rb"))
+        return cast(BinaryIO, _GzipReader(path))
     return open(path, "rb")
+
+
+def check_text_head(path: str | os.PathLike, head: bytes) -> None:
+    """Refuse text that is not ASCII-compatible (UTF-16/32, seen by their byte-order marks or NUL bytes), which
+    would otherwise be misread (as the LightGBM layout, or as bad tokens)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\0" in head[:4096]:
+        raise DataError(f"{path}: looks like UTF-16 or UTF-32 text (or a binary file); LETOR text must be ASCII or "
+                        f"UTF-8: convert it first, e.g. iconv -f UTF-16 -t UTF-8")
 
 
 def bom_length(path: str | os.PathLike) -> int:
@@ -86,6 +123,7 @@ def iter_line_chunks(path: str | os.PathLike, chunk_bytes: int, start: int = 0, 
                 left -= len(block)
             if first:
                 first = False
+                check_text_head(path, block)
                 if block.startswith(UTF8_BOM):
                     block = block[len(UTF8_BOM):]
             if not block:
@@ -201,6 +239,7 @@ def has_qid(path: str | os.PathLike) -> bool:
     data line counts as the qid layout, so that the parser reports what is wrong with it)."""
     with open_bytes(path) as fh:
         head = fh.read(1 << 16)
+    check_text_head(path, head)
     if head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
     for line in head.split(b"\n"):

@@ -129,7 +129,7 @@ def read_lists(path: str | os.PathLike) -> PreferenceLists:
     if path.is_dir():
         raise PreferenceFormatError(f"{path}: is a directory, not a list file")
     if path.suffix != ".gz" and storage_format(path) != "text":
-        t = open_table(path)
+        t = open_table(path, ranking=False)
         missing = {"prompt", "responses"} - set(t.column_names)
         if missing:
             raise PreferenceFormatError(f"{path}: not a list table (no column(s) {sorted(missing)}); convert it with "

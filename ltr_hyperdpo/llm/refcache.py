@@ -51,7 +51,7 @@ class RefLogprobCache:
         self.computed = 0  # sequences scored by the model (cache misses), for tests and logs
         self._dirty = False
         if self.path is not None and self.path.exists():
-            t = open_table(self.path)
+            t = open_table(self.path, ranking=False)
             self.values = dict(zip(t.column("key").to_pylist(), t.column("logprob").to_pylist(), strict=True))
 
     def get(self, model: HyperPromptLM, enc: Encoder, pairs: list[tuple], dev: torch.device,

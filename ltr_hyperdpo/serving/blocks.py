@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ..data.dataset import RankingDataset, check_features
 from ..data.letor import ParsedChunk, ParseStats, iter_parse
-from ..data.store import storage_format
+from ..data.store import check_schema, storage_format
 from ..data.textio import check_input_path, read_group_file, resolve_group_file
 from ..errors import DataError
 
@@ -144,13 +144,20 @@ def _text_blocks(path: Path, n_raw: int, group_file: str | os.PathLike | None, b
 
 
 def _batches(path: Path) -> Iterator[pa.RecordBatch]:
-    if storage_format(path) == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BLOCK_ROWS)
-        return
-    with pa.memory_map(str(path), "r") as src:
-        reader = pa.ipc.open_file(src)
-        for i in range(reader.num_record_batches):
-            yield reader.get_batch(i)
+    try:
+        if storage_format(path) == "parquet":
+            pf = pq.ParquetFile(path)
+            check_schema(pf.schema_arrow, path)
+            yield from pf.iter_batches(batch_size=BLOCK_ROWS)
+            return
+        with pa.memory_map(str(path), "r") as src:
+            reader = pa.ipc.open_file(src)
+            check_schema(reader.schema, path)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+    except (pa.ArrowInvalid, pa.ArrowIOError) as e:
+        raise DataError(f"{path}: not a readable Parquet or Arrow IPC file ({' '.join(str(e).split())[:200]})") \
+            from None
 
 
 def _table_blocks(path: Path, n_raw: int, block_rows: int) -> Iterator[QueryBlock]:
