@@ -31,7 +31,8 @@ ALLOWED = {
     "demo": {"errors", "data", "eval", "runs", "training"},
     "cli": {"_version", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
             "serving", "llm", "tune", "demo"},
-    "__main__": {"cli"},
+    "_entry": {"cli"},
+    "__main__": {"_entry"},
     "ltr_hyperdpo": {"_version", "errors", "data", "eval", "models", "training", "serving"},
 }
 

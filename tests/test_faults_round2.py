@@ -613,3 +613,55 @@ def test_17_gzip_parquet_schema_and_utf16_errors_name_the_file(tmp_path, capsys)
     assert main(["convert", str(u16), str(tmp_path / "u.parquet"), "--quiet"]) == 2
     line = error_line(capsys, "convert")
     assert f"{u16}: looks like UTF-16" in line and "group" not in line
+
+
+# 21 --------------------------------------------------------------------------------------------------------------
+SLOW_START = """
+import importlib.abc, runpy, sys, time
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "ltr_hyperdpo.cli":  # the heavy part of start-up, made long enough to interrupt
+            print("loading", flush=True)
+            time.sleep(120)
+        return None
+sys.meta_path.insert(0, Slow())
+sys.argv = ["ltr-hyperdpo", "--version"]
+runpy.run_module("ltr_hyperdpo", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_21_ctrl_c_during_start_up_is_one_line(sig, code):
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-c", SLOW_START], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=ROOT)
+    assert p.stdout.readline().strip() == "loading"  # blocks until start-up is under way: no timing assumption
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code
+    assert err.strip().splitlines() == ["ltr-hyperdpo: interrupted while starting; nothing was done"]
+
+
+def test_21_the_package_imports_without_torch():
+    p = subprocess.run([sys.executable, "-c", "import sys, ltr_hyperdpo; print('torch' in sys.modules); "
+                        "ltr_hyperdpo.RunConfig; print('torch' in sys.modules)"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert p.stdout.split() == ["False", "True"], p.stderr
+
+
+@pytest.mark.slow
+def test_21_a_fallback_resume_logs_each_epoch_once(synth, tmp_path):
+    cfg = RunConfig.from_dict(run_config(synth, reference={"epochs": 4}, hyperdpo={"epochs": 2}))
+    out = tmp_path / "run"
+    with pytest.raises(StopTraining):
+        train(cfg, out, on_epoch=stop_after(3))
+    ck = out / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:100])  # damaged: the resume falls back to epoch 2 and replays epoch 3
+    with (out / "log.jsonl").open("a") as fh:
+        fh.write('{"stage": "reference", "epo')  # and a line cut short by the crash
+    with pytest.warns(UserWarning, match="resuming from the previous epoch's checkpoint"):
+        train(cfg, out, resume=True)
+    recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in recs] == [("reference", 1), ("reference", 2), ("reference", 3),
+                                                         ("reference", 4), ("hyperdpo", 1), ("hyperdpo", 2)]

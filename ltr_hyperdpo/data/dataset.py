@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ def check_labels(labels: np.ndarray, doc_qids: np.ndarray, name: str) -> None:
                       f"the gain 2^y - 1 of the value as given and counts labels >= 1 as relevant", stacklevel=3)
 
 
-def check_features(blocks: Iterator[np.ndarray], doc_qids: np.ndarray, name: str) -> None:
+def check_features(blocks: Iterable[np.ndarray], doc_qids: np.ndarray, name: str) -> None:
     """Non-finite feature values (NaN, inf: possible in Parquet/Arrow files and arrays, refused by the text reader)
     fail naming the row, query and feature, as text input does."""
     start = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import RunDirError
@@ -42,19 +43,19 @@ def fingerprint(path: str | os.PathLike) -> dict:
     return {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": content_hash(p)}
 
 
-def fingerprints(inputs: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
+def fingerprints(inputs: Mapping[str, str | os.PathLike | None]) -> dict[str, dict]:
     """Fingerprints of the named inputs that are set and are files (a preset name or a folder is not a file)."""
     return {k: fingerprint(v) for k, v in inputs.items() if v is not None and Path(v).is_file()}
 
 
-def record_inputs(run_dir: Path, inputs: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
+def record_inputs(run_dir: Path, inputs: Mapping[str, str | os.PathLike | None]) -> dict[str, dict]:
     """Write ``RUN/inputs.json``; returns the fingerprints."""
     fp = fingerprints(inputs)
     atomic_write_json(run_dir / INPUTS_NAME, fp)
     return fp
 
 
-def check_inputs(run_dir: Path, inputs: dict[str, str | os.PathLike | None]) -> None:
+def check_inputs(run_dir: Path, inputs: Mapping[str, str | os.PathLike | None]) -> None:
     """Refuse to resume a run whose inputs changed since it started (one line naming each changed key and file)."""
     saved_path = run_dir / INPUTS_NAME
     if not saved_path.exists():
@@ -70,7 +71,8 @@ def check_inputs(run_dir: Path, inputs: dict[str, str | os.PathLike | None]) -> 
     for key in sorted(set(saved) | set(now)):
         old, new = saved.get(key), now.get(key)
         if old is None or new is None:
-            changed.append(f"{key} ({(old or new)['path']} {'added' if old is None else 'missing'})")
+            either: dict = old or new or {}
+            changed.append(f"{key} ({either.get('path')} {'added' if old is None else 'missing'})")
         elif (old["size"], old["sha256"]) != (new["size"], new["sha256"]):
             changed.append(f"{key} ({new['path']} changed since the run started)")
     if changed:

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,3 +162,24 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
             fh.write(dumps_json(record) + "\n")
     except OSError as e:
         raise no_space(e, path) from None
+
+
+def trim_jsonl(path: str | os.PathLike, keep: Callable[[dict], bool]) -> int:
+    """Rewrite a JSON-lines file (atomically) without the records ``keep`` rejects and without lines that are not
+    JSON objects (a line cut short by a crash or a full disk); returns how many were dropped (0: file untouched)."""
+    p = Path(path)
+    if not p.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            rec = None
+        if isinstance(rec, dict) and keep(rec):
+            kept.append(line + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_text(p, "".join(kept))
+    return dropped

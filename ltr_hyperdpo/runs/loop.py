@@ -30,7 +30,7 @@ from ..errors import TrainingDivergedError
 from .checkpoint import save_checkpoint
 from .device import autocast, check_precision, grad_scaler, to_device
 from .distributed import broadcast, info
-from .io import append_jsonl
+from .io import append_jsonl, trim_jsonl
 from .memory import release_mapped_pages
 from .progress import progress_bar, say
 
@@ -142,6 +142,8 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
         best_state = resume.get("best_model")
         st = StageState.from_dict(resume["state"])
     main = d.main
+    if main and log_path is not None:  # epochs logged after the checkpoint resumed from are replayed: not twice
+        trim_jsonl(log_path, lambda r: r.get("stage") != stage.name or int(r.get("epoch", 0)) <= st.epoch)
     while not st.done and st.epoch < stage.epochs:
         e = st.epoch
         s = epoch_seed(seed, stage.stage_id, e)

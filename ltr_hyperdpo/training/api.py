@@ -84,15 +84,15 @@ def load_run_splits(cfg: RunConfig, cache_dir: str | os.PathLike | None = None) 
     if not d.train:
         raise ConfigError("config key 'data.train': required (the training split)")
     train_p, vali_p, test_p = cache_inputs(cfg, cache_dir)
-    renamed = [(read, given) for read, given in ((train_p, d.train), (vali_p, d.vali), (test_p, d.test))
-               if read and given and read != given]
+    pairs = ((train_p, d.train), (vali_p, d.vali), (test_p, d.test))
+    renamed = [(str(cached), str(user)) for cached, user in pairs if cached and user and cached != user]
     try:
         tr, va, te = load_splits(train_p or d.train, vali_p, test_p, objectives=d.objectives, normalize=d.normalize,
                                  vali_fraction=d.vali_fraction, seed=cfg.seed)
     except (UserError, ValueError, OSError) as e:  # messages name the user's files, not the caches
         msg = str(e)
-        for read, given in renamed:
-            msg = msg.replace(read, given)
+        for cached, user in renamed:
+            msg = msg.replace(cached, user)
         if msg == str(e):
             raise
         raise DataError(msg) from None
@@ -132,7 +132,7 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
     run_dir = Path(run_dir)
     device = resolve_device(cfg.device)
     if not init_from_env(device.type).main:  # under torchrun, rank 0 holds the lock and writes the run directory
-        return _train(cfg, run_dir, resume, splits, on_epoch, device)
+        return _train(cfg, run_dir, resume, splits, on_epoch, device, [])
     created = not run_dir.exists()
     claimed: list[bool] = []
     check_new_or_resume(run_dir, resume)  # before the lock file: a directory not ours is left untouched
