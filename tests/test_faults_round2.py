@@ -665,3 +665,61 @@ def test_21_a_fallback_resume_logs_each_epoch_once(synth, tmp_path):
     recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [(r["stage"], r["epoch"]) for r in recs] == [("reference", 1), ("reference", 2), ("reference", 3),
                                                          ("reference", 4), ("hyperdpo", 1), ("hyperdpo", 2)]
+
+
+# 23 --------------------------------------------------------------------------------------------------------------
+def test_23_collectives_use_device_tensors_under_nccl(monkeypatch):
+    import torch.distributed as dist
+
+    from ltr_hyperdpo.runs import distributed as d
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_backend", lambda *a: "nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    assert d.collective_device() == torch.device("cuda", 3)
+    monkeypatch.setattr(dist, "get_backend", lambda *a: "gloo")
+    assert d.collective_device() == torch.device("cpu")
+    # the loop reduces only through all_reduce_sum (so through collective_device), never a CPU tensor of its own
+    src = (ROOT / "ltr_hyperdpo" / "runs" / "loop.py").read_text()
+    assert "all_reduce(" not in src.replace("all_reduce_sum(", "")
+
+
+def test_23_collectives_in_a_one_process_gloo_group():
+    import socket
+
+    import torch.distributed as dist
+
+    from ltr_hyperdpo.runs.distributed import all_reduce_sum
+    from ltr_hyperdpo.runs.loop import _all_finite
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=1, rank=0)
+    try:
+        assert all_reduce_sum([1.25, -2.0]) == [1.25, -2.0]
+        assert _all_finite(torch.tensor(0.5), True) and not _all_finite(torch.tensor(float("inf")), True)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_23_the_llm_prompt_network_runs_with_a_bf16_base(lm_dir):
+    from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
+
+    model = HyperPromptLM(load_causal_lm(lm_dir, dtype=torch.bfloat16), 2, n_prompts=2, hidden=8)
+    ids = torch.tensor([[1, 20, 21, 22, 23]])
+    lp = model.sequence_logprobs(ids, torch.ones_like(ids, dtype=torch.bool),
+                                 torch.tensor([[False, False, True, True, True]]), torch.tensor([[0.3, 0.7]]))
+    assert lp.shape == (1,) and torch.isfinite(lp).all()
+    lp.sum().backward()
+    assert model.prompt_net.last_layer().weight.grad is not None
+
+
+@pytest.mark.slow
+def test_23_device_check_script_runs_on_the_cpu(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "PY": sys.executable, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
+    res = json.loads((tmp_path / "device_check.json").read_text())
+    assert res["score_max_abs_diff"] == 0.0 and res["torchrun_test_hypervolume"] > 0

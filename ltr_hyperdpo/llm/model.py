@@ -92,8 +92,12 @@ class HyperPromptLM(nn.Module):
         return self.base.disable_adapter() if self.lora else nullcontext()
 
     def soft_prompts(self, weights: torch.Tensor, beta=None) -> torch.Tensor:
-        """``[batch, P, hidden]`` prompt embeddings for ``weights`` ``[batch, K]``."""
-        c = condition_vector(weights, beta, self.temperature_conditioned)
+        """``[batch, P, hidden]`` prompt embeddings for ``weights`` ``[batch, K]``, in the prompt network's dtype
+        (float32, whatever the base model's: a bf16 base gets its prompts cast by the caller)."""
+        dt = self.prompt_net.last_layer().weight.dtype
+        if torch.is_tensor(beta):
+            beta = beta.to(dt)
+        c = condition_vector(weights.to(dt), beta, self.temperature_conditioned)
         return self.prompt_net(c).view(weights.shape[0], self.n_prompts, -1)
 
     def sequence_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor,
@@ -104,7 +108,7 @@ class HyperPromptLM(nn.Module):
         p = 0
         ctx = nullcontext() if weights is not None else self._adapters_off()
         if weights is not None:
-            pr = self.soft_prompts(weights.to(emb.dtype), beta).to(emb.dtype)
+            pr = self.soft_prompts(weights, beta).to(emb.dtype)
             p = pr.shape[1]
             emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
             att = torch.cat([att[:, :1], torch.ones(att.shape[0], p, dtype=att.dtype, device=att.device),
@@ -122,7 +126,7 @@ class HyperPromptLM(nn.Module):
         emb = self.embeddings()(input_ids)
         att = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
         if weights is not None:
-            pr = self.soft_prompts(weights.to(emb.dtype), beta).to(emb.dtype)
+            pr = self.soft_prompts(weights, beta).to(emb.dtype)
             emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
             att = torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device)
             return self.base.generate(inputs_embeds=emb, attention_mask=att, **kw)

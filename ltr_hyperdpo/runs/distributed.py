@@ -57,6 +57,23 @@ def init_from_env(device_type: str = "cpu") -> DistInfo:
     return info()
 
 
+def collective_device() -> torch.device:
+    """Where tensors of a collective (all-reduce) must live: the current CUDA device under ``nccl`` (which reduces
+    CUDA tensors only: ``Backend.backend_capability['nccl'] == ['cuda']``), else the CPU (``gloo``, one process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sum(values: list[float]) -> list[float]:
+    """The sums of ``values`` over every process (the values themselves with one process)."""
+    if not info().active:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=collective_device())
+    dist.all_reduce(t)
+    return t.cpu().tolist()
+
+
 def is_main() -> bool:
     """Whether this process writes the run directory (rank 0, or the only process)."""
     return info().main

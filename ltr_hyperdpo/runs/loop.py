@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..errors import TrainingDivergedError
 from .checkpoint import save_checkpoint
 from .device import autocast, check_precision, grad_scaler, to_device
-from .distributed import broadcast, info
+from .distributed import all_reduce_sum, broadcast, info
 from .io import append_jsonl, trim_jsonl
 from .memory import release_mapped_pages
 from .progress import progress_bar, say
@@ -109,10 +109,10 @@ class StageState:
 
 
 def _all_finite(loss: torch.Tensor, distributed: bool) -> bool:
-    bad = torch.tensor([0.0 if bool(torch.isfinite(loss)) else 1.0])
+    bad = [0.0 if bool(torch.isfinite(loss)) else 1.0]
     if distributed:
-        dist.all_reduce(bad)  # every process stops together
-    return bad.item() == 0.0
+        bad = all_reduce_sum(bad)  # every process stops together
+    return bad[0] == 0.0
 
 
 def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | None = None, progress: bool = True,
@@ -202,9 +202,7 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             _step(opt, params, stage.grad_clip, scaler)
             st.steps += 1
         if d.active:  # the epoch's loss over the global batches
-            t = torch.tensor([total])
-            dist.all_reduce(t)
-            total = t.item() / d.world
+            total = all_reduce_sum([total])[0] / d.world
         train_s = time.perf_counter() - t0
         if bar is not None:
             bar.close()

@@ -131,11 +131,13 @@ def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, s
     """
     run_dir = Path(run_dir)
     device = resolve_device(cfg.device)
-    if not init_from_env(device.type).main:  # under torchrun, rank 0 holds the lock and writes the run directory
-        return _train(cfg, run_dir, resume, splits, on_epoch, device, [])
+    main = init_from_env(device.type).main
     created = not run_dir.exists()
+    # before the lock file, so that a directory not ours is left untouched (rank 0 checks; every rank raises)
+    on_main(lambda: check_new_or_resume(run_dir, resume))
+    if not main:  # under torchrun, rank 0 holds the lock and writes the run directory
+        return _train(cfg, run_dir, resume, splits, on_epoch, device, [])
     claimed: list[bool] = []
-    check_new_or_resume(run_dir, resume)  # before the lock file: a directory not ours is left untouched
     try:
         with RunLock(run_dir):
             return _train(cfg, run_dir, resume, splits, on_epoch, device, claimed)
