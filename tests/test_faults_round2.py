@@ -723,3 +723,15 @@ def test_23_device_check_script_runs_on_the_cpu(tmp_path):
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
     res = json.loads((tmp_path / "device_check.json").read_text())
     assert res["score_max_abs_diff"] == 0.0 and res["torchrun_test_hypervolume"] > 0
+
+
+def test_09_a_nan_loss_before_any_checkpoint_names_no_checkpoint(tmp_path):
+    from ltr_hyperdpo.errors import TrainingDivergedError
+    from ltr_hyperdpo.runs.loop import Stage, run_stage
+
+    model = torch.nn.Linear(2, 1)
+    stage = Stage("reference", 0, model, lambda m, b, g: m(b).sum() * float("nan"), lambda e: [torch.ones(3, 2)], 2,
+                  1e-3)
+    with pytest.raises(TrainingDivergedError, match="No checkpoint of this run was written yet") as e:
+        run_stage(stage, tmp_path / "checkpoint.pt", 0, progress=False)
+    assert "last good checkpoint" not in str(e.value) and not (tmp_path / "checkpoint.pt").exists()

@@ -177,9 +177,11 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
             if not _all_finite(loss, d.active):
                 if bar is not None:
                     bar.close()
+                where = f"The last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else \
+                    "No checkpoint of this run was written yet"
                 raise TrainingDivergedError(
-                    f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {n_b + 1}; stopped. The last "
-                    f"good checkpoint is {checkpoint_path} (lower the learning rate, or check the data).")
+                    f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {n_b + 1}; stopped. {where} "
+                    f"(lower the learning rate, or check the data).")
             # a process's mean loss counts by its share of the lists: the averaged gradient is the global batch's
             scaled = loss * (share * d.world) if d.active else loss
             scaled = scaled / stage.grad_accum if stage.grad_accum > 1 else scaled
