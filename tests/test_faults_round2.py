@@ -735,3 +735,18 @@ def test_09_a_nan_loss_before_any_checkpoint_names_no_checkpoint(tmp_path):
     with pytest.raises(TrainingDivergedError, match="No checkpoint of this run was written yet") as e:
         run_stage(stage, tmp_path / "checkpoint.pt", 0, progress=False)
     assert "last good checkpoint" not in str(e.value) and not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_01_folder_outputs_that_are_files_and_a_closed_pipe(trained, synth, tmp_path, capsys, monkeypatch):
+    assert main(["front", str(trained), "--data", str(synth / "test.parquet"), "--out", "/dev/null"]) == 2
+    assert "--out /dev/null: exists and is not a directory" in error_line(capsys, "front")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    import ltr_hyperdpo.cli.serve as serve
+
+    def closed(a):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(serve, "write_scores", lambda *a, **k: closed(a))
+    assert main(["predict", str(trained), "--data", str(synth / "test.parquet"), "--out", "-"]) == 141
+    assert "error" not in capsys.readouterr().err  # `predict --out - | head`: quiet, as cat is

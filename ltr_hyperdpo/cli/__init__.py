@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 from .._version import __version__
 from ..runs.distributed import RAISED_ON_RANK0, shutdown
@@ -28,6 +30,10 @@ OUTPUT_OPTIONS = {"convert": ("output", "OUTPUT"), "synth": ("output", "OUTPUT")
                   "export": ("out", "--out"), "qrels": ("out_dir", "--out-dir"), "front": ("out", "--out"),
                   "import-allrank": ("out", "--out"), "llm-convert": ("output", "OUTPUT"),
                   "llm-front": ("out", "--out")}
+
+
+#: commands whose output option names a folder
+FOLDER_OUTPUTS = {"front", "qrels", "llm-front"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in OUTPUT_OPTIONS:
             attr, shown = OUTPUT_OPTIONS[args.command]
             check_not_run_file(getattr(args, attr), shown)
+            if args.command in FOLDER_OUTPUTS and Path(getattr(args, attr)).exists() \
+                    and not Path(getattr(args, attr)).is_dir():  # refused before the work, not after it
+                raise NotADirectoryError(f"{shown} {getattr(args, attr)}: exists and is not a directory (this "
+                                         f"command writes a folder of files)")
         return int(args.fn(args) or 0)
+    except BrokenPipeError:  # `--out - | head`: the reader has what it wanted; stop quietly, as cat does
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"ltr-hyperdpo {args.command}: interrupted", file=sys.stderr)
         return 130

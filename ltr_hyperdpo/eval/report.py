@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
-from ..runs.io import atomic_write_json, atomic_write_text
+from ..runs.io import atomic_write_json, atomic_write_text, output_dir
 from .front import FrontResult
 from .plots import plot_fronts
 
@@ -54,8 +53,7 @@ def markdown_table(res: FrontResult) -> str:
 
 def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
     """Write ``front.csv``, ``front.json`` and ``front.png`` into ``out_dir`` (atomically); return the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     head, rows = front_table_rows(res)
     buf = io.StringIO()
     w = csv.writer(buf)

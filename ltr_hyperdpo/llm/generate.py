@@ -32,7 +32,7 @@ import torch
 from ..errors import ConfigError
 from ..eval.pareto import hypervolume, nondominated
 from ..eval.plots import plot_fronts
-from ..runs.io import atomic_write_json, atomic_write_text
+from ..runs.io import atomic_write_json, atomic_write_text, output_dir
 from .data import Prompt
 from .model import HyperPromptLM, hf_bars
 from .tokenize import Encoder
@@ -161,8 +161,7 @@ class GeneratedFront:
 
     def write(self, out_dir: str | Path) -> dict:
         """``front.csv``, ``front.json``, ``front.png`` and ``generations.jsonl`` in ``out_dir`` (atomically)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_dir(out_dir)
         head, rows = self.table()
         buf = io.StringIO()
         csv.writer(buf).writerows([head, *rows])

@@ -87,6 +87,15 @@ def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     return p, False
 
 
+def output_dir(path: str | os.PathLike) -> Path:
+    """An output folder, created when missing; an existing file (``--out /dev/null``) is refused in one line."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise NotADirectoryError(f"{path}: exists and is not a directory (this output is a folder of files)")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def no_space(e: OSError, path: str | os.PathLike) -> OSError:
     """``e`` as the user should read it: a full disk names the file being written."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e):  # pyarrow: errno unset

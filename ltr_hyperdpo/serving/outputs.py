@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..data.dataset import DatasetState
-from ..runs.io import atomic_path
+from ..runs.io import atomic_path, output_dir
 from .blocks import QueryBlock
 
 FORMATS = ("tsv", "trec", "parquet")
@@ -79,8 +78,7 @@ def write_scores(path: str | os.PathLike, scored: Iterable[tuple[QueryBlock, np.
 
 def write_qrels(out_dir: str | os.PathLike, blocks: Iterable[QueryBlock], state: DatasetState) -> dict:
     """One TREC qrels file per objective, ``OUT/qrels.<objective>.txt``, graded as the run grades it."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     names = [o.name for o in state.objectives]
     paths = {n: out / f"qrels.{n}.txt" for n in names}
     rows = 0
