@@ -93,7 +93,7 @@ def test_a_killed_workers_trial_is_failed_and_retried(base, tmp_path, kind):
             running = _study(storage).get_trials(states=(TrialState.RUNNING,))
         except Exception:  # noqa: BLE001 - the study may not exist yet
             continue
-        if running:
+        if running and "config" in running[0].user_attrs:  # its parameters drawn: the trial is training
             break
     else:
         pytest.fail("the worker never started a trial")
