@@ -1,12 +1,53 @@
 """Run infrastructure shared by the LTR trainer and the LLM trainer: atomic writes, run-directory locking,
 checkpoints, progress output, and the one training loop."""
-from .checkpoint import load as load_checkpoint
-from .checkpoint import save_atomic
-from .io import append_jsonl, atomic_path, atomic_write_json, atomic_write_text, dumps_json, jsonable
-from .loop import Stage, StageState, epoch_seed, run_stage
-from .progress import progress_bar, say
-from .rundir import RunLock, check_new_or_resume, set_threads
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checkpoint import load as load_checkpoint
+    from .checkpoint import save_atomic
+    from .io import append_jsonl, atomic_path, atomic_write_json, atomic_write_text, dumps_json, jsonable
+    from .loop import Stage, StageState, epoch_seed, run_stage
+    from .progress import progress_bar, say
+    from .rundir import RunLock, check_new_or_resume, set_threads
+
+#: public name -> (module, name there): resolved on first use (PEP 562), so importing one light module of this
+#: package (a constant, the atomic writer) does not load the heavy ones (torch)
+_EXPORTS = {
+    "load_checkpoint": (".checkpoint", "load"),
+    "save_atomic": (".checkpoint", "save_atomic"),
+    "append_jsonl": (".io", "append_jsonl"),
+    "atomic_path": (".io", "atomic_path"),
+    "atomic_write_json": (".io", "atomic_write_json"),
+    "atomic_write_text": (".io", "atomic_write_text"),
+    "dumps_json": (".io", "dumps_json"),
+    "jsonable": (".io", "jsonable"),
+    "Stage": (".loop", "Stage"),
+    "StageState": (".loop", "StageState"),
+    "epoch_seed": (".loop", "epoch_seed"),
+    "run_stage": (".loop", "run_stage"),
+    "progress_bar": (".progress", "progress_bar"),
+    "say": (".progress", "say"),
+    "RunLock": (".rundir", "RunLock"),
+    "check_new_or_resume": (".rundir", "check_new_or_resume"),
+    "set_threads": (".rundir", "set_threads"),
+}
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "append_jsonl", "dumps_json", "jsonable",
            "save_atomic", "load_checkpoint", "RunLock", "check_new_or_resume", "set_threads", "progress_bar", "say",
            "Stage", "StageState", "epoch_seed", "run_stage"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,38 @@
 """Using a trained run: scoring new data (Python and ``predict``), TREC runs and qrels, an estimator for Python
 pipelines, a PyTerrier re-ranker, and ONNX export."""
-from .blocks import QueryBlock, docno_of, iter_blocks
-from .estimator import MultiObjectiveRanker
-from .run import Run, check_preference, load_run
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .blocks import QueryBlock, docno_of, iter_blocks
+    from .estimator import MultiObjectiveRanker
+    from .run import Run, check_preference, load_run
+
+#: public name -> (module, name there): resolved on first use (PEP 562), so importing one light module of this
+#: package (a constant, the atomic writer) does not load the heavy ones (torch)
+_EXPORTS = {
+    "QueryBlock": (".blocks", "QueryBlock"),
+    "docno_of": (".blocks", "docno_of"),
+    "iter_blocks": (".blocks", "iter_blocks"),
+    "MultiObjectiveRanker": (".estimator", "MultiObjectiveRanker"),
+    "Run": (".run", "Run"),
+    "check_preference": (".run", "check_preference"),
+    "load_run": (".run", "load_run"),
+}
 
 __all__ = ["Run", "load_run", "check_preference", "QueryBlock", "iter_blocks", "docno_of", "MultiObjectiveRanker"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
