@@ -5,6 +5,9 @@ value); anything else reaching the CLI is a bug and is reported as one line too,
 """
 from __future__ import annotations
 
+#: set on an exception another process re-raises after rank 0 raised (and reported) it (torchrun)
+RAISED_ON_RANK0 = "ltr_hyperdpo_raised_on_rank0"
+
 
 class UserError(Exception):
     """Base class: a problem with the input, the configuration or the run directory, not with the program."""

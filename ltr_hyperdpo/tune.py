@@ -53,7 +53,8 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from .errors import ConfigError
-from .runs.io import atomic_write_json, pid_alive
+from .runs.io import atomic_write_json
+from .runs.procs import pid_alive
 from .runs.progress import say
 from .training import RunConfig, load_run_splits, train
 

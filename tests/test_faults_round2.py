@@ -742,7 +742,7 @@ def test_01_folder_outputs_that_are_files_and_a_closed_pipe(trained, synth, tmp_
     assert main(["front", str(trained), "--data", str(synth / "test.parquet"), "--out", "/dev/null"]) == 2
     assert "--out /dev/null: exists and is not a directory" in error_line(capsys, "front")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
-    import ltr_hyperdpo.cli.serve as serve
+    import ltr_hyperdpo.cli.serve_cmds as serve
 
     def closed(a):
         raise BrokenPipeError(32, "Broken pipe")

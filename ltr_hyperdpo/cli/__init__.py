@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from .._version import __version__
-from ..runs.distributed import RAISED_ON_RANK0, shutdown
+from ..errors import RAISED_ON_RANK0
 from ..runs.rundir import check_not_run_file
 from . import data, llm, run, serve, tune
 from .common import Parser
@@ -74,6 +74,14 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _terminate)
 
 
+def _leave_process_group() -> None:
+    """Leave torchrun's process group at the end of a command (only a command that trained can have joined one, and
+    then the module that joins it is loaded: nothing is imported here for the others)."""
+    distributed = sys.modules.get("ltr_hyperdpo.runs.distributed")
+    if distributed is not None:
+        distributed.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: exit 0 on success, 2 with one line on stderr for any error."""
     args = build_parser().parse_args(argv)
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ltr-hyperdpo {args.command}: error: {kind}{_one_line(e)}{hint}", file=sys.stderr)
         return 2
     finally:
-        shutdown()
+        _leave_process_group()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 from typing import Any, NoReturn
 
@@ -66,3 +67,14 @@ def nonnegative_int(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
     return v
+
+
+class lazy_command:  # noqa: N801 - used like a function in set_defaults(fn=...)
+    """A command's implementation named by module and function, imported when the command runs: building the parser
+    (``--help``, ``--version``) loads no heavy module, and each command loads only what it uses."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def __call__(self, args: argparse.Namespace) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)(args)

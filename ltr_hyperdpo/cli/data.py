@@ -1,62 +1,11 @@
-"""The data commands: convert, inspect, synth."""
+"""The data commands: convert, inspect, synth: their parsers (light: the implementations in
+:mod:`ltr_hyperdpo.cli.data_cmds` load when a command runs)."""
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from ..data.conversion import convert
-from ..data.dataset import RankingDataset, table_arrays
-from ..data.leakage import near_copies
-from ..data.letor import DEFAULT_MAX_FEATURES
-from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
-from ..data.store import write_table
-from ..data.synth import make_synthetic, synth_objectives, write_letor_text
-from ..runs.io import dumps_json
-from .common import command, finite_float, positive_int
-
-PRESET_NAMES = ", ".join(PRESETS)
-
-
-def cmd_convert(a: argparse.Namespace) -> int:
-    summary = convert(a.input, a.output, group_file=a.group_file, objectives=a.objectives,
-                      objectives_from=a.objectives_from, fmt=a.format, n_features=a.n_features,
-                      max_features=a.max_features,
-                      on_error="warn" if a.lenient else "raise", progress=not a.quiet, workers=a.workers)
-    print(dumps_json(summary))
-    return 0
-
-
-def cmd_inspect(a: argparse.Namespace) -> int:
-    ds = RankingDataset.load(a.data, group_file=a.group_file, objectives=a.objectives, fit=True, normalize=False)
-    s = ds.summary()
-    copies = near_copies(ds)
-    s["near_copies"] = [{"feature": c.feature, "objective": c.objective, "spearman": c.spearman} for c in copies]
-    if a.json:
-        print(dumps_json(s, indent=2))
-        return 0
-    print(f"{s['name']}: {s['queries']} queries, {s['documents']} documents, {s['features']} input features")
-    ls = s["list_size"]
-    print(f"documents per query: min {ls['min']}, median {ls['median']:g}, max {ls['max']}")
-    for name, o in s["objectives"].items():
-        hist = ", ".join(f"{g:g}: {c}" for g, c in o["histogram"].items())
-        print(f"objective {name}: grades {{{hist}}}; queries with no relevant document: {o['blank_queries']}")
-    for c in copies:
-        print(f"warning: {c.message()}")
-    return 0
-
-
-def cmd_synth(a: argparse.Namespace) -> int:
-    table = make_synthetic(a.queries, a.docs_per_query, a.features, a.objectives, a.correlation, seed=a.seed)
-    if a.output.endswith(".txt"):
-        write_letor_text(table, a.output)
-    else:
-        q, y, x = table_arrays(table)
-        objs = fit_objectives(synth_objectives(a.features, a.objectives), y, x)
-        write_table(a.output, table, meta={"version": 1, "source": "synthetic", "n_features": a.features,
-                                           "objectives": objectives_to_json(objs), "seed": a.seed,
-                                           "correlation": a.correlation})
-    print(dumps_json({"output": a.output, "rows": table.num_rows, "queries": a.queries}))
-    return 0
+from ..data.limits import DEFAULT_MAX_FEATURES, PRESET_NAMES
+from .common import command, finite_float, lazy_command, positive_int
 
 
 def add_commands(sub: Any) -> None:
@@ -81,7 +30,7 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.add_argument("--workers", type=positive_int, default=1,
                    help="parse byte ranges in N processes (plain text; the output equals --workers 1; default 1)")
-    c.set_defaults(fn=cmd_convert)
+    c.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_convert"))
 
     i = command(sub, "inspect", "summary of a dataset",
                 "Queries, documents, features, the grade histogram per objective and the blank queries.",
@@ -90,7 +39,7 @@ def add_commands(sub: Any) -> None:
     i.add_argument("--group-file", help="LightGBM/XGBoost query sizes file")
     i.add_argument("--objectives", help="preset or spec file (default: stored in DATA, else the label)")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
-    i.set_defaults(fn=cmd_inspect)
+    i.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_inspect"))
 
     s = command(sub, "synth", "write a synthetic multi-objective dataset",
                 "Seeded MSLR-shaped synthetic data; auxiliary objectives are the last columns (.parquet/.arrow "
@@ -104,4 +53,4 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--correlation", type=finite_float, default=-0.5,
                    help="between objectives, -1 (conflict) .. 1 (aligned); default -0.5")
     s.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    s.set_defaults(fn=cmd_synth)
+    s.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_synth"))

@@ -1,95 +1,13 @@
-"""The LTR run commands: train, import-allrank, front, demo."""
+"""The LTR run commands: train, import-allrank, front, demo: their parsers (light: the implementations in
+:mod:`ltr_hyperdpo.cli.run_cmds` load when a command runs)."""
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
-import warnings
-from pathlib import Path
 from typing import Any
 
-import yaml
+from .common import command, finite_float, lazy_command, positive_float, positive_int
 
-from ..config import apply_overrides, load_config_file
-from ..core.grids import describe_grid, weight_grid
-from ..data.cache import cached_input
-from ..data.dataset import RankingDataset
-from ..demo import run_demo
-from ..errors import ConfigError
-from ..eval.front import FrontResult, evaluate_front
-from ..eval.report import markdown_table, write_front
-from ..methods.registry import method_names
-from ..runs.io import atomic_path, dumps_json
-from ..serving import load_run
-from ..training import RunConfig, train
-from ..training.allrank import from_allrank, is_allrank_config
-from .common import command, finite_float, positive_float, positive_int
-
-
-def cmd_train(a: argparse.Namespace) -> int:
-    d = load_config_file(a.config) if a.config else {}
-    if is_allrank_config(d):  # an allRank config, translated (refused if anything has no counterpart)
-        imported = from_allrank(d)
-        imported.check(source=f"{a.config} (an allRank config)")
-        for note in imported.notes:
-            warnings.warn(f"{a.config}: {note}", stacklevel=1)
-        d = imported.config
-    d = apply_overrides(d, a.set)
-    if a.method:
-        d["method"] = a.method
-    cfg = RunConfig.from_dict(d)
-    res = train(cfg, a.out, resume=a.resume)
-    if res.front:
-        print(markdown_table(FrontResult.from_dict(res.front)))
-        print()
-    print(dumps_json({"run_dir": res.run_dir, "best_val_reference": res.best_val_reference,
-                      "best_val_hypervolume": res.best_val_hypervolume, "train_seconds": round(res.train_seconds, 2),
-                      "test_hypervolume": res.front["hypervolume"] if res.front else None}))
-    return 0
-
-
-def cmd_import_allrank(a: argparse.Namespace) -> int:
-    imported = from_allrank(load_config_file(a.config), objectives=a.objectives)
-    imported.check(allow_unmapped=a.ignore_unmapped, source=a.config)
-    RunConfig.from_dict(json.loads(json.dumps(imported.config)))  # the result must be a valid run config
-    out = Path(a.out)
-    if out.exists() and out.resolve() == Path(a.config).resolve():
-        raise ConfigError(f"{out}: the output would overwrite the allRank config")
-    header = [f"run config imported from the allRank config {a.config}", ""]
-    header += [f"note: {n}" for n in imported.notes]
-    header += [f"dropped (no counterpart): {u}" for u in imported.unmapped]
-    text = "".join(f"# {line}\n" if line else "#\n" for line in header)
-    text += yaml.safe_dump(imported.config, sort_keys=False, default_flow_style=None)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
-    for n in imported.notes:
-        print(f"note: {n}", file=sys.stderr)
-    print(dumps_json({"output": str(out), "notes": len(imported.notes), "dropped": imported.unmapped}))
-    return 0
-
-
-def cmd_front(a: argparse.Namespace) -> int:
-    run = load_run(a.run_dir, device=a.device)
-    cfg = run.config
-    with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-front-") as tmp:  # text data: one streamed Arrow copy
-        ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
-        ds.name = str(a.data)
-        grid = weight_grid(ds.n_objectives, a.grid, method=a.grid_method, seed=cfg.seed)
-        ks = tuple(a.k) if a.k else tuple(cfg.eval.ks)
-        ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
-        res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
-                             blank_policy=a.blank_policy or cfg.eval.blank_policy, device=run.device)
-        del ds  # the memory map, before its file goes
-    res.extra["grid"] = describe_grid(grid, a.grid_method)
-    paths = write_front(res, a.out)
-    print(markdown_table(res))
-    print(dumps_json({"hypervolume": res.hypervolume, **paths}))
-    return 0
-
-
-def cmd_demo(a: argparse.Namespace) -> int:
-    return run_demo(a.out, quick=a.quick)
+#: the built-in stage-2 methods (``methods.method_names()`` without loading them; a test keeps the two equal)
+BUILTIN_METHODS = ("reference", "hyperdpo", "dpo_ls", "dpo_soup", "modpo", "cosmos")
 
 
 def add_commands(sub: Any) -> None:
@@ -105,11 +23,11 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--config", help="JSON or YAML run config (see the README for its sections)")
     t.add_argument("--out", required=True, help="run directory (must not hold another run unless --resume)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
-    t.add_argument("--method", choices=method_names(),
-                   help="stage-2 method (default hyperdpo; the others are the multi-objective baselines)")
+    t.add_argument("--method", help=f"stage-2 method: {', '.join(BUILTIN_METHODS)} or a registered one (default "
+                                    f"hyperdpo; the others are the multi-objective baselines)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. hyperdpo.epochs=5 (repeatable)")
-    t.set_defaults(fn=cmd_train)
+    t.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_train"))
 
     ia = command(sub, "import-allrank", "translate an allRank config.json into a run config",
                  "Maps allRank's model (fc_model, transformer, post_model), data folder, loss (name and args), "
@@ -126,7 +44,7 @@ def add_commands(sub: Any) -> None:
                                          "the allRank model only)")
     ia.add_argument("--ignore-unmapped", action="store_true",
                     help="drop settings with no counterpart (listed in the output) instead of refusing")
-    ia.set_defaults(fn=cmd_import_allrank)
+    ia.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_import_allrank"))
 
     f = command(sub, "front", "evaluate a trained run over a grid of weights",
                 "NDCG per objective for each weight of a grid, the non-dominated subset and the exact hypervolume "
@@ -149,7 +67,7 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--blank-policy", choices=["skip", "zero", "one"],
                    help="queries with no relevant document: skip, count as 0 or as 1 (default: the run's)")
     f.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
-    f.set_defaults(fn=cmd_front)
+    f.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_front"))
 
     d = command(sub, "demo", "run the main job on the embedded synthetic dataset",
                 "Generate the synthetic two-objective dataset (conflicting objectives), convert it, train the "
@@ -157,4 +75,4 @@ def add_commands(sub: Any) -> None:
                 ["ltr-hyperdpo demo --out demo_output"])
     d.add_argument("--out", default="demo_output", help="output directory (default demo_output)")
     d.add_argument("--quick", action="store_true", help="a smaller run (for tests)")
-    d.set_defaults(fn=cmd_demo)
+    d.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_demo"))

@@ -1,57 +1,13 @@
-"""The commands that use a trained run: predict, qrels."""
+"""The commands that use a trained run: predict, qrels: their parsers (light: the implementations in
+:mod:`ltr_hyperdpo.cli.serve_cmds` load when a command runs)."""
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
-from ..data.dataset import RankingDataset
-from ..errors import ConfigError
-from ..runs.io import dumps_json
-from ..serving import iter_blocks, load_run
-from ..serving.export import export_onnx
-from ..serving.outputs import FORMATS, write_qrels, write_scores
-from .common import command, nonnegative_float, positive_float, positive_int
+from .common import command, lazy_command, nonnegative_float, positive_float, positive_int
 
-EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".parquet": "parquet"}
-
-
-def cmd_predict(a: argparse.Namespace) -> int:
-    run = load_run(a.run_dir, device=a.device)
-    fmt = a.format or EXTENSIONS.get(Path(a.out).suffix.lower(), "tsv")
-    if Path(a.out).exists() and Path(a.out).resolve() == Path(a.data).resolve():
-        raise ConfigError(f"{a.out}: the output would overwrite the input data")
-    w = run.preference(a.w if a.w is not None else [1.0] + [0.0] * (run.n_objectives - 1))
-    res = write_scores(a.out, run.iter_scores(a.data, w, a.beta, group_file=a.group_file,
-                                              batch_size=a.batch_size), fmt, tag=a.tag)
-    print(dumps_json({**res, "w": dict(zip(run.objective_names, w.tolist(), strict=True)), "beta": a.beta}))
-    return 0
-
-
-def cmd_qrels(a: argparse.Namespace) -> int:
-    if a.run:
-        state = load_run(a.run).state
-    else:  # the data's own objectives: stored in a converted file, else the --objectives spec fitted on DATA
-        state = RankingDataset.load(a.data, group_file=a.group_file, objectives=a.objectives, fit=True,
-                                    normalize=False).state
-    res = write_qrels(a.out_dir, iter_blocks(a.data, state.n_raw_features, group_file=a.group_file, labeled=True),
-                      state)
-    print(dumps_json(res))
-    return 0
-
-
-def cmd_export(a: argparse.Namespace) -> int:
-    run = load_run(a.run_dir)
-    # onnxruntime against Run.score at a shape not used at export, before the file is moved into place
-    path, diff = export_onnx(run, a.out, opset=a.opset, check=not a.no_check)
-    out: dict = {"output": str(path), "format": a.format, "inputs": ["features", "mask", "w"]
-                 + (["beta"] if run.config.model.temperature_conditioned else []),
-                 "raw_features": run.n_raw_features, "objectives": run.objective_names}
-    if diff is not None:
-        out["max_abs_difference_vs_run_score"] = diff
-    print(dumps_json(out))
-    return 0
-
+#: output formats of predict (``serving.outputs.FORMATS``)
+FORMATS = ("tsv", "trec", "parquet")
 
 def add_commands(sub: Any) -> None:
     """Register predict, qrels and export."""
@@ -77,7 +33,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--group-file", help="query sizes file of LightGBM-layout DATA (found beside it if omitted)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="queries scored per forward pass")
     p.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
-    p.set_defaults(fn=cmd_predict)
+    p.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_predict"))
 
     q = command(sub, "qrels", "TREC qrels of a labelled dataset, one file per objective",
                 "Writes OUT_DIR/qrels.<objective>.txt (qid 0 docno grade) with the graded labels a run evaluates "
@@ -90,7 +46,7 @@ def add_commands(sub: Any) -> None:
     q.add_argument("--objectives", help="without --run: a preset or spec file, fitted on DATA")
     q.add_argument("--group-file", help="query sizes file of LightGBM-layout DATA")
     q.add_argument("--out-dir", required=True, help="output directory")
-    q.set_defaults(fn=cmd_qrels)
+    q.set_defaults(fn=lazy_command("ltr_hyperdpo.cli.qrels_cmds", "cmd_qrels"))
 
     e = command(sub, "export", "export a trained run as an ONNX graph",
                 "The graph takes raw features [batch, list, raw_features] (column selection and normaliser inside), "
@@ -103,4 +59,4 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--out", required=True, help="output file (.onnx)")
     e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version (default 18)")
     e.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
-    e.set_defaults(fn=cmd_export)
+    e.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_export"))

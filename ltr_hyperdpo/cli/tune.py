@@ -1,20 +1,10 @@
-"""The tune command: an Optuna study over the main hyperparameters."""
+"""The tune command: an Optuna study over the main hyperparameters: their parsers (light: the implementations in
+:mod:`ltr_hyperdpo.cli.tune_cmds` load when a command runs)."""
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from ..config import apply_overrides, load_config_file
-from ..runs.io import dumps_json
-from ..tune import run_study
-from .common import command, positive_int
-
-
-def cmd_tune(a: argparse.Namespace) -> int:
-    base = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
-    res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed, a.heartbeat)
-    print(dumps_json(res))
-    return 0
+from .common import command, lazy_command, positive_int
 
 
 def add_commands(sub: Any) -> None:
@@ -47,4 +37,4 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--seed", type=int, default=0, help="base sampler seed (mixed with each worker's pid and start "
                                                       "time, so workers propose different parameters)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value (repeatable)")
-    t.set_defaults(fn=cmd_tune)
+    t.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_tune"))

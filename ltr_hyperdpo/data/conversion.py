@@ -26,7 +26,6 @@ from ..errors import DataError
 from ..runs.io import TMP_SUFFIX
 from .letor import (
     DEFAULT_CHUNK_BYTES,
-    DEFAULT_MAX_FEATURES,
     ParsedChunk,
     ParseStats,
     byte_progress,
@@ -34,6 +33,7 @@ from .letor import (
     chunk_to_batch,
     iter_parse,
 )
+from .limits import DEFAULT_MAX_FEATURES
 from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, parse_spec
 from .store import format_for_output, open_table, read_metadata, write_batches
 from .textio import LetorFormatError, check_input_path, count_newlines, group_qids, is_gzip, plan_ranges

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from ..errors import DataError
 from .features import FeatureSource, FeatureTransform
-from .letor import MAX_LABEL, LetorFormatError, check_contiguous, parse_letor
+from .letor import LetorFormatError, check_contiguous, parse_letor
+from .limits import MAX_LABEL
 from .normalize import FeatureNormalizer
 from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives, parse_spec
 from .store import open_table, read_metadata, storage_format

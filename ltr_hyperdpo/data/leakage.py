@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ..runs.memory import release_mapped_pages
 from .dataset import RankingDataset
@@ -37,6 +36,27 @@ class NearCopy:
 
 #: input columns ranked at a time
 COLUMN_BLOCK = 16
+
+
+def rankdata(a: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Average ranks (1-based; ties share the mean of their ranks) along ``axis`` (the flattened 1-d array when
+    ``None``), as ``scipy.stats.rankdata(method='average')`` computes them, without importing scipy.stats."""
+    if axis is None:
+        return _average_ranks(np.ravel(a))
+    return np.apply_along_axis(_average_ranks, axis, a)
+
+
+def _average_ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    new = np.r_[True, sv[1:] != sv[:-1]]  # the start of every group of equal values
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(v)]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+    out = np.empty(len(v), dtype=np.float64)
+    out[order] = mean_rank[group]
+    return out
 
 
 def near_copies(ds: RankingDataset, threshold: float = THRESHOLD, sample: int = 100_000,

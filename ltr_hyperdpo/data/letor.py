@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from ..runs.progress import progress_bar
 from ._parse_kernel import ERR_INDEX_TOO_LARGE, ERROR_TEXT, OK, parse_chunk
+from .limits import DEFAULT_MAX_FEATURES, MAX_LABEL
 from .textio import (
     LetorFormatError,
     check_input_path,
@@ -35,13 +36,7 @@ from .textio import (
 
 DEFAULT_CHUNK_BYTES = 4 << 20
 
-#: the widest feature index accepted by default (``convert --max-features``): public LTR sets have at most a few
-#: thousand features, and data are stored dense, so one stray huge index (a typo) would otherwise allocate a matrix
-#: that wide; a wider sparse set raises the limit explicitly
-DEFAULT_MAX_FEATURES = 100_000
-#: the largest relevance label accepted: NDCG's gain 2^y - 1 must stay finite when summed over a list in float32
-#: (2^100 x a list of a million documents is still below float32's 3.4e38); above it every metric would be NaN
-MAX_LABEL = 100.0
+
 
 
 class LetorFormatWarning(UserWarning):

@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
-from ..runs.checkpoint import load, reading, save_atomic
+from ..runs.checkpoint import load, save_atomic
+from ..runs.io import reading
 from .scorers import Scorer, ScorerConfig, build_scorer
 
 

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from .io import append_jsonl, atomic_path, atomic_write_json, atomic_write_text, dumps_json, jsonable
     from .loop import Stage, StageState, epoch_seed, run_stage
     from .progress import progress_bar, say
-    from .rundir import RunLock, check_new_or_resume, set_threads
+    from .device import set_threads
+    from .rundir import RunLock, check_new_or_resume
 
 #: public name -> (module, name there): resolved on first use (PEP 562), so importing one light module of this
 #: package (a constant, the atomic writer) does not load the heavy ones (torch)
@@ -32,7 +33,7 @@ _EXPORTS = {
     "say": (".progress", "say"),
     "RunLock": (".rundir", "RunLock"),
     "check_new_or_resume": (".rundir", "check_new_or_resume"),
-    "set_threads": (".rundir", "set_threads"),
+    "set_threads": (".device", "set_threads"),
 }
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "append_jsonl", "dumps_json", "jsonable",

@@ -6,14 +6,12 @@ import pickle
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, UserError
+from ..errors import CheckpointError
 from .io import atomic_path
 
 
@@ -90,20 +88,3 @@ def load(path: str | Path, *, hint: str = "") -> dict:
         raise CheckpointError(f"{p}: not a checkpoint written by ltr_hyperdpo")
     return obj
 
-
-@contextmanager
-def reading(path: str | Path) -> Iterator[None]:
-    """Errors raised while building objects from a run file's values name that file and the key or value at fault
-    (a file that loads but holds a missing key, a wrong type or an out-of-range value)."""
-    try:
-        yield
-    except UserError as e:
-        if str(path) in str(e):
-            raise
-        raise CheckpointError(f"{path}: {e}") from None
-    except KeyError as e:
-        raise CheckpointError(f"{path}: missing key {e}; the file is damaged or not written by ltr_hyperdpo") from None
-    except (TypeError, ValueError, IndexError, AttributeError) as e:
-        first = " ".join(str(e).split())[:300] or type(e).__name__
-        raise CheckpointError(f"{path}: holds a bad value ({first}); the file is damaged or not written by "
-                              f"ltr_hyperdpo") from None

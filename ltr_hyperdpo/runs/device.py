@@ -65,3 +65,9 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if device.type == "cpu" or not hasattr(batch, "to"):
         return batch
     return batch.to(device)
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply the torch intra-op thread count when one is given."""
+    if threads:
+        torch.set_num_threads(threads)

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from ..errors import RAISED_ON_RANK0
+
 T = TypeVar("T")
 
-#: set on an exception another process re-raises after rank 0 raised (and reported) it
-RAISED_ON_RANK0 = "ltr_hyperdpo_raised_on_rank0"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CheckpointError, UserError
+from .procs import pid_alive
+
 TMP_SUFFIX = ".ltr-hyperdpo-tmp"
 
 
@@ -32,19 +35,6 @@ def _current_umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_current_umask()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (on this machine)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_temps(path: Path) -> int:
@@ -192,3 +182,21 @@ def trim_jsonl(path: str | os.PathLike, keep: Callable[[dict], bool]) -> int:
     if dropped:
         atomic_write_text(p, "".join(kept))
     return dropped
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Errors raised while building objects from a run file's values name that file and the key or value at fault
+    (a file that loads but holds a missing key, a wrong type or an out-of-range value)."""
+    try:
+        yield
+    except UserError as e:
+        if str(path) in str(e):
+            raise
+        raise CheckpointError(f"{path}: {e}") from None
+    except KeyError as e:
+        raise CheckpointError(f"{path}: missing key {e}; the file is damaged or not written by ltr_hyperdpo") from None
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        first = " ".join(str(e).split())[:300] or type(e).__name__
+        raise CheckpointError(f"{path}: holds a bad value ({first}); the file is damaged or not written by "
+                              f"ltr_hyperdpo") from None

@@ -12,10 +12,8 @@ import warnings
 from pathlib import Path
 from types import TracebackType
 
-import torch
-
 from ..errors import RunDirError
-from .io import pid_alive
+from .procs import pid_alive
 
 LOCK_NAME = ".lock"
 
@@ -139,8 +137,3 @@ def discard_unstarted(run_dir: Path, created: bool) -> None:
     if created and not any(run_dir.iterdir()):
         run_dir.rmdir()
 
-
-def set_threads(threads: int | None) -> None:
-    """Apply the torch intra-op thread count when one is given."""
-    if threads:
-        torch.set_num_threads(threads)

@@ -21,10 +21,11 @@ from ..errors import ConfigError, RunDirError
 from ..methods.registry import get_method
 from ..models.io import load_scorer
 from ..models.ranker import Ranker
-from ..runs.checkpoint import reading
 from ..runs.device import resolve_device
+from ..runs.io import reading
 from ..training.config import RunConfig
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
+from .state import load_run_state
 
 
 def check_preference(w: Any, n_objectives: int, names: Sequence[str] | None = None) -> np.ndarray:
@@ -129,8 +130,7 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
         meta = read_structured_file(run_dir / "method.json")
         method = get_method(meta["method"])
     reference, _ = load_scorer(run_dir / "reference.pt")
-    with reading(run_dir / "data_state.json"):
-        state = DatasetState.from_dict(read_structured_file(run_dir / "data_state.json"))
+    state = load_run_state(run_dir)
     with reading(run_dir / "method.json"):
         ranker = method.load(run_dir, reference, meta)
     dev = resolve_device(device)

@@ -27,11 +27,11 @@ from ..methods.members import MultiRun
 from ..methods.registry import get_method
 from ..models.scorers import ScorerConfig
 from ..runs.checkpoint import load_latest, previous_path
-from ..runs.device import resolve_device
+from ..runs.device import resolve_device, set_threads
 from ..runs.distributed import barrier, init_from_env, is_main, on_main
 from ..runs.inputs import check_inputs, record_inputs
 from ..runs.io import atomic_write_json
-from ..runs.rundir import RunLock, check_new_or_resume, discard_unstarted, set_threads
+from ..runs.rundir import RunLock, check_new_or_resume, discard_unstarted
 from .card import write_model_card, write_versions
 from .config import RESUME_HARMLESS_KEYS, RunConfig
 from .reference import train_reference

@@ -1,0 +1,90 @@
+"""The LTR run commands: train, import-allrank, front, demo: the implementations (loaded only when one of these commands
+runs; the parser is in :mod:`ltr_hyperdpo.cli.run`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import yaml
+
+from ..config import apply_overrides, load_config_file
+from ..core.grids import describe_grid, weight_grid
+from ..data.cache import cached_input
+from ..data.dataset import RankingDataset
+from ..demo import run_demo
+from ..errors import ConfigError
+from ..eval.front import FrontResult, evaluate_front
+from ..eval.report import markdown_table, write_front
+from ..runs.io import atomic_path, dumps_json
+from ..serving import load_run
+from ..training import RunConfig, train
+from ..training.allrank import from_allrank, is_allrank_config
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    d = load_config_file(a.config) if a.config else {}
+    if is_allrank_config(d):  # an allRank config, translated (refused if anything has no counterpart)
+        imported = from_allrank(d)
+        imported.check(source=f"{a.config} (an allRank config)")
+        for note in imported.notes:
+            warnings.warn(f"{a.config}: {note}", stacklevel=1)
+        d = imported.config
+    d = apply_overrides(d, a.set)
+    if a.method:
+        d["method"] = a.method
+    cfg = RunConfig.from_dict(d)
+    res = train(cfg, a.out, resume=a.resume)
+    if res.front:
+        print(markdown_table(FrontResult.from_dict(res.front)))
+        print()
+    print(dumps_json({"run_dir": res.run_dir, "best_val_reference": res.best_val_reference,
+                      "best_val_hypervolume": res.best_val_hypervolume, "train_seconds": round(res.train_seconds, 2),
+                      "test_hypervolume": res.front["hypervolume"] if res.front else None}))
+    return 0
+
+
+def cmd_import_allrank(a: argparse.Namespace) -> int:
+    imported = from_allrank(load_config_file(a.config), objectives=a.objectives)
+    imported.check(allow_unmapped=a.ignore_unmapped, source=a.config)
+    RunConfig.from_dict(json.loads(json.dumps(imported.config)))  # the result must be a valid run config
+    out = Path(a.out)
+    if out.exists() and out.resolve() == Path(a.config).resolve():
+        raise ConfigError(f"{out}: the output would overwrite the allRank config")
+    header = [f"run config imported from the allRank config {a.config}", ""]
+    header += [f"note: {n}" for n in imported.notes]
+    header += [f"dropped (no counterpart): {u}" for u in imported.unmapped]
+    text = "".join(f"# {line}\n" if line else "#\n" for line in header)
+    text += yaml.safe_dump(imported.config, sort_keys=False, default_flow_style=None)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    for n in imported.notes:
+        print(f"note: {n}", file=sys.stderr)
+    print(dumps_json({"output": str(out), "notes": len(imported.notes), "dropped": imported.unmapped}))
+    return 0
+
+
+def cmd_front(a: argparse.Namespace) -> int:
+    run = load_run(a.run_dir, device=a.device)
+    cfg = run.config
+    with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-front-") as tmp:  # text data: one streamed Arrow copy
+        ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
+        ds.name = str(a.data)
+        grid = weight_grid(ds.n_objectives, a.grid, method=a.grid_method, seed=cfg.seed)
+        ks = tuple(a.k) if a.k else tuple(cfg.eval.ks)
+        ref_point = a.ref_point if a.ref_point is not None else cfg.eval.ref_point
+        res = evaluate_front(run.ranker, ds, grid, ks=ks, beta=a.beta, ref_point=ref_point,
+                             blank_policy=a.blank_policy or cfg.eval.blank_policy, device=run.device)
+        del ds  # the memory map, before its file goes
+    res.extra["grid"] = describe_grid(grid, a.grid_method)
+    paths = write_front(res, a.out)
+    print(markdown_table(res))
+    print(dumps_json({"hypervolume": res.hypervolume, **paths}))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    return run_demo(a.out, quick=a.quick)
