@@ -92,3 +92,24 @@ def test_an_unknown_method_is_one_line(small, capsys):
 def test_python_m_and_the_console_script_share_the_entry():
     assert (ROOT / "ltr_hyperdpo" / "__main__.py").read_text().count("from ._entry import main") == 1
     assert "ltr_hyperdpo._entry:main" in (ROOT / "setup.cfg").read_text()
+
+
+MISSING = """
+import sys
+sys.modules[{module!r}] = None  # as if not installed: importing it raises ModuleNotFoundError
+from ltr_hyperdpo.cli import main
+sys.exit(main({args!r}))
+"""
+
+
+@pytest.mark.parametrize("module,extra,args", [
+    ("optuna", "tune", ["tune", "--trials", "1", "--work", "w"]),
+    ("onnx", "export", ["export", "no_run", "--out", "m.onnx"]),
+    ("transformers", "llm", ["llm-generate", "no_run", "--prompt", "hi"]),
+])
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, module, extra, args):
+    p = subprocess.run([sys.executable, "-c", MISSING.format(module=module, args=args)], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [f"ltr-hyperdpo {args[0]}: error: {module} is not installed and this "
+                                             f"command needs it: pip install 'ltr_hyperdpo[{extra}]'"]

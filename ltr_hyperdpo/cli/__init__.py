@@ -32,6 +32,11 @@ OUTPUT_OPTIONS = {"convert": ("output", "OUTPUT"), "synth": ("output", "OUTPUT")
                   "llm-front": ("out", "--out")}
 
 
+#: optional dependencies (top-level module) -> the extra that installs them
+EXTRAS = {"optuna": "tune", "sklearn": "sklearn", "onnx": "export", "onnxruntime": "export", "onnxscript": "export",
+          "pyterrier": "pyterrier", "transformers": "llm", "peft": "llm", "sentencepiece": "llm", "ray": "ray",
+          "lightgbm": "bench"}
+
 #: commands whose output option names a folder
 FOLDER_OUTPUTS = {"front", "qrels", "llm-front"}
 
@@ -108,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:
         if getattr(e, RAISED_ON_RANK0, False):  # rank 0 has printed this error (torchrun); say it once
+            return 2
+        missing = (e.name or "").split(".")[0] if isinstance(e, ModuleNotFoundError) else ""
+        if missing in EXTRAS:  # an optional integration: name the extra that installs it
+            print(f"ltr-hyperdpo {args.command}: error: {missing} is not installed and this command needs it: "
+                  f"pip install 'ltr_hyperdpo[{EXTRAS[missing]}]'", file=sys.stderr)
             return 2
         if debug:
             traceback.print_exc()

@@ -78,3 +78,10 @@ class lazy_command:  # noqa: N801 - used like a function in set_defaults(fn=...)
 
     def __call__(self, args: argparse.Namespace) -> Any:
         return getattr(importlib.import_module(self.module), self.name)(args)
+
+
+def require(*modules: str) -> None:
+    """Import the optional packages a command needs before it does anything, so that a missing one is reported
+    first (``main`` names the extra that installs it)."""
+    for m in modules:
+        importlib.import_module(m)

@@ -19,6 +19,7 @@ from ..llm.generate import fit_prompt, generate_front, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
 from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
 from ..runs.io import dumps_json
+from .common import require
 
 SOURCES = ["jsonl", *CONVERTERS]
 
@@ -40,6 +41,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    require("transformers")
     d = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
     if a.model:
         d["model"] = a.model
@@ -50,6 +52,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_front(a: argparse.Namespace) -> int:
+    require("transformers")
     model, enc, cfg, objectives, dev = load_llm_run(a.run_dir)
     held = load_preferences(a.data, a.source) if a.data else load_data(cfg)[1]
     if len(held) == 0:
@@ -83,6 +86,7 @@ def cmd_front(a: argparse.Namespace) -> int:
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
+    require("transformers")
     model, enc, cfg, objectives, dev = load_llm_run(a.run_dir)
     if a.w is not None and len(a.w) != len(objectives):
         raise ConfigError(f"--w needs {len(objectives)} values ({', '.join(objectives)})")

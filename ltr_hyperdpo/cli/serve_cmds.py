@@ -10,6 +10,7 @@ from ..runs.io import dumps_json
 from ..serving import load_run
 from ..serving.export import export_onnx
 from ..serving.outputs import write_scores
+from .common import require
 
 EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".parquet": "parquet"}
 
@@ -27,6 +28,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    require("onnx", *(() if a.no_check else ("onnxruntime",)))
     run = load_run(a.run_dir)
     # onnxruntime against Run.score at a shape not used at export, before the file is moved into place
     path, diff = export_onnx(run, a.out, opset=a.opset, check=not a.no_check)
