@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 from pathlib import Path
@@ -80,3 +81,26 @@ def run_config(d: Path, **over) -> dict:
     return c
 
 
+
+
+# real and generated LETOR folders: tests that use real data also run on generated data, so that a fresh clone
+# without ../shared exercises them ---------------------------------------------------------------------------------
+def generated_letor(root: Path) -> tuple[Path, str]:
+    """A three-objective LETOR folder (train/vali/test.txt, MQ2008-sized lists) and its objective spec file."""
+    from ltr_hyperdpo.data.objectives import objectives_to_json
+    from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives, write_letor_text
+
+    n_features = 24
+    for name, seed, queries in (("train", 0, 300), ("vali", 1, 80), ("test", 2, 80)):
+        write_letor_text(make_synthetic(queries, 20, n_features, 3, correlation=-0.5, seed=seed), root / f"{name}.txt")
+    spec = root / "objectives.json"
+    spec.write_text(json.dumps(objectives_to_json(synth_objectives(n_features, 3))))
+    return root, str(spec)
+
+
+@pytest.fixture(scope="module", params=["generated", "mq2008"])
+def letor_source(request, tmp_path_factory):
+    """(folder with train/vali/test.txt, objectives spec) of generated data, then of MQ2008 when ../shared has it."""
+    if request.param == "generated":
+        return generated_letor(tmp_path_factory.mktemp("generated_letor"))
+    return shared_path("data", "ltr", "mq2008_fold1"), "mq2008"

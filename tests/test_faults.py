@@ -55,6 +55,7 @@ def test_02_two_trains_into_one_directory(synth, tmp_path):
     assert not list(out.rglob(f"*{TMP_SUFFIX}"))
 
 
+@pytest.mark.slow
 def test_02_stale_lock_is_taken_over(synth, tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
 from sklearn.base import clone
 
 from ltr_hyperdpo import MultiObjectiveRanker
@@ -17,10 +16,11 @@ from ltr_hyperdpo.training import RunConfig, train
 
 
 @pytest.fixture(scope="module")
-def mq2008(tmp_path_factory):
-    """MQ2008 as arrays: X without the two objective columns, Y = (relevance, pagerank grade, inlinks grade)."""
-    d = shared_path("data", "ltr", "mq2008_fold1")
-    tr, va, te = load_splits(d / "train.txt", d / "vali.txt", d / "test.txt", objectives="mq2008")
+def mq2008(letor_source):
+    """Generated data, then MQ2008, as arrays: X without the objective columns, Y = three graded objectives (MQ2008:
+    relevance, pagerank grade, inlinks grade)."""
+    d, objectives = letor_source
+    tr, va, te = load_splits(d / "train.txt", d / "vali.txt", d / "test.txt", objectives=objectives)
 
     def arrays(ds):
         return ds.source.take(ds.raw_rows(np.arange(ds.n_docs)))[:, ds.transform.columns], ds.y, ds.list_sizes
@@ -76,15 +76,15 @@ def test_estimator_alone_holds_out_validation_queries_and_transformer_needs_grou
 
 
 @pytest.fixture(scope="module")
-def mq_run(tmp_path_factory):
-    d = shared_path("data", "ltr", "mq2008_fold1")
+def mq_run(letor_source, tmp_path_factory):
+    d, objectives = letor_source
     root = tmp_path_factory.mktemp("mqrun")
     cfg = RunConfig.from_dict({"data": {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"),
-                                        "test": str(d / "test.txt"), "objectives": "mq2008"},
+                                        "test": str(d / "test.txt"), "objectives": objectives},
                                "model": {"hidden": [32]}, "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2},
                                "eval": {"blank_policy": "zero"}, "progress": False})
     train(cfg, root / "run")
-    return root / "run", d
+    return root / "run", d, objectives
 
 
 @pytest.mark.slow
@@ -94,7 +94,7 @@ def test_pyterrier_reranker_matches_run_score_and_the_front(mq_run):
 
     from ltr_hyperdpo.serving.pyterrier import HyperDPOReranker
 
-    run_dir, d = mq_run
+    run_dir, d, _ = mq_run
     q, labels, x = table_arrays(load_table(d / "test.txt"))
     pos = np.concatenate([np.arange(n) for n in np.unique(q, return_counts=True)[1]])
     frame = pd.DataFrame({"qid": q.astype(str), "docno": [f"{a}_{b}" for a, b in zip(q, pos, strict=True)],
@@ -144,8 +144,8 @@ def test_estimator_serves_pyterrier_apply_learned_model(mq2008, tmp_path):
                                   {"model": {"temperature_conditioned": True}}, {"model": {"head_hidden": 4}}])
 def test_onnx_export_equals_run_score_at_a_new_shape(mq_run, tmp_path, capsys, over):
     pytest.importorskip("onnxruntime")
-    _, d = mq_run
-    c = {"data": {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"), "objectives": "mq2008"},
+    _, d, objectives = mq_run
+    c = {"data": {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"), "objectives": objectives},
          "model": {"hidden": [16]}, "reference": {"epochs": 1}, "hyperdpo": {"epochs": 1}, "progress": False}
     for k, v in over.items():
         c[k] = {**c.get(k, {}), **v} if isinstance(v, dict) else v
@@ -173,10 +173,10 @@ def test_soup_export_is_refused_with_a_reason(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_directory_records_versions_and_a_model_card(mq_run):
-    run_dir, _ = mq_run
+    run_dir, _, objectives = mq_run
     v = json.loads((run_dir / "versions.json").read_text())
     assert {"ltr_hyperdpo", "torch", "python"} <= set(v)
     card = (run_dir / "MODEL_CARD.md").read_text()
-    for part in ("## Data", "## Objectives", "| pagerank | feature 41 |", "## Test front", "hypervolume",
-                 "## Intended use"):
+    column = "| pagerank | feature 41 |" if objectives == "mq2008" else "| aux2 | feature 24 |"
+    for part in ("## Data", "## Objectives", column, "## Test front", "hypervolume", "## Intended use"):
         assert part in card

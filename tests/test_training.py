@@ -209,6 +209,7 @@ def test_freeze_backbone_trains_the_conditioning_network_only(synth_files, tmp_p
     assert res.front["hypervolume"] > res.front["reference_hypervolume"]
 
 
+@pytest.mark.slow
 def test_lr_schedulers_are_validated_and_stepped(synth_files, tmp_path):
     from ltr_hyperdpo.errors import ConfigError
 
