@@ -255,3 +255,23 @@ def test_mapped_pages_are_released_and_read_back(tmp_path):
     assert release_mapped_pages() >= 1
     assert before - rss_file() > 25e6
     assert float(np.asarray(t.column("x").chunk(0)).sum(dtype=np.float64)) == total  # read back, same values
+
+
+def test_auto_workers_rule(tmp_path, monkeypatch):
+    import gzip
+    import os
+
+    import ltr_hyperdpo.data.conversion as conversion
+
+    src = tmp_path / "a.txt"
+    src.write_text("1 qid:1 1:0.5\n" * 2000)
+    assert conversion.auto_workers(src) == 1  # small: one process
+    monkeypatch.setattr(conversion, "AUTO_WORKERS_MIN_BYTES", 1000)
+    cores = len(os.sched_getaffinity(0))
+    assert conversion.auto_workers(src) == max(1, min(cores, 4))
+    gz = tmp_path / "a.txt.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes()))
+    assert conversion.auto_workers(gz) == 1  # one process must decompress it
+    s = conversion.convert(src, tmp_path / "a.arrow")  # auto: parallel here, same output as one worker
+    conversion.convert(src, tmp_path / "b.arrow", workers=1)
+    assert s["rows"] == 2000 and open_table(tmp_path / "a.arrow").equals(open_table(tmp_path / "b.arrow"))

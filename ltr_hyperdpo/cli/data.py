@@ -28,8 +28,9 @@ def add_commands(sub: Any) -> None:
                         f"one stray huge index would allocate a matrix that wide)")
     c.add_argument("--lenient", action="store_true", help="skip malformed lines with a warning instead of failing")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.add_argument("--workers", type=positive_int, default=1,
-                   help="parse byte ranges in N processes (plain text; the output equals --workers 1; default 1)")
+    c.add_argument("--workers", type=positive_int,
+                   help="parse byte ranges in N processes (plain text; the output equals --workers 1; default auto: "
+                        "one per core, at most 4, for files of 64 MiB or more, else 1)")
     c.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_convert"))
 
     i = command(sub, "inspect", "summary of a dataset",

@@ -31,7 +31,8 @@ def cache_key(path: str | os.PathLike, group_file: str | os.PathLike | None = No
 
 
 def cached_input(path: str | os.PathLike, cache_dir: str | os.PathLike, *,
-                 group_file: str | os.PathLike | None = None, workers: int = 1, progress: bool = False) -> Path:
+                 group_file: str | os.PathLike | None = None, workers: int | None = None,
+                 progress: bool = False) -> Path:
     """``path`` itself when it is converted data; for text, its Arrow IPC cache in ``cache_dir`` (made once)."""
     src = check_input_path(path)
     if storage_format(src) != "text":

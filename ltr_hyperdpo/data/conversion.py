@@ -32,6 +32,7 @@ from .letor import (
     check_contiguous,
     chunk_to_batch,
     iter_parse,
+    numeric_array,
 )
 from .limits import DEFAULT_MAX_FEATURES
 from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, parse_spec
@@ -134,7 +135,7 @@ def _finished_batch(c: ParsedChunk, width: int, qids: np.ndarray | None, with_co
     b = chunk_to_batch(c, width, qids, with_comment, stats)
     if objs is not None:
         g = np.stack([o.grades(c.labels, c.features) for o in objs], axis=1).astype(np.float32)
-        b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(pa.array(g.reshape(-1)), len(objs)))
+        b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(numeric_array(g, np.float32), len(objs)))
     return b
 
 
@@ -195,11 +196,27 @@ def _relocate(e: LetorFormatError, offset: int) -> LetorFormatError:
     return LetorFormatError(e.path, None if e.line is None else e.line + offset, e.reason, e.token)
 
 
+#: ``workers=None`` (auto) parses in parallel only files at least this large: below it, starting the processes
+#: costs more than it saves
+AUTO_WORKERS_MIN_BYTES = 64 << 20
+
+
+def auto_workers(path: str | os.PathLike) -> int:
+    """The ``workers`` of ``convert`` when not given: one process per available core, at most 4, for a plain-text
+    file of at least 64 MiB (the two passes then take about 1/cores of the time; the output is byte-identical);
+    one process for smaller or gzip files (which one process must decompress)."""
+    if is_gzip(path) or os.path.getsize(path) < AUTO_WORKERS_MIN_BYTES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 4))
+
+
 def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
             group_file: str | os.PathLike | None = None, objectives: str | list | None = None,
             objectives_from: str | os.PathLike | None = None, fmt: str | None = None, n_features: int | None = None,
             on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
-            keep_comments: bool = True, workers: int = 1, max_features: int = DEFAULT_MAX_FEATURES) -> dict:
+            keep_comments: bool = True, workers: int | None = None, max_features: int = DEFAULT_MAX_FEATURES
+            ) -> dict:
     """Convert one text file; returns a summary dict. Nothing is written if anything fails.
 
     A feature index above ``max_features`` fails naming file:line (see ``DEFAULT_MAX_FEATURES``).
@@ -214,6 +231,7 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         if other is not None and same_file(other, out):
             raise DataError(f"{out}: the output would overwrite {what} ({other}); choose another output path")
     fmt = format_for_output(out, fmt)
+    workers = auto_workers(src) if workers is None else workers
     if workers < 1:
         raise DataError(f"workers must be >= 1, got {workers}")
     group = _resolve_group_file(src, group_file)

@@ -253,6 +253,16 @@ def comment_array(ch: ParsedChunk, stats: ParseStats | None = None) -> pa.Array:
                                        pa.py_buffer(ch.comment_bytes))
 
 
+_ARROW_TYPES = {np.dtype(np.float32): pa.float32(), np.dtype(np.int64): pa.int64()}
+
+
+def numeric_array(values: np.ndarray, dtype: type) -> pa.Array:
+    """A 1-d NumPy array as an Arrow array over the same memory. Built from buffers, not with ``pa.array``, which
+    imports pandas (0.2 s) on first use to check for pandas types: the data commands start without it."""
+    v = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
+    return pa.Array.from_buffers(_ARROW_TYPES[v.dtype], len(v), [None, pa.py_buffer(v)])
+
+
 def chunk_to_batch(ch: ParsedChunk, width: int, qids: np.ndarray | None = None, with_comment: bool = False,
                    stats: ParseStats | None = None) -> pa.RecordBatch:
     """Turn a parsed chunk into a RecordBatch ``qid, label, features[, comment]`` (features zero-copy when possible)."""
@@ -260,9 +270,8 @@ def chunk_to_batch(ch: ParsedChunk, width: int, qids: np.ndarray | None = None, 
     if x.shape[1] != width:
         x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
     x = np.ascontiguousarray(x)
-    feats = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1), type=pa.float32()), width)
-    cols = [pa.array(ch.qids if qids is None else qids, type=pa.int64()),
-            pa.array(ch.labels, type=pa.float32()), feats]
+    feats = pa.FixedSizeListArray.from_arrays(numeric_array(x, np.float32), width)
+    cols = [numeric_array(ch.qids if qids is None else qids, np.int64), numeric_array(ch.labels, np.float32), feats]
     names = ["qid", "label", "features"]
     if with_comment:
         cols.append(comment_array(ch, stats))
