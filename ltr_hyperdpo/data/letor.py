@@ -259,7 +259,7 @@ _ARROW_TYPES = {np.dtype(np.float32): pa.float32(), np.dtype(np.int64): pa.int64
 def numeric_array(values: np.ndarray, dtype: type) -> pa.Array:
     """A 1-d NumPy array as an Arrow array over the same memory. Built from buffers, not with ``pa.array``, which
     imports pandas (0.2 s) on first use to check for pandas types: the data commands start without it."""
-    v = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
+    v: np.ndarray = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
     return pa.Array.from_buffers(_ARROW_TYPES[v.dtype], len(v), [None, pa.py_buffer(v)])
 
 
