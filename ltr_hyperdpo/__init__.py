@@ -11,9 +11,9 @@ the package (and starting the CLI) does not load torch until something needs it.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -24,23 +24,26 @@ if TYPE_CHECKING:
     from .serving import MultiObjectiveRanker, Run, load_run
     from .training import RunConfig, RunResult, train
 
-#: public name -> the module that defines it
-_EXPORTS = {"train": ".training", "RunConfig": ".training", "RunResult": ".training", "load_run": ".serving",
-            "Run": ".serving", "MultiObjectiveRanker": ".serving", "RankingDataset": ".data", "convert": ".data",
-            "evaluate_front": ".eval", "FrontResult": ".eval", "Ranker": ".models", "UserError": ".errors",
-            "ConfigError": ".errors", "DataError": ".errors"}
+#: public name -> (module, name there)
+_EXPORTS = {
+    "train": (".training", "train"),
+    "RunConfig": (".training", "RunConfig"),
+    "RunResult": (".training", "RunResult"),
+    "load_run": (".serving", "load_run"),
+    "Run": (".serving", "Run"),
+    "MultiObjectiveRanker": (".serving", "MultiObjectiveRanker"),
+    "RankingDataset": (".data", "RankingDataset"),
+    "convert": (".data", "convert"),
+    "evaluate_front": (".eval", "evaluate_front"),
+    "FrontResult": (".eval", "FrontResult"),
+    "Ranker": (".models", "Ranker"),
+    "UserError": (".errors", "UserError"),
+    "ConfigError": (".errors", "ConfigError"),
+    "DataError": (".errors", "DataError"),
+}
 
 __all__ = ["__version__", "train", "load_run", "Run", "RunConfig", "RunResult", "RankingDataset", "convert",
            "evaluate_front", "FrontResult", "Ranker", "MultiObjectiveRanker", "UserError", "ConfigError", "DataError"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ltr_hyperdpo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

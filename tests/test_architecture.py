@@ -15,25 +15,26 @@ PKG = ROOT / "ltr_hyperdpo"
 #: what each part of the package may import (the README's package map says the same in words)
 ALLOWED = {
     "_version": set(),
+    "_lazy": set(),
     "errors": set(),
     "config": {"errors"},
-    "runs": {"errors"},
+    "runs": {"_lazy", "errors"},
     "core": set(),
     "losses": {"core"},
-    "data": {"errors", "config", "runs"},
+    "data": {"_lazy", "errors", "config", "runs"},
     "models": {"errors", "config", "core", "runs"},
     "eval": {"errors", "core", "data", "models", "runs"},
     "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
     "training": {"_version", "errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
     "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
-    "serving": {"errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
+    "serving": {"_lazy", "errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
     "tune": {"errors", "config", "runs", "training"},
     "demo": {"errors", "data", "eval", "runs", "training"},
     "cli": {"_version", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
             "serving", "llm", "tune", "demo"},
     "_entry": {"cli"},
     "__main__": {"_entry"},
-    "ltr_hyperdpo": {"_version", "errors", "data", "eval", "models", "training", "serving"},
+    "ltr_hyperdpo": {"_lazy", "_version", "errors", "data", "eval", "models", "training", "serving"},
 }
 
 

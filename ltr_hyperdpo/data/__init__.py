@@ -1,8 +1,9 @@
 """Ranking data: LETOR/SVMlight readers, Arrow storage, objectives, normalisation, batching, synthetic data."""
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .conversion import convert
@@ -28,14 +29,4 @@ __all__ = ["convert", "RankingDataset", "DatasetState", "load_splits", "LetorFor
            "ObjectiveSpec", "PRESETS", "parse_objectives"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(importlib.import_module(module, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

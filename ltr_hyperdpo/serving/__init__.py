@@ -2,8 +2,9 @@
 pipelines, a PyTerrier re-ranker, and ONNX export."""
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .blocks import QueryBlock, docno_of, iter_blocks
@@ -25,14 +26,4 @@ _EXPORTS = {
 __all__ = ["Run", "load_run", "check_preference", "QueryBlock", "iter_blocks", "docno_of", "MultiObjectiveRanker"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(importlib.import_module(module, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
