@@ -71,7 +71,7 @@ import resource, sys, json
 sys.path.insert(0, {bench!r})
 from _common import rss_bytes, peak_rss_bytes
 from ltr_hyperdpo.cli import main
-import ltr_hyperdpo.cli.data_cmds  # the command's own imports, part of start-up
+import ltr_hyperdpo.cli.convert_cmds  # the command's own imports, part of start-up
 base = rss_bytes()
 rc = main({args!r})
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024

@@ -353,7 +353,7 @@ def test_12_truncated_checkpoint_resumes_from_the_previous_epoch(synth, tmp_path
 
 
 def test_12_unexpected_errors_are_one_line_with_a_debug_hint(monkeypatch, tmp_path, capsys):
-    import ltr_hyperdpo.cli.data_cmds as cli_data
+    import ltr_hyperdpo.cli.convert_cmds as cli_data
 
     def boom(a):
         raise RuntimeError("something internal broke")

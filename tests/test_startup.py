@@ -37,6 +37,13 @@ def test_light_commands_import_no_heavy_module(small, args):
                                                                                            "sklearn", "scipy"))
 
 
+def test_a_small_conversion_loads_no_numba(small):
+    """Up to SMALL_INPUT_BYTES the kernel's own Python parses (tests/test_parse_python_path.py: the same tables and
+    errors as the compiled kernel), so numba's import and first dispatch (about 0.5 s) are not paid."""
+    mods = imported(["convert", "a.txt", "b.arrow", "--quiet"], small)
+    assert "numba" not in mods and (small / "b.arrow").exists()
+
+
 def test_every_public_name_still_imports():
     import ltr_hyperdpo
 

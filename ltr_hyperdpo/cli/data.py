@@ -31,7 +31,7 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--workers", type=positive_int,
                    help="parse byte ranges in N processes (plain text; the output equals --workers 1; default auto: "
                         "one per core, at most 4, for files of 64 MiB or more, else 1)")
-    c.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_convert"))
+    c.set_defaults(fn=lazy_command("ltr_hyperdpo.cli.convert_cmds", "cmd_convert"))
 
     i = command(sub, "inspect", "summary of a dataset",
                 "Queries, documents, features, the grade histogram per objective and the blank queries.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.conversion import convert
 from ..data.dataset import RankingDataset, table_arrays
 from ..data.leakage import near_copies
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
@@ -13,15 +12,6 @@ from ..data.synth import make_synthetic, synth_objectives, write_letor_text
 from ..runs.io import dumps_json
 
 PRESET_NAMES = ", ".join(PRESETS)
-
-
-def cmd_convert(a: argparse.Namespace) -> int:
-    summary = convert(a.input, a.output, group_file=a.group_file, objectives=a.objectives,
-                      objectives_from=a.objectives_from, fmt=a.format, n_features=a.n_features,
-                      max_features=a.max_features,
-                      on_error="warn" if a.lenient else "raise", progress=not a.quiet, workers=a.workers)
-    print(dumps_json(summary))
-    return 0
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:

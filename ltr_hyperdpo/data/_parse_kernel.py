@@ -6,7 +6,8 @@ The kernel works on one chunk of complete lines; the Python driver in
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._jit import deferred_njit, jitable
 
 OK = 0
 ERR_LABEL = 1
@@ -44,12 +45,12 @@ _HASH = 35
 _COLON = 58
 
 
-@njit(cache=True, inline="always")
+@jitable(inline="always")
 def _is_ws(c):
     return c == _SPACE or c == _TAB or c == _CR
 
 
-@njit(cache=True)
+@jitable()
 def _parse_float(buf, s, e):
     """Parse buf[s:e] as a decimal float; returns (value, status) with status OK/ERR_VALUE/ERR_NONFINITE."""
     i = s
@@ -129,7 +130,7 @@ def _parse_float(buf, s, e):
     return v, OK
 
 
-@njit(cache=True)
+@jitable()
 def _parse_int(buf, s, e):
     """Parse buf[s:e] as a signed decimal integer; returns (value, ok)."""
     i = s
@@ -153,7 +154,7 @@ def _parse_int(buf, s, e):
     return (-v if neg else v), True
 
 
-@njit(cache=True)
+@deferred_njit(_is_ws, _parse_float, _parse_int, cache=True)
 def parse_chunk(buf, n, width, require_qid, first_line_no, lenient,
                 out_x, out_y, out_qid, out_line, com_off, com_buf, stamp, bad_lines, unlabeled=False,
                 max_index=1 << 62):

@@ -127,6 +127,29 @@ class DenseSink:
         return self.x[r:r + n_lines], self.y[r:r + n_lines], self.q[r:r + n_lines], self.lines[r:r + n_lines]
 
 
+#: inputs up to this size are parsed by the kernel's own Python (``parse_chunk.py_func``): for a small file, numba's
+#: import and first dispatch (about 0.5 s) cost more than the parse itself
+SMALL_INPUT_BYTES = 64 << 10
+
+
+def _run_kernel(in_python: bool, buf: np.ndarray, n: int, *args: Any) -> tuple:
+    """``parse_chunk``'s result for ``buf[:n]``: in Python for a small input when that parse is clean (no error,
+    no skipped or clipped value), else compiled. Input the Python run finds anything wrong with is parsed again by
+    the compiled kernel, so errors, skipped lines and clipped values always come from one implementation."""
+    if in_python:
+        stamp = args[10]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # int64 wrap-around as in compiled code, without NumPy's warnings
+            try:
+                res = parse_chunk.py_func(bytes(buf[:n]), n, *args)
+            except (OverflowError, ValueError, IndexError):
+                res = None
+        if res is not None and res[4] == OK and res[1] == 0 and res[8] == 0:
+            return res
+        stamp[:] = 0
+    return parse_chunk.run(buf, n, *args)
+
+
 def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features: int | None = None,
                on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                progress: Callable[[int], None] | None = None, sink: DenseSink | None = None,
@@ -151,6 +174,8 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
     lenient = on_error == "warn"
     width = int(n_features or 0)
     limit = max(int(max_features), width)
+    size = (os.path.getsize(path) if end is None else end) - start
+    in_python = size <= SMALL_INPUT_BYTES and not is_gzip(path)
     stamp = np.zeros(max(width, 1 << 16) + 1, dtype=np.int64)
     any_rows = False
     for buf, n, chunk_line in iter_line_chunks(path, chunk_bytes, start, end, first_line):
@@ -168,8 +193,8 @@ def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features:
             com_buf = np.empty(n, dtype=np.uint8)
             bad = np.empty(16, dtype=np.int64)
             stamp[:] = 0
-            rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = parse_chunk(
-                buf, n, width, require_qid, chunk_line, lenient,
+            rows, n_bad, need, com_len, err, err_line, es, ee, n_clip = _run_kernel(
+                in_python, buf, n, width, require_qid, chunk_line, lenient,
                 out_x, out_y, out_q, out_l, com_off, com_buf, stamp, bad, unlabeled, limit)
             if err != OK and not lenient:
                 what = ERROR_TEXT[int(err)]
