@@ -19,13 +19,17 @@ class jitable:  # noqa: N801 - a decorator
         return fn
 
 
+def _undecorated(*args: Any) -> Any:
+    raise TypeError("deferred_njit(...) must decorate a function")
+
+
 class deferred_njit:  # noqa: N801 - a decorator
     """``numba.njit(**options)`` applied on the first call; ``py_func`` is the plain Python function, and
     ``helpers`` (functions marked :class:`jitable`) are registered with numba first."""
 
     def __init__(self, *helpers: Callable, **options: Any):
         self.helpers, self.options = helpers, options
-        self.py_func: Callable | None = None
+        self.py_func: Callable = _undecorated
         self._compiled: Callable | None = None
 
     def __call__(self, fn: Callable) -> deferred_njit:
