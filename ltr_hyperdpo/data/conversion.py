@@ -33,6 +33,7 @@ from .letor import (
     chunk_to_batch,
     iter_parse,
     numeric_array,
+    warm_compiled_kernel,
 )
 from .limits import DEFAULT_MAX_FEATURES
 from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, parse_spec
@@ -249,6 +250,8 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     if not ranges:
         raise LetorFormatError(src, None, "empty file: no data lines")
     ctx = multiprocessing.get_context("fork")
+    if parallel:
+        warm_compiled_kernel()  # the forked workers inherit the loaded kernel
     pool = ctx.Pool(workers) if parallel else None
     try:
         return _convert(src, out, fmt, group, objs, drops, objectives is not None and objectives_from is None, columns,

@@ -150,6 +150,16 @@ def _run_kernel(in_python: bool, buf: np.ndarray, n: int, *args: Any) -> tuple:
     return parse_chunk.run(buf, n, *args)
 
 
+def warm_compiled_kernel() -> None:
+    """Load the compiled kernel in this process (numba's import and first dispatch) by parsing one line: called
+    before forking parse workers, so that they inherit it instead of each loading it again."""
+    buf = np.frombuffer(b"1 qid:1 1:1\n", dtype=np.uint8)
+    n = buf.shape[0]
+    parse_chunk.run(buf, n, 1, True, 1, False, np.zeros((1, 1), np.float32), np.empty(1, np.float32),
+                    np.empty(1, np.int64), np.empty(1, np.int64), np.empty(2, np.int64), np.empty(n, np.uint8),
+                    np.zeros(2, np.int64), np.empty(16, np.int64), False, 1)
+
+
 def iter_parse(path: str | os.PathLike, *, require_qid: bool = True, n_features: int | None = None,
                on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                progress: Callable[[int], None] | None = None, sink: DenseSink | None = None,
