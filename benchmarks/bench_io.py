@@ -6,7 +6,8 @@
 Whole processes first (what a user waits for; median of --repeats, page cache warm): `ltr-hyperdpo --version`,
 `ltr-hyperdpo convert` of a 50-line file, and `ltr-hyperdpo convert` of the MSLR-shaped input (default workers:
 auto) against a process that imports scikit-learn and runs load_svmlight_file(query_id=True) on it, with the convert
-process's peak memory above its start-up (after its imports) relative to the dense float32 output. Targets:
+process's peak memory above its start-up (after its imports; and, as information, after its imports and the
+compiled kernel's load, numba's fixed runtime) relative to the dense float32 output. Targets:
 --version <= 0.3 s, 50 lines <= 0.6 s, whole-process ratio >= 5x, memory <= 2x dense.
 
 Inputs: (1) the MSLR 5k file replicated (query ids renumbered) to >= --target-mb; (2) a synthetic MSLR-shaped file of
@@ -75,9 +76,13 @@ from _common import rss_bytes, peak_rss_bytes
 from ltr_hyperdpo.cli import main
 import ltr_hyperdpo.cli.convert_cmds  # the command's own imports, part of start-up
 base = rss_bytes()
+from ltr_hyperdpo.data.letor import warm_compiled_kernel
+if {ready}:
+    warm_compiled_kernel()  # numba's runtime and the compiled kernel: a fixed cost, whatever the file's size
+ready = rss_bytes()
 rc = main({args!r})
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-print(json.dumps({{"rc": rc, "base": base, "peak": peak_rss_bytes(), "children_peak": kids}}))
+print(json.dumps({{"rc": rc, "base": base, "ready": ready, "peak": peak_rss_bytes(), "children_peak": kids}}))
 """
 
 
@@ -107,16 +112,22 @@ def whole_processes(big: Path, repeats: int, tmp: Path) -> dict:
     sk = [sys.executable, "-c", f"from sklearn.datasets import load_svmlight_file; "
                                 f"load_svmlight_file({str(big)!r}, query_id=True)"]
     t_sk = median_time(lambda: run(sk), repeats)
-    child = subprocess.run([sys.executable, "-c", CLI_CHILD.format(
-        bench=str(Path(__file__).parent), args=["convert", str(big), str(tmp / "mem.arrow"), "--quiet"])],
-        capture_output=True, text=True, check=True, cwd=ROOT)
-    r = json.loads(child.stdout.strip().splitlines()[-1])
+    def memory(ready: bool) -> dict:
+        child = subprocess.run([sys.executable, "-c", CLI_CHILD.format(
+            bench=str(Path(__file__).parent), ready=ready, args=["convert", str(big), str(tmp / "mem.arrow"),
+                                                                 "--quiet"])],
+            capture_output=True, text=True, check=True, cwd=ROOT)
+        return json.loads(child.stdout.strip().splitlines()[-1])
+
+    r, warm = memory(False), memory(True)
     table = open_table(tmp / "whole.arrow")
     dense = table.num_rows * table.schema.field("features").type.list_size * 4  # the dense float32 features
     return {"version_s": t_version, "convert_50_lines_s": t_small, "convert_whole_s": t_ours,
             "convert_whole_one_worker_s": t_one, "sklearn_whole_s": t_sk, "whole_speedup": t_sk / t_ours,
             "whole_speedup_one_worker": t_sk / t_one, "workers_auto": auto_workers(big),
             "whole_peak_above_startup_ratio": (r["peak"] - r["base"]) / dense,
+            "whole_peak_above_ready_ratio": (warm["peak"] - warm["ready"]) / dense,
+            "numba_runtime_mb": (warm["ready"] - warm["base"]) / 1e6,
             "whole_children_peak_ratio": r["children_peak"] / dense, "dense_mb": dense / 1e6}
 
 
@@ -180,7 +191,9 @@ def main(argv=None) -> int:
     print(f"\nwhole-process speedup vs sklearn: {whole['whole_speedup']:.2f}x (workers auto = "
           f"{whole['workers_auto']}), {whole['whole_speedup_one_worker']:.2f}x with one worker; peak memory above "
           f"start-up {whole['whole_peak_above_startup_ratio']:.2f}x the dense output (workers' peak "
-          f"{whole['whole_children_peak_ratio']:.2f}x)\n")
+          f"{whole['whole_children_peak_ratio']:.2f}x); above start-up with the compiled kernel loaded "
+          f"({whole['numba_runtime_mb']:.0f} MB of numba runtime, a fixed cost): "
+          f"{whole['whole_peak_above_ready_ratio']:.2f}x\n")
     emit({**top, "whole_process": whole, "inputs": res, "targets_met": targets},
          [[r["file"], r["mb"], r["parse_mb_s"], r["sklearn_mb_s"], r["speedup"], r["peak_rss_ratio"],
            r["reopen_speedup"], r["reopen_parquet_speedup"]] for r in res],
