@@ -503,6 +503,15 @@ def test_09_15_run_score_and_the_estimator_refuse_nan_and_leave_no_temporary_dir
     x[3, 2] = np.inf
     with pytest.raises(DataError, match=r"arrays: row 4 \(qid 7\) has feature 3 = inf"):
         run.score(x, [0.5, 0.5], qid=np.full(5, 7))
+    import pyarrow as pa
+
+    from ltr_hyperdpo.data.store import write_table
+
+    write_table(tmp_path / "nan.arrow", pa.table({
+        "qid": pa.array(np.full(5, 7), pa.int64()), "label": pa.array(np.zeros(5, np.float32)),
+        "features": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 12)}))
+    with pytest.raises(DataError, match=r"nan.arrow: row 4 \(qid 7\) has feature 3 = inf"):
+        run.score(tmp_path / "nan.arrow", [0.5, 0.5])
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     xa, ya, qa = _arrays()
     est = MultiObjectiveRanker(hidden=(8,), epochs=1, reference_epochs=1, batch_size=4)

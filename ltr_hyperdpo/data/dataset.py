@@ -65,16 +65,17 @@ def check_labels(labels: np.ndarray, doc_qids: np.ndarray, name: str) -> None:
                       f"the gain 2^y - 1 of the value as given and counts labels >= 1 as relevant", stacklevel=3)
 
 
-def check_features(blocks: Iterable[np.ndarray], doc_qids: np.ndarray, name: str) -> None:
+def check_features(blocks: Iterable[np.ndarray], doc_qids: np.ndarray, name: str, first_row: int = 0) -> None:
     """Non-finite feature values (NaN, inf: possible in Parquet/Arrow files and arrays, refused by the text reader)
-    fail naming the row, query and feature, as text input does."""
+    fail naming the row (counted from ``first_row``), query and feature, as text input does. ``doc_qids`` holds the
+    qids of the blocks' rows."""
     start = 0
     for block in blocks:
         bad = ~np.isfinite(block)
         if bad.any():
             r, c = (int(v[0]) for v in np.nonzero(bad))
             i = start + r
-            raise DataError(f"{name}: row {i + 1} (qid {int(doc_qids[i])}) has feature {c + 1} = "
+            raise DataError(f"{name}: row {first_row + i + 1} (qid {int(doc_qids[i])}) has feature {c + 1} = "
                             f"{float(block[r, c])}; feature values must be finite")
         start += len(block)
 

@@ -231,9 +231,5 @@ def iter_blocks(data: Any, n_raw_features: int, *, qid: np.ndarray | None = None
         yield from _text_blocks(path, n_raw_features, group_file, block_rows, labeled)
     else:
         for block in _table_blocks(path, n_raw_features, block_rows):
-            bad = ~np.isfinite(block.raw)
-            if bad.any():
-                r, c = (int(v[0]) for v in np.nonzero(bad))
-                raise DataError(f"{path}: row {block.first_row + r + 1} (qid {int(block.qids[r])}) has feature "
-                                f"{c + 1} = {float(block.raw[r, c])}; feature values must be finite")
+            check_features([block.raw], block.qids, str(path), first_row=block.first_row)
             yield block
