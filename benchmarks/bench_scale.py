@@ -156,7 +156,7 @@ def head_lines(src: Path, dst: Path, n: int) -> None:
 def train_config(train: Path, out: Path, threads: int) -> Path:
     cfg = {"data": {"train": str(train), "objectives": "mslr5", "batch_size": 64},
            "model": {"kind": "mlp", "hidden": [256, 128], "dropout": 0.1},
-           "reference": {"epochs": 1}, "hyperdpo": {"epochs": 1}, "eval": {"val_grid": 21},
+           "reference": {"epochs": 1}, "hyperdpo": {"epochs": 1},
            "progress": False, "threads": threads, "device": "cpu"}
     out.write_text(json.dumps(cfg))
     return out

@@ -4,8 +4,11 @@ share of step time spent waiting for data (target < 10%).
 
     python benchmarks/bench_train.py [--queries 400] [--docs 120] [--batch 32] [--steps 40] [--threads 2]
 
-Data: the synthetic MSLR-shaped generator (136 features, 2 objectives). A step = sample w ~ Dirichlet, reference
-forward (no grad), policy forward + PL-DPO loss + backward + AdamW. Medians over steps after warm-up.
+Data: the synthetic MSLR-shaped generator (136 features, 2 objectives). A step is the one ``train()`` takes with the
+default run config, built from ``resolve(RunConfig())`` (only the scorer kind varies): the plan's weights per list
+and vertex rate, w ~ Dirichlet(alpha), one reference forward per list (no grad), the policy forward + PL-DPO loss +
+backward, gradient clipping and AdamW with the plan's per-group learning rates. Documents per second count each
+document once per step (not once per weight). Medians over steps after warm-up.
 Prints one JSON object and a markdown table.
 """
 from __future__ import annotations
@@ -21,18 +24,31 @@ from _common import emit  # noqa: E402
 
 
 def bench(kind: str, ds, batch: int, slate: int, steps: int, prefetch: int) -> dict:
+    import numpy as np
     import torch
 
-    from ltr_hyperdpo.core import pl_dpo_loss, sample_weights
     from ltr_hyperdpo.data.batching import SlateLoader
-    from ltr_hyperdpo.models import ScorerConfig, build_scorer, conditioned_copy
+    from ltr_hyperdpo.methods.base import FitContext
+    from ltr_hyperdpo.methods.hyperdpo import HyperDPO
+    from ltr_hyperdpo.models import build_scorer, conditioned_copy
+    from ltr_hyperdpo.training import DataSummary, RunConfig, resolve
 
-    cfg = ScorerConfig(kind=kind, n_features=ds.n_features, n_objectives=ds.n_objectives, hidden=[256, 128],
-                       d_model=64, n_layers=2, n_heads=4, dropout=0.1)
+    # the step train() takes with the default run config (only the kind varies): the plan's scorer, weights per
+    # list, vertex rate, Dirichlet alpha and per-group learning rates, through the method's own batch loss
+    cfg = RunConfig.from_dict({"model": {"kind": kind}, "data": {"batch_size": batch, "slate_length": slate}})
+    plan = resolve(cfg, DataSummary(train="synthetic", vali=None, test=None, n_features=ds.n_features,
+                                    n_objectives=ds.n_objectives))
     torch.manual_seed(0)
-    ref = build_scorer(cfg, conditioned=False).eval()
-    pol = conditioned_copy(ref).train()
-    opt = torch.optim.AdamW(pol.parameters(), lr=1e-3)
+    ref = build_scorer(plan.scorer, conditioned=False).eval()
+    pol = conditioned_copy(ref, plan.scorer).train()
+    method = HyperDPO()
+    opt = torch.optim.AdamW(method.param_groups(pol, plan.method.learning_rates), lr=plan.stage2.lr,
+                            weight_decay=plan.stage2.weight_decay)
+    grid = np.eye(ds.n_objectives)
+    ctx = FitContext(method="hyperdpo", train=ds, vali=ds, reference=ref, run_dir=Path("."), stage2=plan.stage2,
+                     params=plan.method_params(), scorer=plan.scorer, learning_rates=plan.method.learning_rates,
+                     seed=0, batch_size=batch, slate_length=slate, front_k=10, val_weights=grid, member_weights=grid,
+                     progress=False)
     loader = SlateLoader(ds, batch, slate_length=slate, shuffle=True, seed=0, prefetch=prefetch)
     gen = torch.Generator().manual_seed(0)
     waits, totals, docs = [], [], []
@@ -48,12 +64,10 @@ def bench(kind: str, ds, batch: int, slate: int, steps: int, prefetch: int) -> d
             except StopIteration:
                 break
             t1 = time.perf_counter()
-            w = sample_weights(b.features.shape[0], ds.n_objectives, 1.0, generator=gen)
-            with torch.no_grad():
-                rs = ref(b.features, b.mask)
-            loss = pl_dpo_loss(pol(b.features, b.mask, w), rs, b.labels, b.mask, w, beta=1.0, generator=gen)
+            loss = method.batch_loss(ctx, pol, b, gen)
             opt.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(pol.parameters()), plan.stage2.grad_clip)
             opt.step()
             t2 = time.perf_counter()
             waits.append(t1 - t0)
@@ -61,7 +75,8 @@ def bench(kind: str, ds, batch: int, slate: int, steps: int, prefetch: int) -> d
             docs.append(int(b.mask.sum()))
     waits, totals, docs = waits[5:], totals[5:], docs[5:]
     return {"model": kind, "prefetch": prefetch, "docs_per_s": sum(docs) / sum(totals),
-            "step_ms": 1000 * statistics.median(totals), "data_wait_share": sum(waits) / sum(totals)}
+            "step_ms": 1000 * statistics.median(totals), "data_wait_share": sum(waits) / sum(totals),
+            "weights_per_list": plan.method.params["weights_per_list"]}
 
 
 def main(argv=None) -> int:

@@ -45,8 +45,8 @@ from ltr_hyperdpo.eval.front import ndcg_matrix  # noqa: E402
 from ltr_hyperdpo.eval.plots import plot_fronts  # noqa: E402
 from ltr_hyperdpo.methods import get_method, labels, method_names  # noqa: E402
 from ltr_hyperdpo.methods.lambdamart import fit_lambdamart, lambdamart_scores  # noqa: E402
-from ltr_hyperdpo.runs.io import atomic_write_json  # noqa: E402
-from ltr_hyperdpo.training import RunConfig, load_run_splits, train  # noqa: E402
+from ltr_hyperdpo.training import DataSummary, RunConfig, load_run_splits, resolve, train  # noqa: E402
+from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 
 METHODS = list(method_names())
 LABELS = labels()
@@ -87,15 +87,28 @@ def base_config(ds: dict, a: argparse.Namespace, seed: int) -> dict:
            "model": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
            "reference": {"epochs": a.ref_epochs, "lr": 2e-3, "patience": 8},
            "hyperdpo": {"epochs": a.epochs, "lr": 2e-3, "beta": 0.5, "patience": a.patience or a.epochs},
-           "eval": {"ks": [10, 5], "grid_method": "lattice", "val_grid": 5},
+           "eval": {"ks": [10, 5], "grid_method": "lattice"},
            "seed": seed, "progress": False, "threads": a.threads}
     return apply_overrides(cfg, a.set)
 
 
-#: every method trains at lr 2e-3 and β 0.5 (the base config; β 0.5 beat the toolkit's 1.0 for the soup on four of
-#: the five sets); the one-run methods' conditioning network (the trade-off head) learns at 4x that rate (stated in
-#: the report)
-ONE_RUN_DEFAULTS = ["hyperdpo.cond_lr_mult=4"]
+def plan_diff(cfg_dict: dict, n_features: int, n_objectives: int) -> list[str]:
+    """The protocol as a plan diff: every resolved setting of ``cfg_dict``'s plan that differs from the plan of the
+    toolkit's defaults on the same data (split paths and sizes left out), as ``key: default -> value``."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out: dict = {}
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else k
+            out.update(flat(v, key) if isinstance(v, dict) else {key: v})
+        return out
+
+    summary = DataSummary(train="train", vali=None, test=None, n_features=n_features, n_objectives=n_objectives)
+    ours = flat(resolve(RunConfig.from_dict(cfg_dict), summary).to_dict())
+    base = flat(resolve(RunConfig.from_dict({"method": cfg_dict.get("method", "hyperdpo")}), summary).to_dict())
+    skip = ("data.train", "data.vali", "data.test", "data.objectives", "data.objective_names", "auto",
+            "reference.checkpoint")
+    return [f"{k}: {base.get(k)} -> {v}" for k, v in ours.items()
+            if k not in skip and not k.endswith("weights") and base.get(k) != v]
 
 
 def one_run_epochs(a: argparse.Namespace, n_objectives: int) -> int:
@@ -271,9 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-run-budget", type=float, default=0.10,
                     help="one-run methods get at most this x M x member epochs (the 0.2x time target)")
     ap.add_argument("--one-run-epochs", type=int, help="fixed stage-2 epochs of the one-run methods instead")
-    ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value for every cell")
-    ap.add_argument("--one-run-set", action="append", metavar="KEY=VALUE",
-                    help="override a config value for the one-run methods only (e.g. hyperdpo.alpha=0.3)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value for every cell (every method alike)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce", help="output directory")
     a = ap.parse_args(argv)
     if a.synth_test_queries < 1:
@@ -298,13 +310,15 @@ def main(argv: list[str] | None = None) -> int:
                 work = tmp / f"{dname}_s{seed}"
                 ref_dir = work / "ref"
                 cells = {}
+                if seed == 0:
+                    dres["protocol"] = plan_diff(base_config(ds, a, 0), splits[0].n_features,
+                                                 splits[0].n_objectives)
                 for m in ["reference"] + [x for x in a.methods if x != "reference"]:
                     c = base_config(ds, a, seed)
                     c["method"] = m
                     if m != "reference" and not get_method(m).multi_run:
                         c["hyperdpo"]["epochs"] = one_run_epochs(a, splits[0].n_objectives)
                         c["hyperdpo"]["patience"] = a.patience or c["hyperdpo"]["epochs"]
-                        c = apply_overrides(c, ONE_RUN_DEFAULTS + (a.one_run_set or []))
                     if m != "reference":
                         c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
                     cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits)
@@ -334,9 +348,10 @@ def main(argv: list[str] | None = None) -> int:
               f"by the HV of the per-seed ideal point); time ratios are stage 2 of one run against all M member runs; "
               f"peak RSS is the benchmark process's during the cell (libraries included)."
               f"{' Overrides: ' + ', '.join(a.set) + '.' if a.set else ''}"
-              f" One-run methods: {', '.join(ONE_RUN_DEFAULTS + (a.one_run_set or []))} (the conditioning network at "
-              f"hyperdpo.cond_lr_mult x lr)."
-              f" Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n")
+              f" Every setting below applies to every method alike; the one-run methods differ only in their epoch "
+              f"budget (above). Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n"
+              + "".join(f"Protocol of {d} (the plan's differences from the defaults, `key: default -> value`): "
+                        + "; ".join(r.get("protocol", [])) + ".\n\n" for d, r in results.items()))
     (a.out / "report.md").write_text(header + md + "\n")
     atomic_write_json(a.out / "results.json", {"config": {k: str(v) if isinstance(v, Path) else v
                                                           for k, v in vars(a).items()},

@@ -276,10 +276,12 @@ __all__ = ["Validated", "FieldError", "opt", "from_dict", "to_dict", "load_confi
            "diff_keys", "describe", "read_structured_file"]
 
 
-def check_resume_config(run_dir: Path, cfg_dict: dict, harmless: tuple[str, ...]) -> None:
+def check_resume_config(run_dir: Path, cfg_dict: dict, harmless: tuple[str, ...], saved: dict | None = None) -> None:
     """Refuse a ``--resume`` whose config changes the result: every key that differs from ``RUN/config.json``
-    except those in ``harmless`` (and their sub-keys) is named in one line."""
-    saved = load_config_file(run_dir / "config.json")
+    (or ``saved``, that file read in today's layout) except those in ``harmless`` (and their sub-keys) is named in
+    one line."""
+    if saved is None:
+        saved = load_config_file(run_dir / "config.json")
     changed = [k for k in diff_keys(saved, cfg_dict) if k not in harmless and k.split(".")[0] not in harmless]
     if changed:
         raise RunDirError(f"{run_dir}: --resume with a config that changes the result ({', '.join(changed)} differ "

@@ -14,9 +14,9 @@ from .data.synth import make_synthetic, synth_objectives, write_letor_text
 from .errors import RunDirError
 from .eval.front import FrontResult
 from .eval.report import markdown_table
-from .runs.io import dumps_json
 from .runs.rundir import LOCK_NAME, RunLock
 from .training import RunConfig, train
+from .utils.io import dumps_json
 
 N_FEATURES = 136
 MARKER = ".ltr-hyperdpo-demo"

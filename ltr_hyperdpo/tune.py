@@ -53,10 +53,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from .errors import ConfigError
-from .runs.io import atomic_write_json
-from .runs.procs import pid_alive
-from .runs.progress import say
-from .training import RunConfig, load_run_splits, train
+from .training import RunConfig, load_run_splits, method_parameters, train, upgrade
+from .utils.io import atomic_write_json
+from .utils.procs import pid_alive
+from .utils.progress import say
 
 #: states that use up the ``--trials`` budget (failed trials do not: they are retried)
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -72,11 +72,12 @@ ERROR_ATTR = "error"
 
 def suggest(trial: optuna.Trial, base: dict) -> dict:
     """A config dict for this trial: ``base`` with the searched values set."""
-    c = copy.deepcopy(base)
+    c = upgrade(base)
     h = c.setdefault("hyperdpo", {})
     m = c.setdefault("model", {})
     h["lr"] = trial.suggest_float("lr", 3e-4, 1e-2, log=True)
-    h["alpha"] = trial.suggest_float("alpha", 0.2, 2.0, log=True)
+    if "alpha" in method_parameters(c["method"]["name"]):  # the one-model methods
+        c["method"]["params"]["alpha"] = trial.suggest_float("alpha", 0.2, 2.0, log=True)
     if m.get("temperature_conditioned"):
         lo = trial.suggest_float("beta_lo", 0.05, 1.0, log=True)
         hi = lo * trial.suggest_float("beta_span", 2.0, 20.0, log=True)

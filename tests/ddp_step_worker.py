@@ -10,33 +10,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ltr_hyperdpo.config import from_dict
 from ltr_hyperdpo.data.batching import SlateLoader, Slates
 from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.methods.base import FitContext
 from ltr_hyperdpo.methods.hyperdpo import HyperDPO
-from ltr_hyperdpo.models.scorers import ModelConfig, ScorerConfig, build_scorer, conditioned_copy
+from ltr_hyperdpo.models.scorers import build_scorer, conditioned_copy
 from ltr_hyperdpo.runs.distributed import init_from_env, shutdown
 from ltr_hyperdpo.runs.loop import Stage, run_stage
-from ltr_hyperdpo.training.config import HyperDPOConfig
+from ltr_hyperdpo.training import DataSummary, RunConfig, resolve
 
 
 def main(train_path: str, out: str) -> None:
     d = init_from_env("cpu")
     torch.set_num_threads(1)
     ds = RankingDataset.load(train_path, fit=True)
-    model_cfg = from_dict(ModelConfig, {"hidden": [16], "dropout": 0.0, "temperature_conditioned": True})
+    cfg = RunConfig.from_dict({"model": {"hidden": [16], "dropout": 0.0, "temperature_conditioned": True},
+                               "method": {"name": "hyperdpo", "params": {"weights_per_list": 2}}})
+    plan = resolve(cfg, DataSummary(train=train_path, vali=None, test=None, n_features=ds.n_features,
+                                    n_objectives=ds.n_objectives))
     torch.manual_seed(0)
-    reference = build_scorer(ScorerConfig.for_data(model_cfg, ds.n_features, ds.n_objectives), conditioned=False)
+    reference = build_scorer(plan.scorer, conditioned=False)
     reference.double().eval()
     torch.manual_seed(1)
-    policy = conditioned_copy(reference, model_cfg, ds.n_objectives).double()
+    policy = conditioned_copy(reference, plan.scorer).double()
     for p in policy.parameters():  # moved off the no-op start, so the conditioning's gradients are not all zero
         p.data.add_(0.05 * torch.randn_like(p))
-    params = from_dict(HyperDPOConfig, {"weights_per_list": 2, "tie_break": "random"})
     grid = np.eye(ds.n_objectives)
-    ctx = FitContext("hyperdpo", ds, ds, reference, Path(out).parent, params, model_cfg, 0, 12, 20, 10, grid, grid,
-                     progress=False)
+    ctx = FitContext(method="hyperdpo", train=ds, vali=ds, reference=reference, run_dir=Path(out).parent,
+                     stage2=plan.stage2, params=plan.method_params(), scorer=plan.scorer,
+                     learning_rates=plan.method.learning_rates, seed=0, batch_size=12, slate_length=20, front_k=10,
+                     val_weights=grid, member_weights=grid, progress=False)
     loader = SlateLoader(ds, 11, slate_length=20, shuffle=True, seed=3)  # shares of 6 and 5 lists
 
     def batches(epoch: int):

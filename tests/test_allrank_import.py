@@ -9,9 +9,10 @@ from conftest import ROOT, shared_path
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.losses import ALLRANK_NAMES, get_loss, resolve_loss
-from ltr_hyperdpo.models.scorers import ScorerConfig, build_scorer, conditioned_copy
+from ltr_hyperdpo.models.scorers import build_scorer, conditioned_copy
 from ltr_hyperdpo.training import RunConfig
 from ltr_hyperdpo.training.allrank import from_allrank, is_allrank_config
+from ltr_hyperdpo.training.plan import DataSummary, locate_splits, resolve
 
 CONFIG = ROOT / "benchmarks" / "configs" / "allrank_mq2008.json"
 
@@ -57,7 +58,9 @@ def test_mlp_activation_and_objectives():
                  "output_activation": "Sigmoid"}
     assert imp.config["method"] == "hyperdpo" and imp.config["data"]["objectives"] == "mq2008"
     cfg = RunConfig.from_dict(imp.config)
-    assert (cfg.model.activation, cfg.model.output_activation) == ("tanh", "sigmoid")
+    assert (cfg.model.activation, cfg.model.output_activation) == ("Tanh", "Sigmoid")  # the user's intent, as given
+    plan = resolve(cfg, DataSummary(train="t", vali=None, test=None, n_features=7, n_objectives=3))
+    assert (plan.scorer.activation, plan.scorer.output_activation) == ("tanh", "sigmoid")  # torch's names, resolved
 
 
 def test_unmapped_settings_are_named_in_one_message(tmp_path, capsys):
@@ -118,26 +121,28 @@ def test_loss_alias_arguments():
 def test_dataset_folder_layout():
     d = shared_path("data", "ltr", "mq2008_fold1")
     cfg = RunConfig.from_dict({"data": {"train": str(d)}})
-    assert (cfg.data.train, cfg.data.vali, cfg.data.test) == (str(d / "train.txt"), str(d / "vali.txt"),
-                                                              str(d / "test.txt"))
+    assert cfg.data.train == str(d)  # the config keeps the user's folder; the splits are located when planning
+    assert locate_splits(cfg) == (str(d / "train.txt"), str(d / "vali.txt"), str(d / "test.txt"))
     cfg = RunConfig.from_dict({"data": {"train": str(d), "test": "other.txt"}})
-    assert cfg.data.test == "other.txt"  # an explicit split wins
+    assert locate_splits(cfg)[2] == "other.txt"  # an explicit split wins
 
 
 def test_dataset_folder_without_train_split(tmp_path):
+    cfg = RunConfig.from_dict({"data": {"train": str(tmp_path)}})  # check() does not look at the file system
     with pytest.raises(Exception, match="data.train.*without a train split"):
-        RunConfig.from_dict({"data": {"train": str(tmp_path)}})
+        locate_splits(cfg)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])
 def test_model_options_keep_the_conditioned_copy_a_no_op(kind):
-    cfg = RunConfig.from_dict({"model": {"kind": kind, "hidden": [16], "d_model": 16, "n_heads": 2, "d_ff": 24,
-                                         "activation": "Tanh", "input_norm": True, "output_activation": "tanh",
-                                         "conditioning": "film"}}).model
-    sc = ScorerConfig.for_data(cfg, 7, 2)
+    model = {"kind": kind, "hidden": [16], "d_model": 16, "n_heads": 2, "activation": "Tanh", "input_norm": True,
+             "output_activation": "tanh", "conditioning": "film" if kind == "mlp" else "prompts",
+             **({"d_ff": 24} if kind == "transformer" else {})}
+    sc = resolve(RunConfig.from_dict({"model": model}),
+                 DataSummary(train="t", vali=None, test=None, n_features=7, n_objectives=2)).scorer
     torch.manual_seed(0)
     ref = build_scorer(sc, conditioned=False).eval()
-    pol = conditioned_copy(ref, cfg, 2).eval()
+    pol = conditioned_copy(ref, sc).eval()
     x, m = torch.randn(3, 5, 7), torch.ones(3, 5, dtype=torch.bool)
     s = ref(x, m)
     assert float(s.abs().max()) <= 1.0  # the tanh output
@@ -157,7 +162,8 @@ def test_train_accepts_an_allrank_config(tmp_path, capsys):
     src.write_text(json.dumps(cfg))
     assert main(["train", "--config", str(src), "--out", str(tmp_path / "run")]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["method"] == "reference" and saved["reference"]["loss"] == "lambdaloss"
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert saved["method"]["name"] == "reference" and plan["reference"]["loss"] == "lambdaloss"
     assert saved["model"]["kind"] == "transformer" and saved["eval"]["blank_policy"] == "one"
     out = capsys.readouterr().out
     assert json.loads(out.strip().splitlines()[-1])["best_val_reference"] > 0.5

@@ -16,21 +16,25 @@ PKG = ROOT / "ltr_hyperdpo"
 ALLOWED = {
     "_version": set(),
     "_lazy": set(),
+    "defaults": set(),
     "errors": set(),
     "config": {"errors"},
-    "runs": {"_lazy", "errors"},
+    "utils": {"errors"},
+    "runs": {"_lazy", "errors", "utils"},
     "core": set(),
     "losses": {"core"},
-    "data": {"_lazy", "errors", "config", "runs"},
-    "models": {"errors", "config", "core", "runs"},
-    "eval": {"errors", "core", "data", "models", "runs"},
-    "methods": {"errors", "config", "core", "data", "models", "eval", "runs", "losses"},
-    "training": {"_version", "errors", "config", "core", "data", "models", "eval", "runs", "losses", "methods"},
-    "llm": {"errors", "config", "core", "data", "models", "eval", "runs"},
-    "serving": {"_lazy", "errors", "config", "core", "data", "models", "eval", "runs", "methods", "training"},
-    "tune": {"errors", "config", "runs", "training"},
-    "demo": {"errors", "data", "eval", "runs", "training"},
-    "cli": {"_version", "errors", "config", "runs", "core", "data", "models", "eval", "methods", "training",
+    "data": {"_lazy", "errors", "config", "utils"},
+    "models": {"defaults", "errors", "config", "core", "utils"},
+    "eval": {"errors", "core", "data", "models", "utils"},
+    "methods": {"defaults", "errors", "config", "core", "data", "models", "eval", "runs", "utils", "losses"},
+    "training": {"defaults", "_version", "errors", "config", "core", "data", "models", "eval", "runs", "utils",
+                 "losses", "methods"},
+    "llm": {"defaults", "errors", "config", "core", "data", "models", "eval", "runs", "utils"},
+    "serving": {"defaults", "_lazy", "errors", "config", "core", "data", "models", "eval", "runs", "utils", "methods",
+                "training"},
+    "tune": {"errors", "config", "runs", "utils", "training"},
+    "demo": {"errors", "data", "eval", "runs", "utils", "training"},
+    "cli": {"_version", "errors", "config", "runs", "utils", "core", "data", "models", "eval", "methods", "training",
             "serving", "llm", "tune", "demo"},
     "_entry": {"cli"},
     "__main__": {"_entry"},
@@ -72,7 +76,11 @@ def imports_of(path: Path) -> list[tuple[str, bool, int]]:
                     target = ".".join(base + ([child.module] if child.module else []))
                 else:
                     target = child.module or ""
-                if target.split(".")[0] == "ltr_hyperdpo":
+                if target.split(".")[0] != "ltr_hyperdpo":
+                    pass
+                elif child.module is None:  # ``from .. import defaults``: each name is a module of that package
+                    out.extend((f"{target}.{a.name}", in_function, child.lineno) for a in child.names)
+                else:
                     out.append((target, in_function, child.lineno))
             visit(child, nested)
 

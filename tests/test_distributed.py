@@ -22,8 +22,9 @@ from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.data.batching import Slates
 from ltr_hyperdpo.errors import ConfigError
 from ltr_hyperdpo.runs.device import check_precision, resolve_device
-from ltr_hyperdpo.runs.distributed import info, on_main, shard_indices
+from ltr_hyperdpo.runs.distributed import info, on_main
 from ltr_hyperdpo.training import RunConfig
+from ltr_hyperdpo.utils.sharding import shard_indices
 
 
 def test_shards_cover_the_batch_contiguously():
@@ -75,8 +76,10 @@ def _config(d, path, method="hyperdpo", **top):
     c = {"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"), "batch_size": 10},
          "model": {"kind": "mlp", "hidden": [16], "dropout": 0.0},
          "reference": {"epochs": 2, "lr": 3e-3, "loss": "listmle"},  # listmle: random tie-breaks, drawn globally
-         "hyperdpo": {"epochs": 2, "lr": 3e-3, "weights_per_list": 2, "members": 3, "patience": 5},
-         "eval": {"grid": 5}, "method": method, "progress": False, "threads": 1, **top}
+         "hyperdpo": {"epochs": 2, "lr": 3e-3, "patience": 5},
+         "eval": {"grid": 5}, "progress": False, "threads": 1,
+         "method": {"name": method, "params": {"weights_per_list": 2} if method == "hyperdpo" else {"members": 3}},
+         **top}
     path.write_text(json.dumps(c))
     return path
 

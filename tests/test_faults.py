@@ -20,8 +20,8 @@ from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.data.store import open_table
 from ltr_hyperdpo.data.synth import make_synthetic, write_letor_text
 from ltr_hyperdpo.errors import ConfigError
-from ltr_hyperdpo.runs.io import FILE_MODE, TMP_SUFFIX
-from ltr_hyperdpo.training import RunConfig, train
+from ltr_hyperdpo.training import RunConfig, locate_splits, train
+from ltr_hyperdpo.utils.io import FILE_MODE, TMP_SUFFIX
 
 
 # 1 ---------------------------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_06_non_finite_or_non_positive_options_are_refused(tmp_path, capsys, opt
 
 
 def test_06_json_outputs_never_hold_nan(tmp_path):
-    from ltr_hyperdpo.runs.io import atomic_write_json, dumps_json
+    from ltr_hyperdpo.utils.io import atomic_write_json, dumps_json
 
     atomic_write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.0, float("inf")], "c": np.float32("nan")})
     text = (tmp_path / "x.json").read_text()
@@ -228,8 +228,8 @@ def test_07_non_integer_labels_warn_once_stating_the_gain(tmp_path):
                                            ("data.slate_length", 1, "slate_length': must be >= 2")])
 def test_08_useless_settings_are_refused(key, value, msg):
     section, k = key.split(".")
-    with pytest.raises(ConfigError, match=msg):
-        RunConfig.from_dict({section: {k: value}})
+    with pytest.raises(ConfigError, match=msg):  # vali_fraction 0 is refused once the splits are located
+        locate_splits(RunConfig.from_dict({section: {k: value, "train": "train.txt"}}))
 
 
 @pytest.mark.slow
@@ -273,13 +273,18 @@ BAD_CONFIG = [
     ({"hyperdpo": {"lr": -1e-3}}, "hyperdpo.lr", "must be > 0.0"),
     ({"hyperdpo": {"beta": float("nan")}}, "hyperdpo.beta", "finite"),
     ({"hyperdpo": {"beta_range": [2.0, 1.0]}}, "hyperdpo.beta_range", "low <= high"),
-    ({"hyperdpo": {"alpha": [0.5, -1]}}, "hyperdpo.alpha[1]", "must be > 0.0"),
+    ({"method": {"name": "hyperdpo", "params": {"alpha": [0.5, -1]}}}, "method.params.alpha[1]", "must be > 0.0"),
+    ({"hyperdpo": {"alpha": [0.5, -1]}}, "method.params.alpha[1]", "must be > 0.0"),  # the older key, moved
+    ({"hyperdpo": {"members": 3}}, "hyperdpo.members", "has no parameter 'members' (it would be ignored)"),
+    ({"method": {"name": "dpo_ls", "params": {"alpha": 0.5}}}, "method.params.alpha", "unknown key"),
+    ({"model": {"kind": "transformer", "rank": 8}}, "model.rank", "would be ignored"),
+    ({"model": {"d_ff": 64}}, "model.d_ff", "would be ignored"),
     ({"model": {"kind": "cnn"}}, "model.kind", "one of 'mlp', 'transformer'"),
     ({"model": {"hidden": [64, 0]}}, "model.hidden[1]", "must be >= 1"),
     ({"model": {"kind": "transformer", "d_model": 30, "n_heads": 4}}, "model.d_model", "divisible"),
     ({"data": {"normalize": "yes"}}, "data.normalize", "true or false"),
     ({"data": {"batchsize": 3}}, "data.batchsize", "unknown key"),
-    ({"method": "nope"}, "method", "expected one of"),
+    ({"method": "nope"}, "method.name", "expected one of"),
     ({"reference": {"loss": "hinge"}}, "reference.loss", "expected one of"),
     ({"reference": {"loss": "ranknet", "loss_args": {"temperature": 2}}}, "reference.loss_args", "no option"),
     ({"seed": -1}, "seed", "must be >= 0"),
@@ -397,7 +402,7 @@ def test_15_outputs_get_the_usual_mode(tmp_path):
 
 # 16 --------------------------------------------------------------------------------------------------------------
 def test_16_progress_bars_only_on_a_terminal(monkeypatch):
-    from ltr_hyperdpo.runs import progress
+    from ltr_hyperdpo.utils import progress
 
     class Stream:
         def __init__(self, tty):

@@ -17,9 +17,9 @@ from conftest import LINE, ROOT, StopTraining, error_line, run_config, snapshot,
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.errors import CheckpointError
-from ltr_hyperdpo.runs.checkpoint import load, load_latest, save_atomic
-from ltr_hyperdpo.runs.io import TMP_SUFFIX, atomic_write_json, atomic_write_text
 from ltr_hyperdpo.training import RunConfig, train
+from ltr_hyperdpo.utils.checkpoint import load, load_latest, save_atomic
+from ltr_hyperdpo.utils.io import TMP_SUFFIX, atomic_write_json, atomic_write_text
 
 IS_ROOT = os.geteuid() == 0
 
@@ -582,13 +582,15 @@ def test_08_a_huge_feature_index_names_file_and_line(tmp_path, capsys, workers):
 
 
 # 11 --------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("key,value", [("hyperdpo", {"alpha": [0.3, 0.3, 0.3]}), ("eval", {"ref_point": [0, 0, 0]})])
-def test_11_values_that_depend_on_k_fail_before_any_training(synth, tmp_path, capsys, key, value):
+@pytest.mark.parametrize("key,value,named", [
+    ("method", {"name": "hyperdpo", "params": {"alpha": [0.3, 0.3, 0.3]}}, "method.params.alpha"),
+    ("eval", {"ref_point": [0, 0, 0]}, "eval.ref_point")])
+def test_11_values_that_depend_on_k_fail_before_any_training(synth, tmp_path, capsys, key, value, named):
     (tmp_path / "c.json").write_text(json.dumps(run_config(synth, **{key: value})))
     out = tmp_path / "run"
     assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(out)]) == 2
     line = error_line(capsys, "train")
-    assert f"config key '{key}." in line and "3 values for the 2 objective(s)" in line
+    assert f"config key '{named}'" in line and "3 values for the 2 objective(s)" in line
     assert not out.exists()  # nothing trained, nothing to delete before the corrected retry
 
 

@@ -3,6 +3,7 @@
 These fail for the mutations a review tried: flipping the sign of the COSMOS penalty, dropping the reference from
 the HyperDPO loss, flipping the sign of the MODPO margin.
 """
+import dataclasses
 import itertools
 import math
 
@@ -13,11 +14,12 @@ import torch
 from ltr_hyperdpo.data.batching import Slates
 from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.methods.base import FitContext
-from ltr_hyperdpo.methods.cosmos import Cosmos
+from ltr_hyperdpo.methods.cosmos import Cosmos, CosmosParams
 from ltr_hyperdpo.methods.hyperdpo import HyperDPO
-from ltr_hyperdpo.methods.modpo import Modpo
-from ltr_hyperdpo.models import ModelConfig, ScorerConfig, build_scorer, conditioned_copy
-from ltr_hyperdpo.training.config import HyperDPOConfig
+from ltr_hyperdpo.methods.modpo import Modpo, ModpoParams
+from ltr_hyperdpo.models import ScorerConfig, build_scorer, conditioned_copy
+from ltr_hyperdpo.training import DataSummary, RunConfig, resolve
+from ltr_hyperdpo.training.plan import Stage2Plan
 
 N, F, K = 4, 5, 2
 
@@ -54,15 +56,19 @@ def setup():
                           dtype=torch.float32)  # distinct grades in every list: one ranking per objective
     batch = Slates(torch.from_numpy(rng.standard_normal((3, N, F)).astype(np.float32)), labels,
                    torch.ones(3, N, dtype=torch.bool), np.arange(3), np.zeros((3, N), dtype=np.int64))
-    params = HyperDPOConfig(beta=0.7, tie_break="first", cosmos_lambda=2.0, modpo_margin_scale=0.5)
-    ctx = FitContext("hyperdpo", ds, ds, reference, None, params, ModelConfig(kind="mlp", hidden=[8]), 0, 3, None,
-                     10, np.eye(K), np.eye(K))
+    stage2 = Stage2Plan(epochs=1, lr=1e-3, weight_decay=0.0, beta=0.7, beta_range=[0.5, 2.0], top_k=None,
+                        tie_break="first", patience=1, grad_clip=0.0, lr_scheduler=None)
+    ctx = FitContext(method="hyperdpo", train=ds, vali=ds, reference=reference, run_dir=None, stage2=stage2,
+                     params=CosmosParams(weights_per_list=1, vertex_prob=0.0, cosine_weight=2.0),
+                     scorer=dataclasses.replace(scfg, conditioned_layers=1, head_hidden=32), learning_rates={},
+                     seed=0, batch_size=3, slate_length=None, front_k=10, val_weights=np.eye(K),
+                     member_weights=np.eye(K))
     return ctx, reference, batch
 
 
 def test_hyperdpo_loss_uses_the_reference(setup):
     ctx, reference, b = setup
-    policy = conditioned_copy(reference, ctx.model, K).eval()
+    policy = conditioned_copy(reference, ctx.scorer).eval()
     w = torch.tensor([[0.3, 0.7], [1.0, 0.0], [0.5, 0.5]])
     ref_s = reference(b.features, b.mask).detach()
     # at the start the policy is the reference: zero implicit rewards, every ranking has probability 1/n!
@@ -99,6 +105,7 @@ def test_modpo_margin_enters_with_its_sign(setup):
     ref_s = reference(b.features, b.mask).detach()
     s = ref_s + torch.randn_like(ref_s)
     w = torch.tensor([0.6, 0.4])
+    ctx.params = ModpoParams(margin_scale=0.5)
     got = Modpo().member_loss(ctx, s, ref_s, b, w, torch.Generator())
     y = b.labels.numpy()
     u = (0.7 * (s - ref_s).numpy() - 0.4 * 0.5 * y[..., 1]) / 0.6
@@ -114,15 +121,13 @@ def test_modpo_margin_enters_with_its_sign(setup):
 def test_hyperdpo_batch_loss_with_m_weights_per_list_equals_brute_force(setup, monkeypatch, layers):
     """Every list under m weights (the trunk shared): the mean over lists and weights of Σ_k w_k · PL-NLL of
     β(s − s_ref) under each objective's ranking, each (list, weight) pair scored on its own."""
-    import dataclasses
-
     import ltr_hyperdpo.methods.hyperdpo as hyperdpo_mod
 
     ctx, reference, b = setup
     m = 3
     ctx.params = dataclasses.replace(ctx.params, weights_per_list=m)
-    ctx.model = ModelConfig(kind="mlp", hidden=[8], conditioned_layers=layers)
-    policy = conditioned_copy(reference, ctx.model, K)
+    ctx.scorer = dataclasses.replace(ctx.scorer, conditioned_layers=layers, head_hidden=32 if layers == 1 else 0)
+    policy = conditioned_copy(reference, ctx.scorer)
     for p in policy.parameters():  # away from the no-op start, so the conditioning matters
         torch.nn.init.normal_(p, std=0.5)
     w = torch.rand(3 * m, K).softmax(1)
@@ -139,18 +144,23 @@ def test_hyperdpo_batch_loss_with_m_weights_per_list_equals_brute_force(setup, m
     assert got.item() == pytest.approx(total / (3 * m), rel=1e-5)
 
 
-@pytest.mark.parametrize(("layers", "setting", "expect"), [(1, None, 0.85), (0, None, 0.2), (1, 0.3, 0.3),
+@pytest.mark.parametrize(("layers", "setting", "expect"), [(None, None, 0.85), (0, None, 0.2), (None, 0.3, 0.3),
                                                            (0, 0.0, 0.0)])
 def test_vertex_prob_auto_follows_the_conditioning(setup, monkeypatch, layers, setting, expect):
-    """Scores affine in w (only the output layer conditioned) draw vertices with probability 0.85 unless told,
-    any other conditioning 0.2; a set value always wins."""
-    import dataclasses
-
+    """The plan resolves vertex_prob: scores affine in w (only the output layer conditioned) draw vertices with
+    probability 0.85 unless told, any other conditioning 0.2; a set value always wins. The loss draws at the
+    plan's value."""
     import ltr_hyperdpo.methods.hyperdpo as hyperdpo_mod
 
     ctx, reference, b = setup
-    ctx.params = dataclasses.replace(ctx.params, weights_per_list=2, vertex_prob=setting)
-    ctx.model = ModelConfig(kind="mlp", hidden=[8], conditioned_layers=layers)
+    cfg = RunConfig.from_dict({"model": {"hidden": [8], "conditioned_layers": layers},
+                               "method": {"name": "hyperdpo", "params": {"vertex_prob": setting,
+                                                                        "weights_per_list": 2}}})
+    plan = resolve(cfg, DataSummary(train="t", vali=None, test=None, n_features=F, n_objectives=K))
+    assert plan.method.params["vertex_prob"] == expect
+    assert ("method.params.vertex_prob" in plan.auto) == (setting is None)
+    ctx.params = plan.method_params()
+    ctx.scorer = plan.scorer
     seen = []
     real = hyperdpo_mod.sample_preferences
 
@@ -159,5 +169,5 @@ def test_vertex_prob_auto_follows_the_conditioning(setup, monkeypatch, layers, s
         return real(n, K, alpha, vertex_prob, gen)  # the fixture's dataset has one label column, the batch K
 
     monkeypatch.setattr(hyperdpo_mod, "sample_preferences", spy)
-    HyperDPO().batch_loss(ctx, conditioned_copy(reference, ctx.model, K), b, torch.Generator().manual_seed(0))
+    HyperDPO().batch_loss(ctx, conditioned_copy(reference, ctx.scorer), b, torch.Generator().manual_seed(0))
     assert seen == [expect]

@@ -20,7 +20,7 @@ def toy():
 
 
 def test_unregistered_method_is_refused_by_the_config():
-    with pytest.raises(ConfigError, match="config key 'method': expected one of .*got 'centre_only'"):
+    with pytest.raises(ConfigError, match="config key 'method.name': expected one of .*got 'centre_only'"):
         RunConfig.from_dict({"method": "centre_only"})
 
 
@@ -43,6 +43,11 @@ def test_toy_method_end_to_end(toy, tmp_path, capsys):
     front = json.loads((tmp_path / "f" / "front.json").read_text())
     pts = np.array([p["ndcg@10"] for p in front["points"]])
     assert len(pts) == 5 and np.allclose(pts, pts[0])  # one model: the same point for every weight
-    # and through the Python API
-    res = train(RunConfig.from_dict({**cfg, "method": toy}), tmp_path / "r2")
+    # and through the Python API, with the method's own parameter (validated, recorded in the plan, used)
+    res = train(RunConfig.from_dict({**cfg, "method": {"name": toy, "params": {"main_share": 0.8}}}), tmp_path / "r2")
     assert res.method == toy and load_run(tmp_path / "r2").method == toy
+    plan = json.loads((tmp_path / "r2" / "plan.json").read_text())
+    assert plan["method"]["params"] == {"main_share": 0.8}
+    assert np.allclose(json.loads((tmp_path / "r2" / "method.json").read_text())["members"][0]["w"], [0.8, 0.2])
+    with pytest.raises(ConfigError, match=r"config key 'method.params.main_share': must be < 1.0"):
+        RunConfig.from_dict({**cfg, "method": {"name": toy, "params": {"main_share": 1.5}}})

@@ -22,13 +22,16 @@ def files(tmp_path_factory):
     return d
 
 
-def cfg(d, method, **h):
+def cfg(d, method, **params):
+    if method in ("dpo_ls", "modpo"):
+        params = {"members": 5, **params}
     return RunConfig.from_dict({"data": {"train": str(d / "train.parquet"), "test": str(d / "test.parquet"),
                                          "batch_size": 16},
                                 "model": {"kind": "mlp", "hidden": [32], "dropout": 0.0},
                                 "reference": {"epochs": 3, "lr": 3e-3},
-                                "hyperdpo": {"epochs": 3, "lr": 3e-3, "members": 5, **h},
-                                "eval": {"grid": 5}, "method": method, "progress": False})
+                                "hyperdpo": {"epochs": 3, "lr": 3e-3},
+                                "eval": {"grid": 5}, "method": {"name": method, "params": params},
+                                "progress": False})
 
 
 @pytest.mark.slow
@@ -38,7 +41,7 @@ def test_each_method_trains_saves_and_reloads(files, tmp_path, method):
     assert res.method == method and res.front is not None and len(res.front["points"]) == 5
     run = load_run(tmp_path / method)
     ranker, c, state = run.ranker, run.config, run.state
-    assert c.method == method and run.method == method
+    assert c.method.name == method and run.method == method and run.plan.method.name == method
     meta = json.loads((tmp_path / method / "method.json").read_text())
     n_members = {"dpo_ls": 5, "modpo": 5, "dpo_soup": 2}.get(method, 0)
     assert len(meta["members"]) == n_members
@@ -96,7 +99,7 @@ def test_soup_interpolates_parameters_and_member_ranker_picks_nearest():
 @pytest.mark.slow
 def test_cosmos_differs_from_hyperdpo_by_its_penalty(files, tmp_path):
     h = train(cfg(files, "hyperdpo"), tmp_path / "h")
-    c = train(cfg(files, "cosmos", cosmos_lambda=50.0), tmp_path / "c")
+    c = train(cfg(files, "cosmos", cosine_weight=50.0), tmp_path / "c")
     assert h.front["hypervolume"] != c.front["hypervolume"]
 
 

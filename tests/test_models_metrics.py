@@ -10,9 +10,20 @@ from ltr_hyperdpo.models import HyperDPORanker, ScorerConfig, build_scorer, cond
 
 
 def cfg(kind, **kw):
+    """A resolved scorer config (the transformer conditioned by hyper prompts unless told)."""
     base = {"n_features": 6, "n_objectives": 3, "hidden": [16, 8], "d_model": 16, "n_heads": 2, "n_layers": 1,
-            "dropout": 0.0}
-    return ScorerConfig(kind=kind, **{**base, **kw})
+            "dropout": 0.0, "d_ff": 32, "conditioning": "lowrank" if kind == "mlp" else "prompts"}
+    return ScorerConfig(kind=kind, **{**base, **{k: v for k, v in kw.items() if v is not None}})
+
+
+def auto_scorer(kind, **model):
+    """The scorer a run resolves for ``model`` (auto values by the rules of training.auto) on 6 features, K = 3."""
+    from ltr_hyperdpo.training import DataSummary, RunConfig, resolve
+
+    m = {"kind": kind, "hidden": [16, 8], "d_model": 16, "n_heads": 2, "n_layers": 1, "dropout": 0.0, **model}
+    plan = resolve(RunConfig.from_dict({"model": m}),
+                   DataSummary(train="t", vali=None, test=None, n_features=6, n_objectives=3))
+    return plan.scorer
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])
@@ -268,10 +279,8 @@ def test_long_batches_are_scored_in_parts_with_the_same_results(kind, monkeypatc
     ds = RankingDataset.from_table(make_synthetic(30, 15, 8, 3, -0.3, seed=5), objectives=synth_objectives(8, 3),
                                    fit=True)
     torch.manual_seed(1)
-    from ltr_hyperdpo.models.base import ModelConfig
-
     ref = build_scorer(cfg(kind), conditioned=False)
-    pol = conditioned_copy(ref, ModelConfig(kind=kind))  # conditioning auto: low-rank (mlp), hyper prompts
+    pol = conditioned_copy(ref, auto_scorer(kind))  # conditioning auto: low-rank (mlp), hyper prompts
     with torch.no_grad():
         for n, q in pol.named_parameters():
             if n.startswith(("film.", "prompt_net.", "lowrank.")):
@@ -297,7 +306,7 @@ def test_long_batches_are_scored_in_parts_with_the_same_results(kind, monkeypatc
 @pytest.mark.parametrize("kind,cond,layers,towers", [
     ("mlp", "lowrank", None, 0), ("mlp", "lowrank", 1, 0), ("mlp", "lowrank", 2, 0), ("mlp", "lowrank", 1, 4),
     ("mlp", "lowrank", 2, 4), ("mlp", "film", None, 0), ("mlp", "film", 2, 0), ("mlp", "concat", None, 0),
-    ("transformer", "film", None, 0)])
+    ("transformer", "prompts", None, 0)])
 @pytest.mark.parametrize("temp", [False, True])
 def test_scoring_under_m_weights_at_once_equals_one_weight_at_a_time(kind, cond, layers, towers, temp):
     """``weights [batch, m, K]`` (the trunk shared by a list's m weights) = each list repeated m times, in scores and
@@ -344,22 +353,9 @@ def test_conditioning_only_the_last_layers():
     for p in deep.parameters():
         torch.nn.init.normal_(p, std=0.3)
     assert (deep(x, None, w) - sum(w[k] * deep(x, None, e[k]) for k in range(3))).abs().max() > 1e-3
-    assert ModelConfig().resolved_conditioned_layers() == 1  # auto: the low-rank MLP, scores affine in w
-    assert ModelConfig(conditioning="film").resolved_conditioned_layers() == 0  # auto: every layer
-    assert ModelConfig(temperature_conditioned=True).resolved_conditioned_layers() == 0
-    assert ModelConfig(kind="transformer").resolved_conditioned_layers() == 0
-    assert ModelConfig().conditioned_layers is None  # auto stays auto in a saved config: another conditioning works
-    assert ScorerConfig.for_data(ModelConfig(), 6, 3).conditioned_layers == 1
-    # towers: auto = 32 for the low-rank MLP conditioned in its output layer only; a set value wins
-    assert ModelConfig().resolved_head_hidden() == 32 and ScorerConfig.for_data(ModelConfig(), 6, 3).head_hidden == 32
-    assert ModelConfig(conditioned_layers=0).resolved_head_hidden() == 0
-    assert ModelConfig(conditioning="film").resolved_head_hidden() == 0
-    assert ModelConfig(temperature_conditioned=True).resolved_head_hidden() == 0
-    assert ModelConfig(kind="transformer").resolved_head_hidden() == 0
-    assert ModelConfig(head_hidden=0).resolved_head_hidden() == 0
-    assert ModelConfig(head_hidden=8).resolved_head_hidden() == 8
-    assert ScorerConfig(n_features=6).resolved_head_hidden() == 0  # a file written before the field: linear heads
-    assert type(conditioned_copy(build_scorer(cfg("mlp"), conditioned=False), ModelConfig(hidden=[16, 8])).lowrank[-1]
+    # auto (training.auto): only the output layer of the low-rank MLP, with 32-unit towers; a set value wins
+    assert auto_scorer("mlp").conditioned_layers == 1 and auto_scorer("mlp").head_hidden == 32
+    assert type(conditioned_copy(build_scorer(cfg("mlp"), conditioned=False), auto_scorer("mlp")).lowrank[-1]
                 ).__name__ == "TowerDelta"
     for bad in ({"kind": "transformer", "conditioned_layers": 1}, {"conditioning": "concat", "conditioned_layers": 1},
                 {"conditioning": "film", "conditioned_layers": 1}, {"hidden": [8], "conditioned_layers": 3}):
@@ -397,7 +393,7 @@ def test_output_towers_are_affine_in_w_and_match_a_by_hand_computation(tmp_path)
     assert back.config.head_hidden == 5
     torch.testing.assert_close(back.eval()(x.float(), None, w.float()), pol(x.float(), None, w.float()))
     ref = build_scorer(cfg("mlp"), conditioned=False)
-    copy = conditioned_copy(ref, ModelConfig(hidden=[16, 8], head_hidden=3, dropout=0.0))
+    copy = conditioned_copy(ref, auto_scorer("mlp", head_hidden=3))
     assert type(copy.lowrank[-1]).__name__ == "TowerDelta" and copy.config.head_hidden == 3
     for bad in ({"conditioning": "film", "head_hidden": 4}, {"kind": "transformer", "head_hidden": 4}):
         with pytest.raises(FieldError, match="head_hidden"):

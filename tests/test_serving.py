@@ -32,8 +32,9 @@ def synth(tmp_path_factory):
 def trained(d, tmp, method="hyperdpo", kind="mlp"):
     cfg = RunConfig.from_dict({"data": {"train": str(d / "train.parquet"), "batch_size": 16},
                                "model": {"kind": kind, "hidden": [16], "d_model": 16, "n_heads": 2, "n_layers": 1},
-                               "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2, "members": 3},
-                               "method": method, "progress": False})
+                               "reference": {"epochs": 2}, "hyperdpo": {"epochs": 2},
+                               "method": {"name": method, "params": {"members": 3} if method in ("dpo_ls", "modpo")
+                                          else {}}, "progress": False})
     train(cfg, tmp / f"{method}_{kind}")
     return load_run(tmp / f"{method}_{kind}")
 

@@ -140,7 +140,7 @@ def test_estimator_serves_pyterrier_apply_learned_model(mq2008, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("over", [{}, {"model": {"kind": "transformer", "d_model": 16, "n_heads": 2}},
-                                  {"method": "dpo_ls", "hyperdpo": {"epochs": 1, "members": 3}},
+                                  {"method": {"name": "dpo_ls", "params": {"members": 3}}, "hyperdpo": {"epochs": 1}},
                                   {"model": {"temperature_conditioned": True}}, {"model": {"head_hidden": 4}}])
 def test_onnx_export_equals_run_score_at_a_new_shape(mq_run, tmp_path, capsys, over):
     pytest.importorskip("onnxruntime")

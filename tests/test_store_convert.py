@@ -241,7 +241,7 @@ def test_mapped_pages_are_released_and_read_back(tmp_path):
     import pyarrow as pa
 
     from ltr_hyperdpo.data.store import write_table
-    from ltr_hyperdpo.runs.memory import release_mapped_pages
+    from ltr_hyperdpo.utils.memory import release_mapped_pages
 
     def rss_file() -> int:
         line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssFile"))

@@ -256,7 +256,8 @@ def test_weights_per_list_trains_and_calls_the_reference_once_per_list(synth_fil
         return real(self, ctx, pol, ref_s, b, w, beta, gen, tie_noise)
 
     monkeypatch.setattr(hd.HyperDPO, "objective", spy)
-    res = train(small_cfg(synth_files, hyperdpo={"epochs": 1, "weights_per_list": 3}, reference={"epochs": 1}),
+    res = train(small_cfg(synth_files, hyperdpo={"epochs": 1}, reference={"epochs": 1},
+                          method={"name": "hyperdpo", "params": {"weights_per_list": 3}}),
                 tmp_path / "r")
     assert seen and all(len(set(s)) == 1 for s in seen)
     assert res.front["hypervolume"] > 0

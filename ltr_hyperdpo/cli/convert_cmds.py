@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.conversion import convert
-from ..runs.io import dumps_json
+from ..utils.io import dumps_json
 
 
 def cmd_convert(a: argparse.Namespace) -> int:

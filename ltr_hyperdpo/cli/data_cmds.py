@@ -9,7 +9,7 @@ from ..data.leakage import near_copies
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
 from ..data.store import write_table
 from ..data.synth import make_synthetic, synth_objectives, write_letor_text
-from ..runs.io import dumps_json
+from ..utils.io import dumps_json
 
 PRESET_NAMES = ", ".join(PRESETS)
 

@@ -18,7 +18,7 @@ from ..llm.evaluate import evaluate_llm_front
 from ..llm.generate import fit_prompt, generate_front, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
 from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
-from ..runs.io import dumps_json
+from ..utils.io import dumps_json
 from .common import require
 
 SOURCES = ["jsonl", *CONVERTERS]

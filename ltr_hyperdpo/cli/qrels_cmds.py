@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 
 from ..data.dataset import RankingDataset
-from ..runs.io import dumps_json
 from ..serving.blocks import iter_blocks
 from ..serving.outputs import write_qrels
 from ..serving.state import load_run_state
+from ..utils.io import dumps_json
 
 
 def cmd_qrels(a: argparse.Namespace) -> int:

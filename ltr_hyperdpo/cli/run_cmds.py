@@ -19,23 +19,25 @@ from ..demo import run_demo
 from ..errors import ConfigError
 from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
-from ..runs.io import atomic_path, dumps_json
 from ..serving import load_run
-from ..training import RunConfig, train
+from ..training import RunConfig, train, upgrade
 from ..training.allrank import from_allrank, is_allrank_config
+from ..training.config import load_run_config_dict
+from ..utils.io import atomic_path, dumps_json
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    d = load_config_file(a.config) if a.config else {}
+    d = load_run_config_dict(a.config) if a.config else {}
     if is_allrank_config(d):  # an allRank config, translated (refused if anything has no counterpart)
         imported = from_allrank(d)
         imported.check(source=f"{a.config} (an allRank config)")
         for note in imported.notes:
             warnings.warn(f"{a.config}: {note}", stacklevel=1)
         d = imported.config
-    d = apply_overrides(d, a.set)
+    d = apply_overrides(upgrade(d), a.set)  # today's layout first: --set method.params.KEY=... works on any config
     if a.method:
-        d["method"] = a.method
+        d["method"] = {"name": a.method} if not isinstance(d.get("method"), dict) or \
+            d["method"].get("name") != a.method else d["method"]
     cfg = RunConfig.from_dict(d)
     res = train(cfg, a.out, resume=a.resume)
     if res.front:

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runs.io import dumps_json
 from ..serving import load_run
 from ..serving.export import export_onnx
 from ..serving.outputs import write_scores
+from ..utils.io import dumps_json
 from .common import require
 
 EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".parquet": "parquet"}

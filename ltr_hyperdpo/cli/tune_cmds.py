@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import apply_overrides, load_config_file
-from ..runs.io import dumps_json
+from ..config import apply_overrides
+from ..training import upgrade
+from ..training.config import load_run_config_dict
 from ..tune import run_study
+from ..utils.io import dumps_json
 
 
 def cmd_tune(a: argparse.Namespace) -> int:
-    base = apply_overrides(load_config_file(a.config) if a.config else {}, a.set)
+    base = apply_overrides(upgrade(load_run_config_dict(a.config)) if a.config else {}, a.set)
     res = run_study(base, a.work, a.trials, a.storage, a.study_name, a.seed, a.heartbeat)
     print(dumps_json(res))
     return 0

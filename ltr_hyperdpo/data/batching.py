@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..runs.distributed import shard_indices
+from ..utils.sharding import shard_indices
 from .dataset import RankingDataset
 
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..runs.inputs import content_hash
+from ..utils.fingerprint import content_hash
 from .conversion import convert
 from .store import storage_format
 from .textio import check_input_path, resolve_group_file

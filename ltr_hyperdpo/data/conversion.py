@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
-from ..runs.io import TMP_SUFFIX
+from ..utils.io import TMP_SUFFIX
 from .letor import (
     DEFAULT_CHUNK_BYTES,
     ParsedChunk,

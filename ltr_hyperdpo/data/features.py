@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ..runs.memory import release_mapped_pages
+from ..utils.memory import release_mapped_pages
 from .normalize import FeatureNormalizer
 
 #: rows per block when one column is read from row-major data (its pages are released after each block)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..runs.memory import release_mapped_pages
+from ..utils.memory import release_mapped_pages
 from .dataset import RankingDataset
 
 THRESHOLD = 0.95

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..runs.progress import progress_bar
+from ..utils.progress import progress_bar
 from ._parse_kernel import ERR_INDEX_TOO_LARGE, ERROR_TEXT, OK, parse_chunk
 from .limits import DEFAULT_MAX_FEATURES, MAX_LABEL
 from .textio import (

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numba import njit, prange
 
-from ..runs.memory import release_mapped_pages
+from ..utils.memory import release_mapped_pages
 
 SKEW_THRESHOLD = 3.0
 #: rows of the fit's accumulator: minimum, shifted sums of d, d², d³, sums of log1p(x), log1p(x)²

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from ..runs.io import atomic_path, jsonable
-from ..runs.memory import map_readonly
+from ..utils.io import atomic_path, jsonable
+from ..utils.memory import map_readonly
 
 META_KEY = b"ltr_hyperdpo"
 PARQUET_MAGIC = b"PAR1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..runs.io import atomic_path
+from ..utils.io import atomic_path
 from .dataset import table_arrays
 from .objectives import ObjectiveSpec
 

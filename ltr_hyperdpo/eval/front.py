@@ -10,7 +10,7 @@ import torch
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker
-from ..runs.memory import release_freed_memory, release_mapped_pages
+from ..utils.memory import release_freed_memory, release_mapped_pages
 from .metrics import aggregate, ndcg_grid, ndcg_ranx
 from .pareto import hypervolume, nondominated, reference_point
 from .validation import MAX_DOCS_PER_FORWARD, weights_per_forward

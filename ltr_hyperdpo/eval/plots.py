@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runs.io import atomic_path
+from ..utils.io import atomic_path
 
 #: a weight label is drawn only this far (as a fraction of the axes) from every label already drawn
 LABEL_SPACING = 0.07

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..runs.io import atomic_write_json, atomic_write_text, output_dir
+from ..utils.io import atomic_write_json, atomic_write_text, output_dir
 from .front import FrontResult
 from .plots import plot_fronts
 

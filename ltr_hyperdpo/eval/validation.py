@@ -14,7 +14,7 @@ import torch
 
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
-from ..runs.memory import release_freed_memory, release_mapped_pages
+from ..utils.memory import release_freed_memory, release_mapped_pages
 from .metrics import BLANK_POLICIES, ndcg_torch
 from .pareto import hypervolume
 

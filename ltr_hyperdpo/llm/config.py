@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .. import defaults
 from ..config import FieldError, Validated, from_dict, load_config_file, opt, to_dict
 
 #: keys a ``--resume`` may change: they do not change the result
@@ -29,17 +30,17 @@ class LLMConfig(Validated):
     n_prompts: int = opt(4, ge=1)
     prompt_hidden: int = opt(64, ge=1)
     temperature_conditioned: bool = False
-    beta: float = opt(0.1, gt=0.0)
-    beta_range: list[float] = opt(factory=lambda: [0.05, 0.5], items_gt=0.0, length=2)
-    alpha: float = opt(0.5, gt=0.0)
-    lr: float = opt(3e-3, gt=0.0)
+    beta: float = opt(defaults.LLM_BETA, gt=0.0)
+    beta_range: list[float] = opt(factory=lambda: list(defaults.LLM_BETA_RANGE), items_gt=0.0, length=2)
+    alpha: float = opt(defaults.ALPHA, gt=0.0)
+    lr: float = opt(defaults.LLM_LR, gt=0.0)
     weight_decay: float = opt(0.0, ge=0.0)
     epochs: int = opt(1, ge=1)
     batch_lists: int = opt(2, ge=1)
     grad_accum: int = opt(4, ge=1)
-    grad_clip: float = opt(1.0, ge=0.0)
+    grad_clip: float = opt(defaults.LLM_GRAD_CLIP, ge=0.0)
     lora: dict | None = None
-    seed: int = opt(0, ge=0)
+    seed: int = opt(defaults.SEED, ge=0)
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     eval_grid: int = opt(5, ge=1)

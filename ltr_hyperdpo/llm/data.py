@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ..data.store import open_table, storage_format, write_table
 from ..errors import DataError
-from ..runs.io import atomic_path
+from ..utils.io import atomic_path
 
 Prompt = str | list[dict[str, str]]
 

@@ -32,7 +32,7 @@ import torch
 from ..errors import ConfigError
 from ..eval.pareto import hypervolume, nondominated
 from ..eval.plots import plot_fronts
-from ..runs.io import atomic_write_json, atomic_write_text, output_dir
+from ..utils.io import atomic_write_json, atomic_write_text, output_dir
 from .data import Prompt
 from .model import HyperPromptLM, hf_bars
 from .tokenize import Encoder

@@ -17,7 +17,7 @@ import pyarrow as pa
 import torch
 
 from ..data.store import open_table
-from ..runs.io import atomic_path
+from ..utils.io import atomic_path
 from .model import HyperPromptLM
 from .tokenize import Encoder
 

@@ -17,13 +17,13 @@ from ..config import check_resume_config
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..errors import DataError, RunDirError
-from ..runs.checkpoint import load, load_latest, previous_path, save_atomic
 from ..runs.device import resolve_device as resolve_torch_device
 from ..runs.device import set_threads
 from ..runs.inputs import check_inputs, record_inputs
-from ..runs.io import atomic_write_json
 from ..runs.loop import Stage, epoch_seed, run_stage
 from ..runs.rundir import LOCK_NAME, RunLock, check_new_or_resume, discard_unstarted
+from ..utils.checkpoint import load, load_latest, previous_path, save_atomic
+from ..utils.io import atomic_write_json
 from .config import RESUME_HARMLESS_KEYS, LLMConfig
 from .convert import load_preferences
 from .data import PreferenceLists, Prompt, read_lists

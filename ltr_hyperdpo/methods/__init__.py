@@ -9,9 +9,10 @@
 | ``modpo`` | one per training w | PL-DPO on the main objective with the others as a margin | nearest member |
 | ``reference`` | the reference | — | one point |
 
-A new method is one file (a :class:`Method` subclass) plus one ``register(...)`` line below.
+A new method is one file (a :class:`Method` subclass, with its own ``Params`` when it has parameters) plus one
+``register(...)`` line below. A run names it as ``method: NAME`` or ``method: {name: NAME, params: {...}}``.
 """
-from .base import FitContext, FitOutcome, Method, Stage2Params
+from .base import FitContext, FitOutcome, Method, NoParams, Stage2Settings
 from .cosmos import Cosmos
 from .dpo_ls import DpoLS
 from .dpo_soup import DpoSoup
@@ -27,5 +28,5 @@ register(DpoSoup())
 register(Modpo())
 register(Cosmos())
 
-__all__ = ["Method", "FitContext", "FitOutcome", "Stage2Params", "register", "unregister", "get_method",
+__all__ = ["Method", "FitContext", "FitOutcome", "Stage2Settings", "NoParams", "register", "unregister", "get_method",
            "method_names", "labels"]

@@ -1,27 +1,32 @@
 """What a stage-2 method is: an object with a name, a plot label, a ``fit`` and a ``load``, in a registry.
 
-The trainer builds a :class:`FitContext` from the run config and calls :meth:`Method.fit`; :meth:`Method.load`
+The trainer builds a :class:`FitContext` from the run's plan and calls :meth:`Method.fit`; :meth:`Method.load`
 rebuilds the trained :class:`~ltr_hyperdpo.models.Ranker` from the run directory. Methods do not import the run
-config: what they need of it arrives in the context (the ``hyperdpo`` section as :class:`Stage2Params`).
+config: what they need arrives in the context (the shared stage-2 settings as :class:`Stage2Settings`, the method's
+own validated :attr:`Method.Params`, the resolved scorer and each parameter group's learning rate).
+
+A method owns its parameters: ``Params`` is a :class:`~ltr_hyperdpo.config.Validated` dataclass; a field that is
+``None`` by default is an ``auto`` value resolved by a rule of :mod:`ltr_hyperdpo.training.auto` (by field name).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from ..config import Validated
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
 from ..eval.validation import ValidationSet
 from ..models.ranker import Ranker
-from ..models.scorers import ModelConfig, Scorer
-from ..runs.io import atomic_write_json
+from ..models.scorers import Scorer, ScorerConfig
 from ..runs.loop import LossFn, Stage, StageState, run_stage
 from ..runs.schedules import make_scheduler, needs_metric, parse_schedule
+from ..utils.io import atomic_write_json
 
 #: stage ids enter the epoch seeds: the reference is stage 1, a one-model method stage 2, member i of a multi-run
 #: method stage MEMBER_STAGE_BASE + i
@@ -35,26 +40,43 @@ def conditioning_init_seed(seed: int) -> int:
     return seed * 7919 + 17
 
 
-class Stage2Params(Protocol):
-    """The ``hyperdpo`` config section, as the methods read it."""
+class Stage2Settings(Protocol):
+    """The stage-2 settings every method shares (the ``hyperdpo`` config section, resolved in the plan; read-only)."""
 
-    epochs: int
-    lr: float
-    weight_decay: float
-    alpha: float | list[float]
-    beta: float
-    beta_range: list[float]
-    top_k: int | None
-    tie_break: Literal["random", "first"]
-    lr_scheduler: str | dict | None
-    weights_per_list: int | None
-    vertex_prob: float | None
-    patience: int
-    grad_clip: float
-    cond_lr_mult: float
-    cosmos_lambda: float
-    modpo_margin_scale: float
-    modpo_w0_min: float
+    @property
+    def epochs(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def weight_decay(self) -> float: ...
+
+    @property
+    def beta(self) -> float: ...
+
+    @property
+    def beta_range(self) -> list[float]: ...
+
+    @property
+    def top_k(self) -> int | None: ...
+
+    @property
+    def tie_break(self) -> str: ...
+
+    @property
+    def lr_scheduler(self) -> str | dict | None: ...
+
+    @property
+    def patience(self) -> int: ...
+
+    @property
+    def grad_clip(self) -> float: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoParams(Validated):
+    """The parameters of a method that has none."""
 
 
 def global_rows(b: Slates, m: int = 1) -> torch.Tensor:
@@ -62,17 +84,19 @@ def global_rows(b: Slates, m: int = 1) -> torch.Tensor:
     return (b.positions[:, None] * m + torch.arange(m)).reshape(-1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FitContext:
-    """Everything a method's ``fit`` needs; built by the trainer from the run config."""
+    """Everything a method's ``fit`` needs; built by the trainer from the run's plan (keyword-only)."""
 
     method: str
     train: RankingDataset
     vali: RankingDataset
     reference: Scorer
     run_dir: Path
-    params: Stage2Params
-    model: ModelConfig
+    stage2: Stage2Settings
+    params: Any  # the method's own ``Params``, resolved
+    scorer: ScorerConfig  # the resolved architecture of a conditioned model (one-model methods)
+    learning_rates: dict[str, float]  # per parameter group, as the plan states them
     seed: int
     batch_size: int
     slate_length: int | None
@@ -82,7 +106,7 @@ class FitContext:
     ref_point: Any = None
     progress: bool = True
     resume: dict | None = None  # the run's checkpoint.pt, when resuming
-    on_epoch: Callable[[str, dict], None] | None = None
+    callbacks: tuple = ()  # engine callbacks (runs.callbacks) added to every stage
     blank_policy: str = "skip"  # validation counts blank queries as the run's evaluation does
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
@@ -107,15 +131,16 @@ class FitContext:
         """Random tie-break draws ``[rows, *shape]`` for this process's lists (each repeated ``m`` times), taken
         from draws for the whole global batch: the same whatever the number of processes. ``None`` with
         ``tie_break: first``."""
-        if self.params.tie_break != "random":
+        if self.stage2.tie_break != "random":
             return None
         return torch.rand((b.n_global * m, *shape), generator=gen)[global_rows(b, m)].to(self.device)
 
     def fit_stage(self, name: str, stage_id: int, model: torch.nn.Module,
                   loss_fn: LossFn, val_fn: Callable[[], dict], val_key: str,
                   checkpoint_dir: Path, resume: dict | None, param_groups: list | None = None) -> StageState:
-        """Train ``model`` with the shared loop under the stage-2 hyperparameters."""
-        p = self.params
+        """Train ``model`` with the shared loop under the stage-2 settings (``param_groups`` carry their own
+        learning rates; without them the whole model learns at ``stage2.lr``)."""
+        p = self.stage2
         loader = self.loader()
         sched, sched_args = parse_schedule(p.lr_scheduler)
         stage = Stage(name, stage_id, model, loss_fn, loader.epoch_batches, p.epochs, p.lr, p.weight_decay,
@@ -126,7 +151,7 @@ class FitContext:
                       precision=self.precision)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         return run_stage(stage, checkpoint_dir / "checkpoint.pt", self.seed, resume=resume, progress=self.progress,
-                         log_path=self.run_dir / "log.jsonl", on_epoch=self.on_epoch)
+                         log_path=self.run_dir / "log.jsonl", callbacks=self.callbacks)
 
 
 @dataclass
@@ -139,11 +164,21 @@ class FitOutcome:
 
 
 class Method:
-    """A stage-2 method. Subclasses set ``name``, ``label``, ``multi_run`` and implement ``fit`` / ``load``."""
+    """A stage-2 method. Subclasses set ``name``, ``label``, ``multi_run``, ``Params`` (their own validated
+    parameters) and implement ``fit`` / ``load``; ``learning_rates`` states each parameter group's rate."""
 
     name: str = ""
     label: str = ""
     multi_run: bool = False  # one model per training weight (the budget of M runs) rather than one model
+    Params: type = NoParams
+
+    def learning_rates(self, stage2: Stage2Settings, params: Any, scorer: ScorerConfig) -> dict[str, float]:
+        """The learning rate of each parameter group the method's optimizer will hold (recorded in the plan)."""
+        return {"model": stage2.lr}
+
+    def training_weights(self, n_objectives: int, params: Any) -> np.ndarray | None:
+        """``[members, objectives]``: the weights a multi-run method trains its members at (``None``: one model)."""
+        return None
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         """Train into ``ctx.run_dir``; write ``method.json`` (and the model files) there."""

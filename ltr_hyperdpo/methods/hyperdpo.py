@@ -1,15 +1,18 @@
 """HyperDPO (COS-DPO): one weight-conditioned copy of the reference, PL-DPO with ``w ~ Dirichlet(α)`` per list."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .. import defaults
+from ..config import Validated, opt
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.batching import Slates
 from ..eval.validation import val_hypervolume
-from ..models.base import ModelConfig
+from ..models.base import ScorerConfig
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import HyperDPORanker, Ranker
 from ..models.scorers import Scorer, conditioned_copy
@@ -19,6 +22,7 @@ from .base import (
     FitContext,
     FitOutcome,
     Method,
+    Stage2Settings,
     conditioning_init_seed,
     global_rows,
     write_method_json,
@@ -40,20 +44,18 @@ def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], ve
     return w
 
 
-def default_weights_per_list(model: ModelConfig) -> int:
-    """Trade-offs per list and step when ``weights_per_list`` is not set: 8 when the scorer is conditioned in its
-    output layer only (the trunk is shared, an extra weight costs one small head), else 2."""
-    return 8 if model.output_conditioned() else 2
+@dataclass(frozen=True, kw_only=True)
+class OneShotParams(Validated):
+    """Parameters of the one-model, weight-conditioned methods (``method: {name: hyperdpo, params: {...}}``).
 
+    ``None`` is ``auto``: resolved by the rule of the same name in :mod:`ltr_hyperdpo.training.auto`."""
 
-def default_vertex_prob(model: ModelConfig) -> float:
-    """``vertex_prob`` when not set: 0.85 for scores affine in w, else 0.2.
-
-    With ``s(x, w) = s_0(x) + Σ_k w_k s_k(x)`` each objective's head is pinned down at its vertex — the optimal
-    policy of a linearly scalarised reward has exactly this form, ``s_ref + Σ_k w_k r_k / β`` — so most draws go to
-    the vertices, where each head gets an expert's training signal, and the rest (Dirichlet) teach the shared trunk
-    the mixtures (``benchmarks/reproduce.py``: hypervolume +4–10 % on the MSLR excerpts against 0.2)."""
-    return 0.85 if model.output_conditioned() else 0.2
+    alpha: float | list[float] = opt(defaults.ALPHA, gt=0.0, items_gt=0.0,
+                                     doc="Dirichlet concentration of w (one value, or one per objective)")
+    weights_per_list: int | None = opt(None, ge=1, doc="trade-offs each list is trained under per step")
+    vertex_prob: float | None = opt(None, ge=0.0, le=1.0, doc="probability that a draw is a vertex e_k")
+    cond_lr_mult: float = opt(defaults.COND_LR_MULT, gt=0.0,
+                              doc="the conditioning network's learning rate as a multiple of lr")
 
 
 class HyperDPO(Method):
@@ -61,20 +63,29 @@ class HyperDPO(Method):
 
     name = "hyperdpo"
     label = "HyperDPO (1 run)"
+    Params = OneShotParams
+
+    def learning_rates(self, stage2: Stage2Settings, params: OneShotParams, scorer: ScorerConfig
+                       ) -> dict[str, float]:
+        """The trunk learns at ``lr`` (nothing with ``freeze_backbone``), the conditioning network at
+        ``lr x cond_lr_mult``."""
+        rates = {"conditioning": stage2.lr * params.cond_lr_mult}
+        if not scorer.freeze_backbone:
+            rates = {"backbone": stage2.lr, **rates}
+        return rates
 
     def batch_loss(self, ctx: FitContext, model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
         """The mean loss of one batch: ``weights_per_list`` weights (and β) sampled per list, the reference scored
         once per list without gradient. Draws are made for the whole global batch and sliced to this process's
         lists, so the result does not depend on the number of processes."""
-        p = ctx.params
-        temp = ctx.model.temperature_conditioned
-        m = p.weights_per_list or default_weights_per_list(ctx.model)
+        p, s2 = ctx.params, ctx.stage2
+        temp = ctx.scorer.temperature_conditioned
+        m = p.weights_per_list
         rows = global_rows(b, m)
         n_all = b.n_global * m
-        vertex_prob = default_vertex_prob(ctx.model) if p.vertex_prob is None else p.vertex_prob
-        w = sample_preferences(n_all, ctx.n_objectives, p.alpha, vertex_prob, gen)[rows].to(ctx.device)
-        beta = sample_beta(n_all, (p.beta_range[0], p.beta_range[1]), generator=gen)[rows].to(ctx.device) \
-            if temp else p.beta
+        w = sample_preferences(n_all, ctx.n_objectives, p.alpha, p.vertex_prob, gen)[rows].to(ctx.device)
+        beta = sample_beta(n_all, (s2.beta_range[0], s2.beta_range[1]), generator=gen)[rows].to(ctx.device) \
+            if temp else s2.beta
         noise = ctx.tie_noise(b, gen, (ctx.n_objectives, b.mask.shape[1]), m)
         with torch.no_grad():
             ref_s = ctx.reference(b.features, b.mask).repeat_interleave(m, 0)
@@ -92,15 +103,15 @@ class HyperDPO(Method):
                   beta: torch.Tensor | float, gen: torch.Generator, tie_noise: torch.Tensor | None = None
                   ) -> torch.Tensor:
         """``mean_lists Σ_k w_k L_k`` (the PL-DPO loss per objective under the implicit rewards)."""
-        p = ctx.params
+        p = ctx.stage2
         return pl_dpo_loss(pol, ref_s, b.labels, b.mask, w, beta=beta, top_k=p.top_k, tie_break=p.tie_break,
                            generator=gen, tie_noise=tie_noise)
 
     def fit(self, ctx: FitContext) -> FitOutcome:
-        p = ctx.params
+        p = ctx.stage2
         torch.manual_seed(conditioning_init_seed(ctx.seed))
-        policy = conditioned_copy(ctx.reference, ctx.model, ctx.n_objectives)
-        temp = ctx.model.temperature_conditioned
+        policy = conditioned_copy(ctx.reference, ctx.scorer)
+        temp = ctx.scorer.temperature_conditioned
         grid = ctx.val_grid()
         vset = ctx.validation_set()
 
@@ -110,16 +121,8 @@ class HyperDPO(Method):
                                                        ctx.blank_policy, policy.per_weight_width)}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
-        cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]
-        ids = {id(q) for q in cond}
-        backbone = [q for q in policy.parameters() if id(q) not in ids]
-        groups: list[dict] | None
-        if ctx.model.freeze_backbone:  # Hyper Prompt Tuning proper: only the conditioning network learns
-            for q in backbone:
-                q.requires_grad_(False)
-            groups = [{"params": cond, "lr": p.lr * p.cond_lr_mult}]
-        else:
-            groups = [{"params": backbone}, {"params": cond, "lr": p.lr * p.cond_lr_mult}] if cond else None
+        groups = self.param_groups(policy, ctx.learning_rates)
+
         def loss(model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
             return self.batch_loss(ctx, model, b, gen)
 
@@ -129,6 +132,23 @@ class HyperDPO(Method):
             save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)
             write_method_json(ctx.run_dir, self.name, [], p.beta)
         return FitOutcome(HyperDPORanker(policy, ctx.reference, p.beta), st.history, st.best_metric)
+
+    @staticmethod
+    def param_groups(policy: torch.nn.Module, rates: dict[str, float]) -> list[dict]:
+        """The optimizer's groups at the plan's rates: ``conditioning`` (FiLM generator, low-rank deltas, hyper
+        prompts) and ``backbone`` (everything else; frozen when the plan has no rate for it)."""
+        cond = [q for n, q in policy.named_parameters() if n.startswith(CONDITIONING_PREFIXES)]
+        ids = {id(q) for q in cond}
+        backbone = [q for q in policy.parameters() if id(q) not in ids]
+        groups = []
+        if "backbone" in rates:
+            groups.append({"params": backbone, "lr": rates["backbone"], "name": "backbone"})
+        else:  # Hyper Prompt Tuning proper: only the conditioning network learns
+            for q in backbone:
+                q.requires_grad_(False)
+        if cond:
+            groups.append({"params": cond, "lr": rates["conditioning"], "name": "conditioning"})
+        return groups
 
     def load(self, run_dir: Path, reference: Scorer, meta: dict) -> Ranker:
         policy, saved = load_scorer(run_dir / "model.pt")

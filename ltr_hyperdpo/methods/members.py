@@ -5,30 +5,42 @@ interrupted one from its checkpoint.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..config import Validated, opt
 from ..core.dpo import pl_dpo_loss
+from ..core.grids import member_grid
 from ..data.batching import Slates
 from ..eval.validation import val_hypervolume, val_ndcg
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import MemberRanker, Ranker
 from ..models.scorers import Scorer, build_scorer
-from ..runs.checkpoint import load_latest, previous_path
 from ..runs.distributed import is_main
+from ..utils.checkpoint import load_latest, previous_path
 from .base import MEMBER_STAGE_BASE, FitContext, FitOutcome, Method, write_method_json
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembersParams(Validated):
+    """Parameters of a multi-run method: its budget of members. ``None`` is ``auto`` (``training.auto.members``)."""
+
+    members: int | None = opt(None, ge=1, doc="models trained, one per weight of the member grid")
 
 
 class MultiRun(Method):
     """Base of the methods that train one model per weight; subclasses define the weights and the member loss."""
 
     multi_run = True
+    Params: type = MembersParams
 
-    def training_weights(self, ctx: FitContext) -> np.ndarray:
-        """``[members, objectives]``: the weights the members are trained at."""
-        return np.asarray(ctx.member_weights, dtype=np.float64)
+    def training_weights(self, n_objectives: int, params: Any) -> np.ndarray:
+        """``[members, objectives]``: the member grid of ``params.members`` weights."""
+        return member_grid(n_objectives, params.members)
 
     def tie_noise(self, ctx: FitContext, b: Slates, gen: torch.Generator) -> torch.Tensor | None:
         """Tie-break draws for the global batch (one ranking per objective), sliced to this process's lists."""
@@ -37,7 +49,7 @@ class MultiRun(Method):
     def member_loss(self, ctx: FitContext, s: torch.Tensor, ref_s: torch.Tensor, b: Slates, w: torch.Tensor,
                     gen: torch.Generator, tie_noise: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss of one batch for the member trained at ``w`` ``[objectives]``."""
-        p = ctx.params
+        p = ctx.stage2
         return pl_dpo_loss(s, ref_s, b.labels, b.mask, w[None, :].expand(s.shape[0], -1), beta=p.beta,
                            top_k=p.top_k, tie_break=p.tie_break, generator=gen, tie_noise=tie_noise)
 
@@ -45,8 +57,8 @@ class MultiRun(Method):
         return MemberRanker(members, reference, beta)
 
     def fit(self, ctx: FitContext) -> FitOutcome:
-        p = ctx.params
-        weights = self.training_weights(ctx)
+        p = ctx.stage2
+        weights = np.asarray(ctx.member_weights, dtype=np.float64)
         vset = ctx.validation_set()
         members: list[tuple[np.ndarray, Scorer]] = []
         hist: list = []
@@ -74,8 +86,9 @@ class MultiRun(Method):
 
             ck = mdir / "checkpoint.pt"
             state = load_latest(ck) if ck.exists() or previous_path(ck).exists() else None
+            groups = [{"params": list(model.parameters()), "lr": ctx.learning_rates["model"], "name": "model"}]
             st = ctx.fit_stage(f"{self.name}[{i}]", MEMBER_STAGE_BASE + i, model, loss, val, "val_scalarised", mdir,
-                               state)
+                               state, groups)
             if is_main():
                 save_scorer(model, path, beta=p.beta, history=st.history, best_metric=st.best_metric,
                             weight=[float(v) for v in w])

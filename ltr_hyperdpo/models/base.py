@@ -8,11 +8,12 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .. import defaults
 from ..config import FieldError, Validated, opt
 from .conditioning import condition_vector
 
 KINDS = ("mlp", "transformer")
-CONDITIONINGS = ("auto", "film", "lowrank", "concat", "none")
+CONDITIONINGS = ("auto", "film", "lowrank", "concat", "prompts", "none")
 #: activations by name (torch.nn class names such as ``ReLU`` or ``LeakyReLU`` are accepted too, as allRank writes
 #: them)
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -38,25 +39,31 @@ def make_activation(name: str | None) -> nn.Module:
     return ACTIVATIONS[activation_name(name)]()
 
 
+#: conditionings of the MLP; the transformer is conditioned by hyper prompts (``prompts``) or not at all
+MLP_CONDITIONINGS = ("film", "lowrank", "concat", "none")
+TRANSFORMER_CONDITIONINGS = ("prompts", "none")
+
+
 @dataclass
 class ModelConfig(Validated):
-    """The scorer architecture a user chooses (the ``model`` section); sizes come from the data."""
+    """The scorer architecture a user chooses (the ``model`` section): the user's intent, which may hold ``auto``
+    values (``None`` or ``"auto"``). It is never mutated; :func:`ltr_hyperdpo.training.resolve` turns it, with the
+    data's sizes, into the :class:`ScorerConfig` a run trains (recorded in ``plan.json``), by the rules of
+    :mod:`ltr_hyperdpo.training.auto`."""
 
     kind: Literal["mlp", "transformer"] = "mlp"
-    hidden: list[int] = opt(factory=lambda: [256, 128], items_ge=1)
-    dropout: float = opt(0.1, ge=0.0, lt=1.0)
-    # auto: lowrank for the MLP (the best fronts in benchmarks/reproduce.py), hyper prompts (film) for the transformer
-    conditioning: Literal["auto", "film", "lowrank", "concat", "none"] = "auto"
-    rank: int = opt(16, ge=1)  # of the low-rank weight deltas (conditioning: lowrank)
+    hidden: list[int] = opt(factory=lambda: list(defaults.HIDDEN), items_ge=1)
+    dropout: float = opt(defaults.DROPOUT, ge=0.0, lt=1.0)
+    # auto: see training.auto.conditioning. ``film`` on a transformer is an older spelling of ``prompts``
+    conditioning: Literal["auto", "film", "lowrank", "concat", "prompts", "none"] = "auto"
+    rank: int | None = opt(None, ge=1, doc="rank of the low-rank weight deltas (lowrank only); auto: 16")
     # lowrank MLP: each objective's output head is a tower with this many hidden units, s_k(x) = v_kᵀ relu(U_k h(x)),
-    # instead of a linear map of the last hidden layer (0); the score stays affine in w. None (auto): 32 when only the
-    # output layer is conditioned (a linear head on a shared trunk is the bottleneck at the vertices), else 0
+    # instead of a linear map of the last hidden layer (0); the score stays affine in w. auto: training.auto
     head_hidden: int | None = opt(None, ge=0)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
     n_heads: int = opt(4, ge=1)
-    ff_mult: int = opt(2, ge=1)
-    d_ff: int | None = opt(None, ge=1)  # the transformer's feed-forward width (default ff_mult x d_model)
+    d_ff: int | None = opt(None, ge=1, doc="the transformer's feed-forward width; auto: 2 x d_model")
     activation: str = "relu"  # between the MLP's hidden layers
     input_norm: bool = False  # LayerNorm on the input features
     output_activation: str | None = None  # on the final score (e.g. tanh, as some allRank configs use)
@@ -65,58 +72,40 @@ class ModelConfig(Validated):
     temperature_conditioned: bool = False
     freeze_backbone: bool = False  # stage 2 trains the conditioning network only (FiLM / hyper prompts)
     # MLP: only the last N linear layers (the output layer counts as one) are conditioned; the layers before them are
-    # a trunk computed once per list and shared by every weight it is scored under. 0: every layer. None (auto): 1 for
-    # the low-rank MLP (scores affine in w, as the optimal DPO policy of a linearly scalarised reward is), every
-    # layer otherwise (FiLM, a temperature-conditioned model: β rescales, it does not add)
+    # a trunk computed once per list and shared by every weight it is scored under. 0: every layer. auto:
+    # training.auto.conditioned_layers
     conditioned_layers: int | None = opt(None, ge=0)
 
-    def _low_rank_mlp(self) -> bool:
+    def low_rank_mlp(self) -> bool:
         """Whether this is the MLP with low-rank conditioning (``auto`` counted as what it resolves to)."""
         return self.kind == "mlp" and self.conditioning in ("lowrank", "auto")
 
-    def resolved_conditioned_layers(self) -> int:
-        """``conditioned_layers`` with auto (None) resolved: 1 for the low-rank MLP that is not
-        temperature-conditioned, else 0 (every layer)."""
-        if self.conditioned_layers is not None:
-            return self.conditioned_layers
-        return 1 if self._low_rank_mlp() and not self.temperature_conditioned else 0
-
-    def output_conditioned(self) -> bool:
-        """Whether only the low-rank MLP's output layer is conditioned: scores affine in w,
-        ``s_0(x) + Σ_k w_k s_k(x)``."""
-        return self._low_rank_mlp() and self.resolved_conditioned_layers() == 1
-
-    def resolved_head_hidden(self) -> int:
-        """``head_hidden`` with auto (None) resolved: 32 for the low-rank MLP conditioned in its output layer only,
-        else 0 (a linear head per objective)."""
-        if self.head_hidden is not None:
-            return self.head_hidden
-        return 32 if self.output_conditioned() else 0
-
-    def resolved_fields(self) -> dict:
-        """The auto fields a scorer file records resolved (so it states what it is)."""
-        return {"conditioned_layers": self.resolved_conditioned_layers(), "head_hidden": self.resolved_head_hidden()}
-
     def check(self) -> None:
-        if self.conditioning == "auto":
-            self.conditioning = "lowrank" if self.kind == "mlp" else "film"
         for key in ("activation", "output_activation"):
             value = getattr(self, key)
             if value is not None:
                 try:
-                    setattr(self, key, activation_name(value))
+                    activation_name(value)
                 except ValueError as e:
                     raise FieldError(key, str(e)) from None
         if self.kind == "mlp" and not self.hidden:
             raise FieldError("hidden", "an MLP needs at least one hidden layer")
-        if self.kind == "transformer" and self.conditioning == "lowrank":
-            raise FieldError("conditioning", "lowrank conditions the MLP; the transformer uses hyper prompts (film)")
-        if self.freeze_backbone and (self.conditioning not in ("film", "lowrank") if self.kind == "mlp"
-                                     else self.n_prompts < 1):
+        if self.kind == "mlp" and self.conditioning == "prompts":
+            raise FieldError("conditioning", "prompts (hyper prompts) condition the transformer; the MLP takes "
+                                             "lowrank, film, concat or none")
+        if self.kind == "transformer" and self.conditioning in ("lowrank", "concat"):
+            raise FieldError("conditioning", f"{self.conditioning} conditions the MLP; the transformer uses hyper "
+                                             f"prompts (prompts) or none")
+        if self.rank is not None and not self.low_rank_mlp():
+            raise FieldError("rank", "applies to the MLP with lowrank conditioning only (it would be ignored)")
+        if self.d_ff is not None and self.kind != "transformer":
+            raise FieldError("d_ff", "applies to the transformer only (it would be ignored)")
+        film_like = self.conditioning in ("film", "lowrank", "auto")
+        if self.freeze_backbone and (not film_like if self.kind == "mlp" else self.n_prompts < 1):
             raise FieldError("freeze_backbone", "needs a separate conditioning network to train: FiLM or lowrank "
                                                 "for the MLP, n_prompts >= 1 for the transformer")
         if self.conditioned_layers:
-            if self.kind != "mlp" or self.conditioning not in ("film", "lowrank"):
+            if self.kind != "mlp" or not film_like:
                 raise FieldError("conditioned_layers", "applies to the MLP with lowrank or film conditioning")
             if self.conditioned_layers > len(self.hidden) + 1:
                 raise FieldError("conditioned_layers", f"{self.conditioned_layers} is more than the MLP's "
@@ -124,36 +113,70 @@ class ModelConfig(Validated):
             if self.conditioning == "film" and self.conditioned_layers < 2:
                 raise FieldError("conditioned_layers", "FiLM conditions hidden layers, not the output layer: "
                                                        "use 2 or more")
-        if self.head_hidden and (self.kind != "mlp" or self.conditioning != "lowrank"):
+        if self.head_hidden and not self.low_rank_mlp():
             raise FieldError("head_hidden", "per-objective output towers belong to the MLP with lowrank conditioning")
         if self.kind == "transformer" and self.d_model % self.n_heads:
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 
 
-@dataclass
-class ScorerConfig(ModelConfig):
-    """A :class:`ModelConfig` with the sizes taken from the data (saved with every scorer).
+@dataclass(kw_only=True)
+class ScorerConfig(Validated):
+    """A scorer's complete architecture, every value resolved (no ``auto``): what a scorer file and a run's
+    ``plan.json`` record, and what the scorer modules are built from.
 
-    ``conditioned_layers`` None here means every layer and ``head_hidden`` None linear heads (scorer files written
-    before the fields existed)."""
+    ``conditioned_layers`` 0 means every layer, ``head_hidden`` 0 linear heads. :meth:`from_saved` reads the files
+    written before these fields existed (the one legacy shim)."""
 
+    kind: Literal["mlp", "transformer"] = "mlp"
     n_features: int = opt(0, ge=0)
     n_objectives: int = opt(1, ge=1)
+    hidden: list[int] = opt(factory=lambda: list(defaults.HIDDEN), items_ge=1)
+    dropout: float = opt(defaults.DROPOUT, ge=0.0, lt=1.0)
+    conditioning: Literal["film", "lowrank", "concat", "prompts", "none"] = "lowrank"
+    rank: int = opt(16, ge=0)
+    head_hidden: int = opt(0, ge=0)
+    conditioned_layers: int = opt(0, ge=0)
+    d_model: int = opt(64, ge=1)
+    n_layers: int = opt(2, ge=1)
+    n_heads: int = opt(4, ge=1)
+    d_ff: int = opt(128, ge=1)
+    activation: str = "relu"
+    input_norm: bool = False
+    output_activation: str | None = None
+    n_prompts: int = opt(4, ge=0)
+    cond_hidden: int = opt(64, ge=1)
+    temperature_conditioned: bool = False
+    freeze_backbone: bool = False
+
+    def check(self) -> None:
+        allowed = MLP_CONDITIONINGS if self.kind == "mlp" else TRANSFORMER_CONDITIONINGS
+        if self.conditioning not in allowed:
+            raise FieldError("conditioning", f"a {self.kind} scorer takes one of {', '.join(allowed)}, got "
+                                             f"{self.conditioning!r}")
 
     @classmethod
-    def for_data(cls, model: ModelConfig, n_features: int, n_objectives: int) -> ScorerConfig:
-        """The scorer configuration of ``model`` for data of this width and number of objectives (auto values
-        resolved: a scorer file states what it is)."""
-        return cls(**{**asdict(model), "n_features": n_features, "n_objectives": n_objectives,
-                      **model.resolved_fields()})
+    def from_saved(cls, d: dict) -> ScorerConfig:
+        """A scorer config from a file, older layouts included: ``ff_mult`` (now ``d_ff``), ``None`` for
+        ``conditioned_layers`` / ``head_hidden`` (every layer, linear heads), ``film`` / ``auto`` on a transformer
+        (hyper prompts)."""
+        v = dict(d)
+        ff_mult = v.pop("ff_mult", None)
+        if v.get("d_ff") is None:
+            v["d_ff"] = (ff_mult or 2) * int(v.get("d_model", 64))
+        for key, old_default in (("conditioned_layers", 0), ("head_hidden", 0), ("rank", 16)):
+            if v.get(key) is None:
+                v[key] = old_default
+        kind = v.get("kind", "mlp")
+        if kind == "transformer" and v.get("conditioning") in ("film", "auto", "concat"):
+            v["conditioning"] = "prompts"
+        elif kind == "mlp" and v.get("conditioning") == "auto":
+            v["conditioning"] = "lowrank"
+        return cls(**v)
 
-    def resolved_conditioned_layers(self) -> int:
-        """A scorer's own value (None: a file written before the field existed, every layer conditioned)."""
-        return self.conditioned_layers or 0
-
-    def resolved_head_hidden(self) -> int:
-        """A scorer's own value (None: a file written before the field existed, linear heads)."""
-        return self.head_hidden or 0
+    def output_conditioned(self) -> bool:
+        """Whether only the low-rank MLP's output layer is conditioned: scores affine in w,
+        ``s_0(x) + Σ_k w_k s_k(x)``."""
+        return self.kind == "mlp" and self.conditioning == "lowrank" and self.conditioned_layers == 1
 
     @property
     def cond_dim(self) -> int:

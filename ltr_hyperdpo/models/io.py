@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError
-from ..runs.checkpoint import load, save_atomic
-from ..runs.io import reading
+from ..errors import CheckpointError, ConfigError
+from ..utils.checkpoint import load, save_atomic
+from ..utils.io import reading
 from .scorers import Scorer, ScorerConfig, build_scorer
 
 
@@ -21,8 +21,12 @@ def load_scorer(path: str | Path) -> tuple[Scorer, dict]:
     d = load(path)
     if "config" not in d or "state" not in d:
         raise CheckpointError(f"{path}: not a scorer file (no config/state)")
+    try:
+        config = ScorerConfig.from_saved(d["config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
     with reading(path):
-        model = build_scorer(ScorerConfig(**d["config"]), conditioned=bool(d.get("conditioned", False)))
+        model = build_scorer(config, conditioned=bool(d.get("conditioned", False)))
     try:
         model.load_state_dict(d["state"])
     except (RuntimeError, TypeError, AttributeError) as e:

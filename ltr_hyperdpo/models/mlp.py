@@ -107,8 +107,8 @@ class MLPScorer(Scorer):
             self.lowrank = nn.ModuleList(LowRankDelta(a, b, config.cond_dim, config.rank)
                                          if i >= self.first_conditioned else nn.Module()
                                          for i, (a, b) in enumerate(zip(dims, dims[1:] + [1], strict=True)))
-            if config.resolved_head_hidden():
-                self.lowrank[-1] = TowerDelta(dims[-1], config.cond_dim, config.resolved_head_hidden())
+            if config.head_hidden:
+                self.lowrank[-1] = TowerDelta(dims[-1], config.cond_dim, config.head_hidden)
         if extra:
             with torch.no_grad():
                 cast(nn.Linear, self.layers[0]).weight[:, config.n_features:].zero_()

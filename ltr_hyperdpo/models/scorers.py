@@ -20,25 +20,13 @@ def build_scorer(config: ScorerConfig, conditioned: bool = True) -> Scorer:
     return cls(config, conditioned=conditioned)
 
 
-CONDITIONING_FIELDS = ("conditioning", "rank", "head_hidden", "n_prompts", "cond_hidden", "temperature_conditioned",
-                       "conditioned_layers")
-
-
-def conditioned_copy(reference: Scorer, model: ModelConfig | None = None,
-                     n_objectives: int | None = None) -> Scorer:
+def conditioned_copy(reference: Scorer, config: ScorerConfig | None = None) -> Scorer:
     """A weight-conditioned scorer whose backbone starts from the reference's parameters.
 
-    The backbone (kind, sizes) is the reference's; the conditioning fields (``conditioning``, ``n_prompts``,
-    ``cond_hidden``, ``temperature_conditioned``) come from ``model`` and the number of objectives from
-    ``n_objectives`` when given.
+    ``config`` is the policy's resolved architecture (its backbone must be the reference's; the conditioning fields
+    and the number of objectives may differ); ``None`` conditions the reference's own config.
     """
-    values = reference.config.to_dict()
-    if model is not None:
-        values.update({f: getattr(model, f) for f in CONDITIONING_FIELDS})
-        values.update(model.resolved_fields())
-    if n_objectives is not None:
-        values["n_objectives"] = n_objectives
-    cfg = ScorerConfig(**values)
+    cfg = config if config is not None else reference.config
     policy = build_scorer(cfg, conditioned=True)
     state = policy.state_dict()
     for k, v in reference.state_dict().items():
@@ -56,4 +44,4 @@ def conditioned_copy(reference: Scorer, model: ModelConfig | None = None,
 
 
 __all__ = ["KINDS", "CONDITIONINGS", "ModelConfig", "ScorerConfig", "Scorer", "MLPScorer", "TransformerScorer",
-           "build_scorer", "conditioned_copy", "CONDITIONING_FIELDS"]
+           "build_scorer", "conditioned_copy"]

@@ -80,7 +80,7 @@ class TransformerScorer(Scorer):
         d = config.d_model
         self.input_norm = nn.LayerNorm(config.n_features) if config.input_norm else None
         self.inp = nn.Sequential(nn.Linear(config.n_features, d), nn.LayerNorm(d))
-        self.blocks = nn.ModuleList(PrefixBlock(d, config.n_heads, config.d_ff or config.ff_mult * d, config.dropout)
+        self.blocks = nn.ModuleList(PrefixBlock(d, config.n_heads, config.d_ff, config.dropout)
                                     for _ in range(config.n_layers))
         self.out_act = make_activation(config.output_activation) if config.output_activation else None
         self.norm = nn.LayerNorm(d)

@@ -93,13 +93,6 @@ def broadcast(obj: Any) -> Any:
     return box[0]
 
 
-def shard_indices(n: int, rank: int, world: int) -> range:
-    """The rows of a global batch of ``n`` lists that rank ``rank`` of ``world`` trains on (contiguous shares)."""
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (1 if rank < extra else 0))
-
-
 def on_main(fn: Callable[[], T]) -> T | None:
     """``fn()`` on rank 0 alone (``None`` elsewhere), then a barrier; an exception there is raised on every
     process, so that none waits for a rank 0 that has stopped."""

@@ -1,10 +1,11 @@
 """The one training loop, shared by the LTR stages and the LLM trainer.
 
 Per epoch: a deterministic seed from (run seed, stage id, epoch) seeds torch and the loss's generator, the stage's
-batches for that epoch are iterated with optional gradient accumulation and clipping, an optional validation
-callback decides early stopping (the best weights are restored at the end), one record goes to ``log.jsonl``, and an
-atomic checkpoint is written; ``on_epoch`` runs after the checkpoint, so a hook that raises (Optuna's pruning, a test
-simulating a kill) leaves the epoch saved. A non-finite loss stops with :class:`TrainingDivergedError` and keeps the
+batches for that epoch are iterated with optional gradient accumulation and clipping, and an optional validation
+function gives the epoch's metric. Everything else is a callback (:mod:`.callbacks`): early stopping (the best
+weights are restored at the end), progress output, one record in ``log.jsonl``, an atomic checkpoint, memory
+release; ``on_epoch`` runs after the checkpoint, so a hook that raises (Optuna's pruning, a test simulating a kill)
+leaves the epoch saved. A non-finite loss stops with :class:`TrainingDivergedError` and keeps the
 last good checkpoint. Resuming from that checkpoint gives the same result as an uninterrupted run.
 
 Devices and precision (:mod:`.device`) apply to the model and every batch. Under ``torchrun`` (:mod:`.distributed`)
@@ -14,7 +15,6 @@ the model is wrapped in DistributedDataParallel, every process takes its share o
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -27,12 +27,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import TrainingDivergedError
-from .checkpoint import save_checkpoint
 from .device import autocast, check_precision, grad_scaler, to_device
 from .distributed import all_reduce_sum, broadcast, info
-from .io import append_jsonl, trim_jsonl
-from .memory import release_mapped_pages
-from .progress import progress_bar, say
+from .callbacks import Callback, CallbackEnv, EpochHook, default_callbacks, ordered
 
 #: epoch seeds mix the run seed, the stage id and the epoch with these primes (fixed: changing them changes results)
 SEED_MULT_RUN, SEED_MULT_STAGE, SEED_MULT_EPOCH = 1_000_003, 10_007, 101
@@ -116,10 +113,14 @@ def _all_finite(loss: torch.Tensor, distributed: bool) -> bool:
 
 
 def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | None = None, progress: bool = True,
-              log_path: Path | None = None, on_epoch: Callable[[str, dict], None] | None = None) -> StageState:
+              log_path: Path | None = None, on_epoch: Callable[[str, dict], None] | None = None,
+              callbacks: Iterable[Callback] = ()) -> StageState:
     """Train ``stage.model`` in place (ending with its best-validation weights, or the last); returns the state.
 
-    ``resume`` is a checkpoint dict of this stage (written by an earlier call with the same stage).
+    ``resume`` is a checkpoint dict of this stage (written by an earlier call with the same stage). The loop's
+    behaviours are callbacks (:mod:`.callbacks`): :func:`~.callbacks.default_callbacks` (early stopping, progress,
+    the log at ``log_path``, checkpoints at ``checkpoint_path``, memory release), then ``callbacks``, then
+    ``on_epoch(stage_name, record)`` as an :class:`~.callbacks.EpochHook`.
     """
     d = info()
     if d.active and stage.shard is None:
@@ -132,127 +133,119 @@ def run_stage(stage: Stage, checkpoint_path: Path, seed: int, *, resume: dict | 
     sched = stage.scheduler_fn(opt) if stage.scheduler_fn is not None else None
     scaler = grad_scaler(stage.precision, stage.device)
     params = list(model.parameters())  # clipping order as in model.parameters(): the norm's sum order is fixed
-    st = StageState()
-    best_state = copy.deepcopy(stage.state()) if stage.val_fn is not None else None
+    env = CallbackEnv(stage=stage, model=model, optimizer=opt, scheduler=sched, state=StageState(), main=d.main,
+                      resume=resume)
     if resume is not None:
         stage.load(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         if sched is not None and resume.get("scheduler") is not None:
             sched.load_state_dict(resume["scheduler"])
-        best_state = resume.get("best_model")
-        st = StageState.from_dict(resume["state"])
-    main = d.main
-    if main and log_path is not None:  # epochs logged after the checkpoint resumed from are replayed: not twice
-        trim_jsonl(log_path, lambda r: r.get("stage") != stage.name or int(r.get("epoch", 0)) <= st.epoch)
-    while not st.done and st.epoch < stage.epochs:
-        e = st.epoch
-        s = epoch_seed(seed, stage.stage_id, e)
-        torch.manual_seed(s)
-        gen = torch.Generator().manual_seed(s + 1)
-        model.train()
-        t0 = time.perf_counter()
-        total, n_b, wait = 0.0, 0, 0.0
-        counts: dict[str, float] = {}
-        bar = progress_bar(progress and main, stage.n_batches, f"{stage.name} {e + 1}/{stage.epochs}")
-        opt.zero_grad(set_to_none=True)
-        it = iter(stage.batches(e))
-        pending = 0
-        while True:
-            tw = time.perf_counter()
-            try:
-                batch = next(it)
-            except StopIteration:
-                break
-            share = 1.0
-            if d.active and stage.shard is not None:
-                batch, share = stage.shard(batch, d.rank, d.world)
-                if batch is None:  # fewer lists than processes (an epoch's last batch): skipped by every process
-                    continue
-            batch = to_device(batch, stage.device)
-            wait += time.perf_counter() - tw
-            with autocast(stage.precision, stage.device):
-                loss = stage.loss_fn(ddp, batch, gen)
-            if loss.dtype in (torch.float16, torch.bfloat16):  # a float64 loss stays float64 (exact comparisons)
-                loss = loss.float()
-            if not _all_finite(loss, d.active):
-                if bar is not None:
-                    bar.close()
-                where = f"The last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else \
-                    "No checkpoint of this run was written yet"
-                raise TrainingDivergedError(
-                    f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {n_b + 1}; stopped. {where} "
-                    f"(lower the learning rate, or check the data).")
-            # a process's mean loss counts by its share of the lists: the averaged gradient is the global batch's
-            scaled = loss * (share * d.world) if d.active else loss
-            scaled = scaled / stage.grad_accum if stage.grad_accum > 1 else scaled
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
-            pending += 1
-            if pending == stage.grad_accum:
-                _step(opt, params, stage.grad_clip, scaler)
-                st.steps += 1
-                pending = 0
-            total += loss.item() * (share * d.world if d.active else 1.0)
-            n_b += 1
-            if stage.batch_stats is not None:
-                for k, v in stage.batch_stats(batch).items():
-                    counts[k] = counts.get(k, 0.0) + float(v)
-            if bar is not None:
-                bar.set_postfix(loss=f"{total / n_b:.4f}")
-                bar.update(1)
-            release_mapped_pages(min_interval_s=1.0)  # resident memory: what was read lately, not the whole file
-        if pending:
+        env.best_state = resume.get("best_model")
+        env.state = StageState.from_dict(resume["state"])
+    cbs = ordered([*default_callbacks(checkpoint_path=checkpoint_path, log_path=log_path, progress=progress),
+                   *callbacks, *([EpochHook(on_epoch)] if on_epoch is not None else [])])
+    try:
+        for cb in cbs:
+            cb.on_stage_begin(env)
+        st = env.state
+        while not st.done and st.epoch < stage.epochs:
+            _epoch(stage, env, cbs, ddp, opt, sched, scaler, params, seed, checkpoint_path, d)
+        for cb in cbs:
+            cb.on_stage_end(env)
+    finally:
+        for cb in cbs:
+            cb.close(env)
+    model.eval()
+    return env.state
+
+
+def _epoch(stage: Stage, env: CallbackEnv, cbs: list[Callback], ddp: torch.nn.Module, opt: torch.optim.Optimizer,
+           sched: Any, scaler: Any, params: list, seed: int, checkpoint_path: Path, d: Any) -> None:
+    """One epoch: seeded batches, gradient steps, validation, then the callbacks' epoch end."""
+    st, model = env.state, env.model
+    e = env.epoch = st.epoch
+    s = epoch_seed(seed, stage.stage_id, e)
+    torch.manual_seed(s)
+    gen = torch.Generator().manual_seed(s + 1)
+    model.train()
+    t0 = time.perf_counter()
+    env.running_loss, env.batches, wait = 0.0, 0, 0.0
+    env.improved, env.metric = False, math.nan
+    counts: dict[str, float] = {}
+    for cb in cbs:
+        cb.on_epoch_begin(env)
+    opt.zero_grad(set_to_none=True)
+    it = iter(stage.batches(e))
+    pending = 0
+    while True:
+        tw = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            break
+        share = 1.0
+        if d.active and stage.shard is not None:
+            batch, share = stage.shard(batch, d.rank, d.world)
+            if batch is None:  # fewer lists than processes (an epoch's last batch): skipped by every process
+                continue
+        batch = to_device(batch, stage.device)
+        wait += time.perf_counter() - tw
+        with autocast(stage.precision, stage.device):
+            loss = stage.loss_fn(ddp, batch, gen)
+        if loss.dtype in (torch.float16, torch.bfloat16):  # a float64 loss stays float64 (exact comparisons)
+            loss = loss.float()
+        if not _all_finite(loss, d.active):
+            where = f"The last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else \
+                "No checkpoint of this run was written yet"
+            raise TrainingDivergedError(
+                f"{stage.name}: loss became {loss.item()} at epoch {e + 1}, batch {env.batches + 1}; stopped. "
+                f"{where} (lower the learning rate, or check the data).")
+        # a process's mean loss counts by its share of the lists: the averaged gradient is the global batch's
+        scaled = loss * (share * d.world) if d.active else loss
+        scaled = scaled / stage.grad_accum if stage.grad_accum > 1 else scaled
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        pending += 1
+        if pending == stage.grad_accum:
             _step(opt, params, stage.grad_clip, scaler)
             st.steps += 1
-        if d.active:  # the epoch's loss over the global batches
-            total = all_reduce_sum([total])[0] / d.world
-        train_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-        model.eval()
-        rec: dict[str, Any] = {"stage": stage.name, "epoch": e + 1, "loss": total / max(n_b, 1)}
-        improved, metric = False, math.nan
-        if stage.val_fn is not None:
-            val = broadcast(stage.val_fn() if main else None)
-            metric = float(val[stage.val_key])
-            improved = metric > st.best_metric + 1e-9
-            if improved:
-                st.best_metric, st.best_epoch, st.bad_epochs = metric, e, 0
-                best_state = copy.deepcopy(stage.state())
-            else:
-                st.bad_epochs += 1
-            rec.update(val)
-            rec["best"] = st.best_metric
-        rec.update({"epoch_seconds": train_s, "data_wait_share": wait / max(train_s, 1e-9), "steps": st.steps})
-        rec.update({f"{k}_per_s": v / max(train_s, 1e-9) for k, v in counts.items()})
-        if d.active:
-            rec["processes"] = d.world
-        if sched is not None:
-            if stage.scheduler_needs_metric and stage.val_key is not None:
-                sched.step(rec[stage.val_key])
-            else:
-                sched.step()
-            rec["lr"] = opt.param_groups[0]["lr"]
-        st.history.append(rec)
-        shown = f", {stage.val_key} {metric:.4f}{' *' if improved else ''}" if stage.val_fn is not None else ""
-        rates = "".join(f", {v / max(train_s, 1e-9):.0f} {k}/s" for k, v in counts.items())
-        say(progress and main, f"{stage.name} epoch {e + 1}/{stage.epochs}: loss {rec['loss']:.4f}{shown}{rates}")
-        st.epoch = e + 1
-        if stage.patience is not None and stage.val_fn is not None and st.bad_epochs >= stage.patience:
-            st.done = True
-        if st.epoch >= stage.epochs:
-            st.done = True
-        if main:
-            if log_path is not None:
-                append_jsonl(log_path, rec)
-            save_checkpoint({"stage": stage.name, "model": stage.state(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict() if sched is not None else None,
-                             "best_model": best_state, "state": st.__dict__}, checkpoint_path)
-            if on_epoch is not None:
-                on_epoch(stage.name, rec)
-    if best_state is not None:
-        stage.load(best_state)
+            pending = 0
+        env.running_loss += loss.item() * (share * d.world if d.active else 1.0)
+        env.batches += 1
+        if stage.batch_stats is not None:
+            for k, v in stage.batch_stats(batch).items():
+                counts[k] = counts.get(k, 0.0) + float(v)
+        for cb in cbs:
+            cb.on_batch_end(env)
+    if pending:
+        _step(opt, params, stage.grad_clip, scaler)
+        st.steps += 1
+    total = env.running_loss
+    if d.active:  # the epoch's loss over the global batches
+        total = all_reduce_sum([total])[0] / d.world
+    train_s = time.perf_counter() - t0
     model.eval()
-    return st
+    rec: dict[str, Any] = {"stage": stage.name, "epoch": e + 1, "loss": total / max(env.batches, 1)}
+    if stage.val_fn is not None:
+        val = broadcast(stage.val_fn() if d.main else None)
+        env.metric = float(val[stage.val_key])
+        rec.update(val)
+    rec.update({"epoch_seconds": train_s, "data_wait_share": wait / max(train_s, 1e-9), "steps": st.steps})
+    rec.update({f"{k}_per_s": v / max(train_s, 1e-9) for k, v in counts.items()})
+    if d.active:
+        rec["processes"] = d.world
+    if sched is not None:
+        if stage.scheduler_needs_metric and stage.val_key is not None:
+            sched.step(rec[stage.val_key])
+        else:
+            sched.step()
+        rec["lr"] = opt.param_groups[0]["lr"]
+    st.history.append(rec)
+    env.record = rec
+    st.epoch = e + 1
+    if st.epoch >= stage.epochs:
+        st.done = True
+    for cb in cbs:
+        cb.on_epoch_end(env)
 
 
 def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None, scaler: Any = None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import RunDirError
-from .procs import pid_alive
+from ..utils.procs import pid_alive
 
 LOCK_NAME = ".lock"
 

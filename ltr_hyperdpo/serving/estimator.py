@@ -17,17 +17,20 @@ import os
 import shutil
 import tempfile
 import weakref
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .. import defaults
 from ..config import read_structured_file
 from ..data.dataset import RankingDataset, query_rows
 from ..errors import ConfigError, DataError
-from ..runs.io import atomic_write_json
+from ..methods.registry import get_method, method_names
 from ..training import RunConfig, train
+from ..utils.io import atomic_write_json
 from .run import Run, load_run
 
 ESTIMATOR_FILE = "estimator.json"
@@ -53,12 +56,16 @@ def _queries(n: int, group: Any = None, qid: Any = None) -> np.ndarray:
 class MultiObjectiveRanker(BaseEstimator):
     """One model for every trade-off between K ranking objectives; pick ``w`` at ``predict`` time."""
 
-    def __init__(self, method: str = "hyperdpo", kind: str = "mlp", hidden: tuple[int, ...] = (256, 128),
-                 dropout: float = 0.1, conditioning: str = "auto", epochs: int = 20, reference_epochs: int = 20,
-                 lr: float = 1e-3, reference_lr: float = 1e-3, reference_loss: str = "listnet", alpha: float = 0.5,
-                 beta: float = 1.0, batch_size: int = 32, slate_length: int = 120,
-                 objective_names: tuple[str, ...] | None = None, normalize: bool = True,
-                 vali_fraction: float = 0.15, seed: int = 0, work_dir: str | None = None):
+    def __init__(self, method: str = "hyperdpo", kind: str = "mlp", hidden: tuple[int, ...] = defaults.HIDDEN,
+                 dropout: float = defaults.DROPOUT, conditioning: str = "auto", epochs: int = defaults.EPOCHS,
+                 reference_epochs: int = defaults.EPOCHS, lr: float = defaults.LR,
+                 reference_lr: float = defaults.LR, reference_loss: str = defaults.REFERENCE_LOSS,
+                 alpha: float = defaults.ALPHA, beta: float = defaults.BETA, batch_size: int = defaults.BATCH_SIZE,
+                 slate_length: int = defaults.SLATE_LENGTH, objective_names: tuple[str, ...] | None = None,
+                 normalize: bool = True, vali_fraction: float = defaults.VALI_FRACTION, seed: int = defaults.SEED,
+                 work_dir: str | None = None):
+        """Defaults are the run config's (:mod:`ltr_hyperdpo.defaults`); ``alpha`` applies to the one-model methods
+        (``hyperdpo``, ``cosmos``) and is not passed to a method without it."""
         self.method = method
         self.kind = kind
         self.hidden = hidden
@@ -87,8 +94,15 @@ class MultiObjectiveRanker(BaseEstimator):
             "model": {"kind": self.kind, "hidden": list(self.hidden), "dropout": self.dropout,
                       "conditioning": self.conditioning},
             "reference": {"epochs": self.reference_epochs, "lr": self.reference_lr, "loss": self.reference_loss},
-            "hyperdpo": {"epochs": self.epochs, "lr": self.lr, "alpha": self.alpha, "beta": self.beta},
-            "method": self.method, "seed": self.seed, "progress": False})
+            "hyperdpo": {"epochs": self.epochs, "lr": self.lr, "beta": self.beta},
+            "method": {"name": self.method, "params": self._method_params()}, "seed": self.seed, "progress": False})
+
+    def _method_params(self) -> dict:
+        """The estimator's method parameters the method takes (``alpha`` for the one-model methods)."""
+        if self.method not in method_names():
+            return {}
+        taken = {f.name for f in fields(get_method(self.method).Params)}
+        return {"alpha": self.alpha} if "alpha" in taken else {}
 
     def _objectives(self, n_features: int, k: int) -> list[dict]:
         names = list(self.objective_names) if self.objective_names else \

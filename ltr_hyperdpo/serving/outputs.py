@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..data.dataset import DatasetState
-from ..runs.io import atomic_path, output_dir
+from ..utils.io import atomic_path, output_dir
 from .blocks import QueryBlock
 
 FORMATS = ("tsv", "trec", "parquet")

@@ -22,8 +22,9 @@ from ..methods.registry import get_method
 from ..models.io import load_scorer
 from ..models.ranker import Ranker
 from ..runs.device import resolve_device
-from ..runs.io import reading
 from ..training.config import RunConfig
+from ..training.plan import RunPlan, run_plan, saved_config
+from ..utils.io import reading
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
 from .state import load_run_state
 
@@ -41,8 +42,9 @@ def check_preference(w: Any, n_objectives: int, names: Sequence[str] | None = No
 
 @dataclass
 class Run:
-    """A trained run: ``ranker`` scores model inputs at any preference w, ``config`` is the run's config, ``state``
-    holds the fitted objectives and feature normaliser of its training split."""
+    """A trained run: ``ranker`` scores model inputs at any preference w, ``config`` is the run's config as given,
+    ``plan`` what it trained with (``plan.json``), ``state`` the fitted objectives and feature normaliser of its
+    training split."""
 
     run_dir: Path
     config: RunConfig
@@ -50,6 +52,7 @@ class Run:
     ranker: Ranker
     method: str
     device: torch.device = torch.device("cpu")
+    plan: RunPlan | None = None
 
     @property
     def objective_names(self) -> list[str]:
@@ -125,7 +128,9 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
     if not (run_dir / "method.json").exists():
         raise RunDirError(f"{run_dir}: no trained model (method.json is missing: is the run finished?)")
     with reading(run_dir / "config.json"):
-        cfg = RunConfig.load(run_dir / "config.json")
+        cfg = saved_config(run_dir)
+    with reading(run_dir / "plan.json"):
+        plan = run_plan(run_dir)
     with reading(run_dir / "method.json"):
         meta = read_structured_file(run_dir / "method.json")
         method = get_method(meta["method"])
@@ -136,4 +141,4 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
     dev = resolve_device(device)
     if dev.type != "cpu":
         ranker.to(dev)
-    return Run(run_dir, cfg, state, ranker, str(meta["method"]), dev)
+    return Run(run_dir, cfg, state, ranker, str(meta["method"]), dev, plan)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import read_structured_file
 from ..data.dataset import DatasetState
 from ..errors import RunDirError
-from ..runs.io import reading
+from ..utils.io import reading
 
 
 def load_run_state(run_dir: str | os.PathLike) -> DatasetState:

@@ -1,0 +1,54 @@
+"""The one table of default values: the run config, the scikit-learn estimator and the LLM config read these.
+
+Each value states its rule and the reason. A default that depends on the data or on another setting (``auto``) is not
+here: it is a rule in :mod:`ltr_hyperdpo.training.auto`, recorded resolved in every run's ``plan.json``.
+"""
+from __future__ import annotations
+
+#: Dirichlet concentration of the training weights w ~ Dirichlet(α). Below 1 the draws lean towards the edges and
+#: vertices of the simplex, where users usually start choosing a trade-off; at 1 they are uniform.
+ALPHA = 0.3
+#: DPO temperature β of the implicit reward β·(s_θ − s_ref) on ranking scores: 1 keeps the fine-tuned scores on the
+#: scale the reference was trained on.
+BETA = 1.0
+#: the range β is drawn from for a temperature-conditioned model (its geometric mean is the default β).
+BETA_RANGE = (0.5, 2.0)
+#: AdamW learning rate of both stages: the usual Adam step for MLP and small-transformer rankers on normalised inputs.
+LR = 1e-3
+#: epochs of each stage (an upper bound: early stopping on validation ends a stage sooner).
+EPOCHS = 20
+#: epochs without a better validation metric before a stage stops (the best epoch's weights are kept).
+PATIENCE = 5
+#: AdamW decoupled weight decay: a light regulariser that does not move a well-fitted reference.
+WEIGHT_DECAY = 1e-5
+#: gradient-norm clipping of the ranking stages: guards PL losses of long lists against a single extreme batch.
+GRAD_CLIP = 5.0
+#: lists per batch of the ranking stages.
+BATCH_SIZE = 32
+#: documents per list kept for training (a longer list is sampled down each epoch): MSLR lists average about 120.
+SLATE_LENGTH = 120
+#: share of the training queries held out for validation when no validation split is given.
+VALI_FRACTION = 0.15
+#: the MLP's hidden widths: enough for MSLR's 136 features, small enough for CPU training.
+HIDDEN = (256, 128)
+#: dropout of the scorers.
+DROPOUT = 0.1
+#: single-objective loss of the reference stage: ListNet is stable, convex in the scores and tie-free.
+REFERENCE_LOSS = "listnet"
+#: the conditioning network learns at this multiple of the stage-2 learning rate: the trunk moves slowly (the
+#: reference's ranking is kept at w = e_main), the trade-off head fast.
+COND_LR_MULT = 2.0
+#: the run seed.
+SEED = 0
+
+# The LLM trainer fine-tunes hyper prompts of a causal LM on lists of responses. Its β and learning rate differ by
+# domain, not by taste: a response's log-probability is a sum over its tokens, so reward differences are tens of nats
+# (β 0.1, as DPO for language models uses), and only the small prompt network learns (a larger step, 3e-3).
+#: β of the LLM trainer.
+LLM_BETA = 0.1
+#: the β range of a temperature-conditioned LLM.
+LLM_BETA_RANGE = (0.05, 0.5)
+#: learning rate of the LLM's prompt network (and adapters).
+LLM_LR = 3e-3
+#: gradient-norm clipping of the LLM trainer, as is usual for transformer LMs.
+LLM_GRAD_CLIP = 1.0
