@@ -50,8 +50,9 @@ def main(train_path: str, out: str) -> None:
         return HyperDPO().batch_loss(ctx, net, b, gen)
 
     n = 2
-    stage = Stage("step", 2, policy, loss, lambda e: (x for _, x in zip(range(n), batches(e), strict=False)), 1,
-                  1e-2, shard=Slates.shard)
+    stage = Stage(name="step", stage_id=2, model=policy, loss_fn=loss,
+                  batches=lambda e: (x for _, x in zip(range(n), batches(e), strict=False)), epochs=1, lr=1e-2,
+                  shard=Slates.shard)
     ck = Path(out).parent / f"ck{d.world}.pt"
     run_stage(stage, ck, 0, progress=False)
     if d.main:  # the parameters, and Adam's first moments (linear in the gradients, unlike Adam's first steps)

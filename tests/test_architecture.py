@@ -219,3 +219,22 @@ def test_no_source_file_is_git_ignored():
              for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts]
     res = subprocess.run(["git", "check-ignore", "--no-index", *files], cwd=ROOT, capture_output=True, text=True)
     assert res.stdout.split() == [], "source files hidden by .gitignore"
+
+
+def test_the_data_layer_depends_on_utilities_not_on_the_training_engine(tmp_path, monkeypatch):
+    # the policy: data may use utils (atomic io, memory, progress) but never runs (the loop, DDP, the lock)
+    assert "runs" not in ALLOWED["data"] and "utils" in ALLOWED["data"]
+    assert ALLOWED["utils"] <= {"errors"}  # utilities know nothing of training
+    # and the graph check catches such an edge
+    fake = tmp_path / "ltr_hyperdpo"
+    for part in ("data", "runs"):
+        (fake / part).mkdir(parents=True)
+        (fake / part / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "data" / "batching.py").write_text("from ..runs.distributed import shard_indices\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    edges, _ = graph()
+    assert "runs" in edges["data"]
+    with pytest.raises(AssertionError):
+        test_only_allowed_edges_between_parts()

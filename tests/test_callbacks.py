@@ -20,9 +20,9 @@ def stage(metrics, epochs=6, patience=2):
         seen["epoch"] += 1
         return {"val": m}
 
-    return Stage("toy", 1, model, lambda net, b, gen: ((net(b[0]) - b[1]) ** 2).mean(),
-                 lambda e: [(x[:4], y[:4]), (x[4:], y[4:])], epochs, 0.1, n_batches=2, val_fn=val, val_key="val",
-                 patience=patience)
+    return Stage(name="toy", stage_id=1, model=model, loss_fn=lambda net, b, gen: ((net(b[0]) - b[1]) ** 2).mean(),
+                 batches=lambda e: [(x[:4], y[:4]), (x[4:], y[4:])], epochs=epochs, lr=0.1, n_batches=2,
+                 val_fn=val, val_key="val", patience=patience)
 
 
 class Recorder(Callback):

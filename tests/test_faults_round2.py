@@ -741,8 +741,8 @@ def test_09_a_nan_loss_before_any_checkpoint_names_no_checkpoint(tmp_path):
     from ltr_hyperdpo.runs.loop import Stage, run_stage
 
     model = torch.nn.Linear(2, 1)
-    stage = Stage("reference", 0, model, lambda m, b, g: m(b).sum() * float("nan"), lambda e: [torch.ones(3, 2)], 2,
-                  1e-3)
+    stage = Stage(name="reference", stage_id=0, model=model, loss_fn=lambda m, b, g: m(b).sum() * float("nan"),
+                  batches=lambda e: [torch.ones(3, 2)], epochs=2, lr=1e-3)
     with pytest.raises(TrainingDivergedError, match="No checkpoint of this run was written yet") as e:
         run_stage(stage, tmp_path / "checkpoint.pt", 0, progress=False)
     assert "last good checkpoint" not in str(e.value) and not (tmp_path / "checkpoint.pt").exists()

@@ -254,9 +254,11 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         warm_compiled_kernel()  # the forked workers inherit the loaded kernel
     pool = ctx.Pool(workers) if parallel else None
     try:
-        return _convert(src, out, fmt, group, objs, drops, objectives is not None and objectives_from is None, columns,
-                        scan_width, n_features, on_error, chunk_bytes, progress, keep_comments, ranges, pool,
-                        2 * workers, max_features)
+        return _convert(src, out, fmt=fmt, group=group, objs=objs, drops=drops,
+                        fit=objectives is not None and objectives_from is None, columns=columns,
+                        scan_width=scan_width, n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes,
+                        progress=progress, keep_comments=keep_comments, ranges=ranges, pool=pool, window=2 * workers,
+                        max_features=max_features)
     finally:
         if pool is not None:
             pool.terminate()
@@ -265,11 +267,10 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
                 p.unlink(missing_ok=True)
 
 
-def _convert(src: Path, out: Path, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None, drops: list[int],
-             fit: bool,
-             columns: tuple[int, ...], scan_width: int, n_features: int | None, on_error: str, chunk_bytes: int,
-             progress: bool, keep_comments: bool, ranges: list[tuple[int, int | None]], pool: Any,
-             window: int, max_features: int) -> dict:
+def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None,
+             drops: list[int], fit: bool, columns: tuple[int, ...], scan_width: int, n_features: int | None,
+             on_error: str, chunk_bytes: int, progress: bool, keep_comments: bool,
+             ranges: list[tuple[int, int | None]], pool: Any, window: int, max_features: int) -> dict:
     # pass 1: scan
     def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> _Task:
         s, e = ranges[i]

@@ -13,7 +13,7 @@ from ..config import FieldError, Validated, from_dict, load_config_file, opt, to
 RESUME_HARMLESS_KEYS = ("progress", "threads")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LLMConfig(Validated):
     """Model, data, Hyper Prompt Tuning and training settings."""
 

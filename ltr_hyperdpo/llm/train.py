@@ -191,8 +191,10 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
         return {"tokens": float(sum(len(enc.encode_pair(p, r)[0]) for p, r in b.pairs))}
 
     n_batches = -(-len(train) // cfg.batch_lists)
-    stage = Stage("llm", LLM_STAGE_ID, model, loss_fn, lambda e: epoch_lists(train, cfg, e)(), cfg.epochs, cfg.lr,
-                  cfg.weight_decay, cfg.grad_clip, grad_accum=cfg.grad_accum, n_batches=n_batches,
+    stage = Stage(name="llm", stage_id=LLM_STAGE_ID, model=model, loss_fn=loss_fn,
+                  batches=lambda e: epoch_lists(train, cfg, e)(), epochs=cfg.epochs, lr=cfg.lr,
+                  weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, grad_accum=cfg.grad_accum,
+                  n_batches=n_batches,
                   param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
                   get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev)
     t0 = time.perf_counter()

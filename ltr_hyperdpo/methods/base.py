@@ -143,8 +143,9 @@ class FitContext:
         p = self.stage2
         loader = self.loader()
         sched, sched_args = parse_schedule(p.lr_scheduler)
-        stage = Stage(name, stage_id, model, loss_fn, loader.epoch_batches, p.epochs, p.lr, p.weight_decay,
-                      p.grad_clip, n_batches=len(loader), param_groups=param_groups, val_fn=val_fn,
+        stage = Stage(name=name, stage_id=stage_id, model=model, loss_fn=loss_fn, batches=loader.epoch_batches,
+                      epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, grad_clip=p.grad_clip,
+                      n_batches=len(loader), param_groups=param_groups, val_fn=val_fn,
                       val_key=val_key, patience=p.patience,
                       scheduler_fn=make_scheduler(sched, sched_args, p.epochs),
                       scheduler_needs_metric=needs_metric(sched), shard=Slates.shard, device=self.device,

@@ -44,7 +44,7 @@ MLP_CONDITIONINGS = ("film", "lowrank", "concat", "none")
 TRANSFORMER_CONDITIONINGS = ("prompts", "none")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ModelConfig(Validated):
     """The scorer architecture a user chooses (the ``model`` section): the user's intent, which may hold ``auto``
     values (``None`` or ``"auto"``). It is never mutated; :func:`ltr_hyperdpo.training.resolve` turns it, with the

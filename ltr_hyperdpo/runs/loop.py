@@ -42,7 +42,7 @@ def epoch_seed(seed: int, stage_id: int, epoch: int) -> int:
     return (int(seed) * SEED_MULT_RUN + stage_id * SEED_MULT_STAGE + epoch * SEED_MULT_EPOCH) % (2 ** 63 - 1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Stage:
     """What one stage trains and how; the loop is the same for every stage of both domains.
 

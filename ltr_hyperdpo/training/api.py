@@ -43,7 +43,7 @@ Splits = tuple[RankingDataset, RankingDataset, RankingDataset | None]
 DATA_CACHE = "data_cache"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
     """What a run produced: paths, the validation figures, timings, and the test front when a test split is set."""
 
@@ -250,10 +250,12 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None, c
     t2, c2 = time.perf_counter(), _cpu()
     outcome = method.fit(ctx)
     method_seconds, method_cpu = time.perf_counter() - t2, _cpu() - c2
-    result = RunResult(str(run_dir), plan.method.name, str(run_dir / "reference.pt"), str(run_dir / "config.json"),
-                       str(run_dir / PLAN_NAME), float(ref_best), float(outcome.val_hypervolume),
-                       time.perf_counter() - t_start, ref_seconds, method_seconds, method_cpu,
-                       list(ref_hist) + list(outcome.history), None)
+    result = RunResult(run_dir=str(run_dir), method=plan.method.name, reference_path=str(run_dir / "reference.pt"),
+                       config_path=str(run_dir / "config.json"), plan_path=str(run_dir / PLAN_NAME),
+                       best_val_reference=float(ref_best), best_val_hypervolume=float(outcome.val_hypervolume),
+                       train_seconds=time.perf_counter() - t_start, reference_seconds=ref_seconds,
+                       method_seconds=method_seconds, method_cpu_seconds=method_cpu,
+                       history=list(ref_hist) + list(outcome.history))
     if not is_main():  # rank 0 evaluates and writes the outputs
         barrier()
         return result

@@ -39,7 +39,7 @@ def check_schedule(spec: str | dict | None) -> None:
         raise FieldError("lr_scheduler", str(e)) from None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DataConfig(Validated):
     """Splits (LETOR text or converted files, or a folder of them), objectives, and batching."""
 
@@ -54,7 +54,7 @@ class DataConfig(Validated):
     cache_dir: str | None = None  # text splits are converted once to Arrow here (default: RUN_DIR/data_cache)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReferenceConfig(Validated):
     """Stage 1: the reference scorer, trained on the main objective alone (or loaded)."""
 
@@ -88,7 +88,7 @@ class ReferenceConfig(Validated):
             raise FieldError("loss_args", str(e)) from None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class HyperDPOConfig(Validated):
     """Stage 2: fine-tuning against the frozen reference. Every method shares these settings; a method's own
     parameters are in ``method.params``."""
@@ -110,7 +110,7 @@ class HyperDPOConfig(Validated):
             raise FieldError("beta_range", f"must be [low, high] with low <= high, got {self.beta_range}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MethodConfig(Validated):
     """The stage-2 method and its own parameters, in allRank's ``{name, args}`` style: ``method: modpo`` or
     ``method: {name: modpo, params: {members: 11, margin_scale: 0.5}}``."""
@@ -128,7 +128,7 @@ class MethodConfig(Validated):
         return from_dict(get_method(self.name).Params, self.params, where="params")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalConfig(Validated):
     """Evaluation: NDCG cut-offs (the first is the front's metric), grids, blank-query policy, HV reference point."""
 
@@ -144,7 +144,7 @@ class EvalConfig(Validated):
             raise FieldError("ks", "needs at least one cut-off")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunConfig(Validated):
     """A whole run: data, model, the two stages, the method, evaluation (the user's intent)."""
 

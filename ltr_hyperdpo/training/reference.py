@@ -60,8 +60,9 @@ def train_reference(plan: RunPlan, tr: RankingDataset, va: RankingDataset, run_d
     d = plan.data
     loader = SlateLoader(tr, d.batch_size, slate_length=d.slate_length, shuffle=True, seed=plan.seed)
     sched, sched_args = parse_schedule(rc.lr_scheduler)
-    stage = Stage("reference", REFERENCE_STAGE_ID, reference, loss, loader.epoch_batches, rc.epochs, rc.lr,
-                  rc.weight_decay, rc.grad_clip, n_batches=len(loader), val_fn=val, val_key=f"val_ndcg@{k0}",
+    stage = Stage(name="reference", stage_id=REFERENCE_STAGE_ID, model=reference, loss_fn=loss,
+                  batches=loader.epoch_batches, epochs=rc.epochs, lr=rc.lr, weight_decay=rc.weight_decay,
+                  grad_clip=rc.grad_clip, n_batches=len(loader), val_fn=val, val_key=f"val_ndcg@{k0}",
                   patience=rc.patience, scheduler_fn=make_scheduler(sched, sched_args, rc.epochs),
                   scheduler_needs_metric=needs_metric(sched), shard=Slates.shard, device=device,
                   precision=plan.precision)
