@@ -32,7 +32,6 @@ same parameters. Creating the study is serialised by the same lock (and retried 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import fcntl
 import math
@@ -231,7 +230,7 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
     trial's value, params and config path."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    base = copy.deepcopy(base)
+    base = upgrade(base)  # a copy in today's layout: method parameters under method.params
     base["progress"] = False
     splits = load_run_splits(RunConfig.from_dict(base), work / "data_cache")  # text inputs converted once
     store = open_storage(storage, heartbeat)

@@ -252,3 +252,19 @@ def test_an_older_run_directory_loads_through_the_legacy_shim(tiny_run):
         loaded = load_run(run)
     assert loaded.plan.legacy and loaded.plan.method.params == plan["method"]["params"]
     assert loaded.plan.scorer.to_dict() == plan["scorer"]
+
+
+@pytest.mark.slow
+def test_cli_method_and_its_parameters_from_set(synth, tmp_path):
+    from conftest import run_config
+
+    from ltr_hyperdpo.cli import main
+
+    cfg = run_config(synth, model={"hidden": [8]}, reference={"epochs": 1}, hyperdpo={"epochs": 1},
+                     method={"name": "hyperdpo", "params": {"alpha": 0.5}})
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--method", "dpo_ls", "--set",
+                 "method.params.members=2", "--out", str(tmp_path / "r")]) == 0
+    plan = json.loads((tmp_path / "r" / "plan.json").read_text())
+    assert plan["method"]["name"] == "dpo_ls" and plan["method"]["params"] == {"members": 2}
+    assert len(plan["method"]["member_weights"]) == 2

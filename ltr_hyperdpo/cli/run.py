@@ -14,17 +14,20 @@ def add_commands(sub: Any) -> None:
     """Register train, import-allrank, front and demo."""
     t = command(sub, "train", "train the reference and a stage-2 method (default: one-shot HyperDPO)",
                 "Stage 1 trains the reference on the main objective; stage 2 fine-tunes a weight-conditioned copy "
-                "with the PL-DPO loss over all objectives (or runs a baseline method). Writes config.json, "
+                "with the PL-DPO loss over all objectives (or runs a baseline method). Writes config.json (the "
+                "config as given), plan.json (what the run trains with, every auto value resolved), "
                 "data_state.json, reference.pt, model.pt, checkpoint.pt, log.jsonl, result.json (and front/ when "
                 "data.test is set) into --out, and prints the test front.",
                 ["ltr-hyperdpo train --config run.yaml --out runs/mslr5",
                  "ltr-hyperdpo train --config run.yaml --out runs/mslr5 --resume",
-                 "ltr-hyperdpo train --set data.train=train.parquet --set data.objectives=mslr5 --out runs/x"])
+                 "ltr-hyperdpo train --set data.train=train.parquet --set data.objectives=mslr5 --out runs/x",
+                 "ltr-hyperdpo train --config run.yaml --method modpo --set method.params.members=11 --out runs/m"])
     t.add_argument("--config", help="JSON or YAML run config (see the README for its sections)")
     t.add_argument("--out", required=True, help="run directory (must not hold another run unless --resume)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
     t.add_argument("--method", help=f"stage-2 method: {', '.join(BUILTIN_METHODS)} or a registered one (default "
-                                    f"hyperdpo; the others are the multi-objective baselines)")
+                                    f"hyperdpo; the others are the multi-objective baselines); its own parameters "
+                                    f"are method.params.KEY")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. hyperdpo.epochs=5 (repeatable)")
     t.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_train"))

@@ -34,11 +34,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         for note in imported.notes:
             warnings.warn(f"{a.config}: {note}", stacklevel=1)
         d = imported.config
-    d = apply_overrides(upgrade(d), a.set)  # today's layout first: --set method.params.KEY=... works on any config
-    if a.method:
-        d["method"] = {"name": a.method} if not isinstance(d.get("method"), dict) or \
-            d["method"].get("name") != a.method else d["method"]
-    cfg = RunConfig.from_dict(d)
+    d = upgrade(d)  # today's layout first: --set method.params.KEY=... works on any config
+    if a.method and (not isinstance(d.get("method"), dict) or d["method"].get("name") != a.method):
+        d["method"] = {"name": a.method}  # another method: the config's method parameters were the other's
+    cfg = RunConfig.from_dict(apply_overrides(d, a.set))
     res = train(cfg, a.out, resume=a.resume)
     if res.front:
         print(markdown_table(FrontResult.from_dict(res.front)))

@@ -10,8 +10,9 @@ from .common import command, lazy_command, positive_int
 def add_commands(sub: Any) -> None:
     """Register tune."""
     t = command(sub, "tune", "Optuna search maximising validation hypervolume",
-                "Searches the learning rate, Dirichlet alpha, beta (or the beta range of a temperature-conditioned "
-                "model), the model size and the prompt length. Each study owns WORK/<study name>-<study id> (studies "
+                "Searches the learning rate, Dirichlet alpha (method.params.alpha, for the one-model methods), beta "
+                "(or the beta range of a temperature-conditioned model), the model size and the prompt length. Each "
+                "study owns WORK/<study name>-<study id> (studies "
                 "and workers sharing WORK never touch each other's files) and each trial trains into trial_N "
                 "there; validation "
                 "hypervolumes are reported every epoch and unpromising trials are pruned (median pruner). The study "
