@@ -114,7 +114,7 @@ def check_schema(schema: pa.Schema, path: str | os.PathLike) -> None:
 
 def open_table(path: str | os.PathLike, ranking: bool = True) -> pa.Table:
     """Open a converted file without re-parsing: Arrow IPC is memory-mapped (its pages can be released, see
-    :func:`ltr_hyperdpo.runs.memory.release_mapped_pages`), Parquet is read. A file that is not a converted ranking
+    :func:`ltr_hyperdpo.utils.memory.release_mapped_pages`), Parquet is read. A file that is not a converted ranking
     table (missing columns, wrong types, not Parquet/Arrow at all) fails naming the file and the column; other
     tables (``ranking=False``: response lists, caches) are only read."""
     fmt = storage_format(path)
