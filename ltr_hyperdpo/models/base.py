@@ -119,7 +119,7 @@ class ModelConfig(Validated):
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ScorerConfig(Validated):
     """A scorer's complete architecture, every value resolved (no ``auto``): what a scorer file and a run's
     ``plan.json`` record, and what the scorer modules are built from.
