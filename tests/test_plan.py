@@ -268,3 +268,20 @@ def test_cli_method_and_its_parameters_from_set(synth, tmp_path):
     plan = json.loads((tmp_path / "r" / "plan.json").read_text())
     assert plan["method"]["name"] == "dpo_ls" and plan["method"]["params"] == {"members": 2}
     assert len(plan["method"]["member_weights"]) == 2
+
+
+def test_the_plan_command_prints_the_plan_without_training(synth, tmp_path, capsys):
+    from conftest import error_line, run_config
+
+    from ltr_hyperdpo.cli import main
+
+    (tmp_path / "c.json").write_text(json.dumps(run_config(synth, model={"kind": "transformer", "d_model": 16,
+                                                                        "n_heads": 2})))
+    assert main(["plan", "--config", str(tmp_path / "c.json"), "--set", "method.params.vertex_prob=0.4"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["scorer"]["conditioning"] == "prompts" and plan["scorer"]["d_ff"] == 32
+    assert plan["method"]["params"]["vertex_prob"] == 0.4 and "method.params.weights_per_list" in plan["auto"]
+    assert plan["data"]["train"] == str(synth / "train.parquet") and plan["data"]["n_objectives"] == 2
+    assert not list(tmp_path.glob("run*"))  # nothing trained, nothing written
+    assert main(["plan", "--config", str(tmp_path / "c.json"), "--set", "eval.val_grid=1"]) == 2
+    assert "config key 'eval.val_grid': must be >= 2" in error_line(capsys, "plan")

@@ -11,7 +11,7 @@ BUILTIN_METHODS = ("reference", "hyperdpo", "dpo_ls", "dpo_soup", "modpo", "cosm
 
 
 def add_commands(sub: Any) -> None:
-    """Register train, import-allrank, front and demo."""
+    """Register train, plan, import-allrank, front and demo."""
     t = command(sub, "train", "train the reference and a stage-2 method (default: one-shot HyperDPO)",
                 "Stage 1 trains the reference on the main objective; stage 2 fine-tunes a weight-conditioned copy "
                 "with the PL-DPO loss over all objectives (or runs a baseline method). Writes config.json (the "
@@ -31,6 +31,20 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. hyperdpo.epochs=5 (repeatable)")
     t.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_train"))
+
+    pl = command(sub, "plan", "print what a run would train with, every auto value resolved, without training",
+                 "Reads the config as train does (--config, --method, --set), reads the training split for its "
+                 "sizes (features, objectives) and prints the plan train would write as plan.json: the split files, "
+                 "the scorer's whole architecture, the method's parameters and each optimizer group's learning "
+                 "rate, the validation, test and member weights; 'auto' lists the keys resolved by a rule. Bad "
+                 "settings are refused as train refuses them.",
+                 ["ltr-hyperdpo plan --config run.yaml",
+                  "ltr-hyperdpo plan --config run.yaml --method dpo_ls --set method.params.members=5 --out plan.json"])
+    pl.add_argument("--config", help="JSON or YAML run config")
+    pl.add_argument("--method", help="stage-2 method (as train --method)")
+    pl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    pl.add_argument("--out", default="-", help="where to write the plan (JSON; default - = standard output)")
+    pl.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_plan"))
 
     ia = command(sub, "import-allrank", "translate an allRank config.json into a run config",
                  "Maps allRank's model (fc_model, transformer, post_model), data folder, loss (name and args), "

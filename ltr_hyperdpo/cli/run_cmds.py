@@ -20,13 +20,14 @@ from ..errors import ConfigError
 from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
 from ..serving import load_run
-from ..training import RunConfig, train, upgrade
+from ..training import DataSummary, RunConfig, locate_splits, resolve, train, upgrade
 from ..training.allrank import from_allrank, is_allrank_config
 from ..training.config import load_run_config_dict
 from ..utils.io import atomic_path, dumps_json
 
 
-def cmd_train(a: argparse.Namespace) -> int:
+def run_config(a: argparse.Namespace) -> RunConfig:
+    """The run config of ``train`` / ``plan``: the file (an allRank config translated), ``--method``, ``--set``."""
     d = load_run_config_dict(a.config) if a.config else {}
     if is_allrank_config(d):  # an allRank config, translated (refused if anything has no counterpart)
         imported = from_allrank(d)
@@ -37,14 +38,32 @@ def cmd_train(a: argparse.Namespace) -> int:
     d = upgrade(d)  # today's layout first: --set method.params.KEY=... works on any config
     if a.method and (not isinstance(d.get("method"), dict) or d["method"].get("name") != a.method):
         d["method"] = {"name": a.method}  # another method: the config's method parameters were the other's
-    cfg = RunConfig.from_dict(apply_overrides(d, a.set))
-    res = train(cfg, a.out, resume=a.resume)
+    return RunConfig.from_dict(apply_overrides(d, a.set))
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    res = train(run_config(a), a.out, resume=a.resume)
     if res.front:
         print(markdown_table(FrontResult.from_dict(res.front)))
         print()
     print(dumps_json({"run_dir": res.run_dir, "best_val_reference": res.best_val_reference,
                       "best_val_hypervolume": res.best_val_hypervolume, "train_seconds": round(res.train_seconds, 2),
                       "test_hypervolume": res.front["hypervolume"] if res.front else None}))
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    cfg = run_config(a)
+    paths = locate_splits(cfg)
+    tr = RankingDataset.load(paths[0], objectives=cfg.data.objectives, fit=True)
+    plan = resolve(cfg, DataSummary(train=paths[0], vali=paths[1], test=paths[2], n_features=tr.n_features,
+                                    n_objectives=tr.n_objectives, objective_names=tuple(tr.objective_names)))
+    text = dumps_json(plan.to_dict(), indent=2) + "\n"
+    if a.out == "-":
+        sys.stdout.write(text)
+    else:
+        with atomic_path(a.out) as tmp:
+            tmp.write_text(text)
     return 0
 
 
