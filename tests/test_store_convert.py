@@ -152,6 +152,48 @@ def test_workers_output_equals_one_worker(tmp_path, letor_source, monkeypatch, e
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([one.name, two.name])  # no spool file left
 
 
+@pytest.mark.parametrize("ext", ["parquet", "arrow"])
+def test_the_one_pass_and_the_streaming_two_passes_write_the_same_file(tmp_path, letor_source, monkeypatch, ext):
+    """One process: a file that fits the budget is parsed once and written from memory; one that does not takes the
+    two streaming passes. Both write the same bytes, comments and fitted objectives included."""
+    import ltr_hyperdpo.data.conversion as conversion
+
+    d, objectives = letor_source
+    src = d / "train.txt"
+    calls = []
+    real = conversion._convert
+
+    def spy(*args, **kw):
+        calls.append("two passes")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(conversion, "_convert", spy)
+    one = tmp_path / f"one.{ext}"
+    res_one = convert(src, one, objectives=objectives, workers=1)
+    assert calls == []  # within the budget: one parse
+    monkeypatch.setattr(conversion, "ONE_PASS_BUDGET_BYTES", 1000)  # nothing fits: the streaming passes
+    two = tmp_path / f"two.{ext}"
+    res_two = convert(src, two, objectives=objectives, workers=1)
+    assert calls == ["two passes"]
+    assert res_one == {**res_two, "output": str(one)}
+    a, b = open_table(one), open_table(two)
+    assert a.schema.equals(b.schema, check_metadata=True) and a.num_rows == b.num_rows > 0
+    for col in a.column_names:
+        assert a.column(col).equals(b.column(col)), col
+    assert one.read_bytes() == two.read_bytes()
+
+
+def test_the_one_pass_budget_is_checked_before_a_widening_allocation():
+    from ltr_hyperdpo.data.conversion import _BudgetSink, _OverBudget
+
+    sink = _BudgetSink(1000, 10, budget=1000 * 10 * 4)
+    sink.views(100, 10)
+    with pytest.raises(_OverBudget):
+        sink.views(100, 11)  # would hold 1000 x 11 float32: refused before the array is made
+    with pytest.raises(_OverBudget):
+        _BudgetSink(1000, 11, budget=1000 * 10 * 4)
+
+
 def test_workers_with_a_group_file_equal_one_worker(tmp_path, letor_source, monkeypatch):
     """qids from a side group file reach the workers' spooled batches unchanged."""
     import ltr_hyperdpo.data.conversion as conversion

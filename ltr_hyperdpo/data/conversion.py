@@ -1,8 +1,11 @@
 """`convert`: LETOR/SVMlight text to Parquet or Arrow IPC in bounded memory, atomically, optionally in parallel.
 
-Pass 1 scans the file: the feature width, the rows, query contiguity, label validity, and only the columns the
-objectives read (their quantile edges are fitted on those). Pass 2 parses again and writes one record batch per
-chunk, so only a few chunks are in memory at a time whatever the file size. With ``workers > 1`` both passes parse
+A file whose dense output fits :data:`ONE_PASS_BUDGET_BYTES` is parsed once, in place into one preallocated buffer,
+and written from it (memory about 1x the dense output). A larger one, or one converted by several workers, takes two
+passes in bounded memory: pass 1 scans the file (the feature width, the rows, query contiguity, label validity, and
+only the columns the objectives read: their quantile edges are fitted on those), pass 2 parses again and writes one
+record batch per chunk, so only a few chunks are in memory at a time whatever the file size. Both give the same
+file. With ``workers > 1`` both passes parse
 byte ranges cut at line boundaries in worker processes; in pass 2 each worker writes its range's finished record
 batches to a spool file (Arrow IPC stream, beside the output) that the writer memory-maps and copies in file order,
 so no parsed data crosses a pipe and the output equals ``workers=1``. Gzip input is read by one process. A failure
@@ -26,6 +29,7 @@ from ..errors import DataError
 from ..utils.io import TMP_SUFFIX
 from .letor import (
     DEFAULT_CHUNK_BYTES,
+    DenseSink,
     ParsedChunk,
     ParseStats,
     byte_progress,
@@ -38,13 +42,44 @@ from .letor import (
 from .limits import DEFAULT_MAX_FEATURES
 from .objectives import ObjectiveSpec, objectives_to_json, parse_objectives, parse_spec
 from .store import format_for_output, open_table, read_metadata, write_batches
-from .textio import LetorFormatError, check_input_path, count_newlines, group_qids, is_gzip, plan_ranges
+from .textio import (
+    LetorFormatError,
+    check_input_path,
+    count_lines,
+    count_newlines,
+    group_qids,
+    is_gzip,
+    plan_ranges,
+)
 from .textio import resolve_group_file as _resolve_group_file
 
 T = TypeVar("T")
 
 #: bytes per worker task: large enough to amortise the hand-over, small enough to bound memory in flight
 RANGE_BYTES = 32 << 20
+#: a one-process conversion whose dense output (rows x width x 4 bytes) stays within this is parsed once and written
+#: from memory: the second parse of the two-pass path costs as much as the first, and 1 GiB is far below the memory
+#: of any machine that trains on such data; beyond it (or with several workers) the two streaming passes bound memory
+ONE_PASS_BUDGET_BYTES = 1 << 30
+
+
+class _OverBudget(Exception):
+    """The dense output outgrew :data:`ONE_PASS_BUDGET_BYTES`: convert in two streaming passes instead."""
+
+
+class _BudgetSink(DenseSink):
+    """A :class:`DenseSink` that refuses to grow beyond a byte budget (before allocating)."""
+
+    def __init__(self, n_rows_max: int, width: int, budget: int):
+        if n_rows_max * max(width, 1) * 4 > budget:
+            raise _OverBudget
+        super().__init__(n_rows_max, width)
+        self.budget = budget
+
+    def views(self, n_lines: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if width > self.x.shape[1] and self.x.shape[0] * width * 4 > self.budget:
+            raise _OverBudget
+        return super().views(n_lines, width)
 
 
 def objectives_from_file(path: str | os.PathLike) -> tuple[list[ObjectiveSpec], list[int]]:
@@ -249,13 +284,20 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     ranges: list[tuple[int, int | None]] = list(plan_ranges(src, RANGE_BYTES)) if parallel else [(0, None)]
     if not ranges:
         raise LetorFormatError(src, None, "empty file: no data lines")
+    fit = objectives is not None and objectives_from is None
+    if not parallel and not is_gzip(src):
+        try:
+            return _convert_one_pass(src, out, fmt=fmt, group=group, objs=objs, drops=drops, fit=fit,
+                                     n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes,
+                                     progress=progress, keep_comments=keep_comments, max_features=max_features)
+        except _OverBudget:
+            pass  # too large to hold: the two streaming passes
     ctx = multiprocessing.get_context("fork")
     if parallel:
         warm_compiled_kernel()  # the forked workers inherit the loaded kernel
     pool = ctx.Pool(workers) if parallel else None
     try:
-        return _convert(src, out, fmt=fmt, group=group, objs=objs, drops=drops,
-                        fit=objectives is not None and objectives_from is None, columns=columns,
+        return _convert(src, out, fmt=fmt, group=group, objs=objs, drops=drops, fit=fit, columns=columns,
                         scan_width=scan_width, n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes,
                         progress=progress, keep_comments=keep_comments, ranges=ranges, pool=pool, window=2 * workers,
                         max_features=max_features)
@@ -304,20 +346,11 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
     else:
         all_q = np.concatenate([s.qids for s in scans])
         check_contiguous(src, all_q, np.concatenate([s.lines + off for s, off in zip(scans, offsets, strict=False)]))
-    if objs is not None and fit:
-        labels = np.concatenate([s.labels for s in scans])
-        colvals = np.concatenate([s.columns for s in scans]) if columns else None
-        for o in objs:
-            col = None if o.source == "label" or colvals is None else colvals[:, columns.index(o.column)]
-            if o.source == "feature" and o.column >= width:
-                raise DataError(f"{src}: objective {o.name!r} reads feature {o.feature} but the file has {width} "
-                                f"features")
-            o.fit_raw(o.raw_from(labels, col))
-    elif objs is not None:
-        for o in objs:
-            if o.source == "feature" and o.column >= width:
-                raise DataError(f"{src}: objective {o.name!r} reads feature {o.feature} but the file has {width} "
-                                f"features")
+    if objs is not None:
+        labels = np.concatenate([s.labels for s in scans]) if fit else None
+        colvals = np.concatenate([s.columns for s in scans]) if columns and fit else None
+        _fit_objectives(src, objs, width, labels,
+                        lambda c: None if colvals is None else colvals[:, columns.index(c)])
     with_comment = keep_comments and any(s.has_comment for s in scans)
     row_starts = np.cumsum([0] + [len(s.labels) for s in scans])
     del scans
@@ -356,15 +389,81 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
             if bar2 is not None:
                 bar2.close()
 
+    return _write(src, out, batches(), fmt=fmt, group=group, objs=objs, drops=drops, width=width, stats=stats,
+                  qids=all_q)
+
+
+def _fit_objectives(src: Path, objs: list[ObjectiveSpec], width: int, labels: np.ndarray | None,
+                    column: Callable[[int], np.ndarray | None]) -> None:
+    """Check that every objective's column exists; with ``labels`` (a training split) fit each on its values
+    (``column(c)``: the values of 0-based input column ``c``)."""
+    for o in objs:
+        if o.source == "feature" and o.column >= width:
+            raise DataError(f"{src}: objective {o.name!r} reads feature {o.feature} but the file has {width} "
+                            f"features")
+        if labels is not None:
+            o.fit_raw(o.raw_from(labels, None if o.source == "label" else column(o.column)))
+
+
+def _write(src: Path, out: Path, gen: Iterator[pa.RecordBatch], *, fmt: str, group: Path | None,
+           objs: list[ObjectiveSpec] | None, drops: list[int], width: int, stats: ParseStats,
+           qids: np.ndarray) -> dict:
+    """Write the converted file from its record batches (atomically) and return the summary."""
     meta = {"version": 1, "source": str(src), "n_features": width, "group_file": str(group) if group else None,
             "objectives": objectives_to_json(objs) if objs is not None else None, "drop_features": drops}
-    gen = batches()
     first = next(gen)  # its schema is the file's
     write_batches(out, first.schema, _chain(first, gen), fmt=fmt, meta=meta)
     stats.warn(src)
-    n_q = int(np.count_nonzero(np.r_[True, all_q[1:] != all_q[:-1]]))
-    return {"input": str(src), "output": str(out), "rows": n_rows, "queries": n_q, "features": width,
+    n_q = int(np.count_nonzero(np.r_[True, qids[1:] != qids[:-1]]))
+    return {"input": str(src), "output": str(out), "rows": int(len(qids)), "queries": n_q, "features": width,
             "objectives": [o.name for o in objs] if objs else None}
+
+
+def _convert_one_pass(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[ObjectiveSpec] | None,
+                      drops: list[int], fit: bool, n_features: int | None, on_error: str, chunk_bytes: int,
+                      progress: bool, keep_comments: bool, max_features: int) -> dict:
+    """Parse once into a buffer of the dense output and write it in the chunks the two-pass path writes (the same
+    file); raises :class:`_OverBudget` before allocating more than :data:`ONE_PASS_BUDGET_BYTES`."""
+    sink = _BudgetSink(count_lines(src), int(n_features or 0), ONE_PASS_BUDGET_BYTES)
+    stats = ParseStats()
+    sizes: list[int] = []
+    com_offsets: list[np.ndarray] = []
+    com_bytes: list[np.ndarray] = []
+    bar, cb = byte_progress(progress, src, f"parse {src.name}")
+    try:
+        for c in iter_parse(src, require_qid=group is None, n_features=n_features, on_error=on_error,
+                            chunk_bytes=chunk_bytes, progress=cb, sink=sink, stats=stats, max_features=max_features):
+            sizes.append(len(c.labels))
+            com_offsets.append(c.comment_offsets)
+            com_bytes.append(c.comment_bytes)
+    finally:
+        if bar is not None:
+            bar.close()
+    n = sink.rows
+    if n == 0:
+        raise LetorFormatError(src, None, "empty file: no data lines")
+    width = max(stats.width, int(n_features or 0), sink.x.shape[1])
+    if width > sink.x.shape[1]:  # an index read by no stored row (a skipped line) widened the file
+        sink.views(0, width)
+    x, y, lines = sink.x[:n], sink.y[:n], sink.lines[:n]
+    if group is not None:
+        qids = group_qids(src, group, n)
+    else:
+        qids = sink.q[:n]
+        check_contiguous(src, qids, lines)
+    if objs is not None:
+        _fit_objectives(src, objs, width, y if fit else None, lambda c: x[:, c])
+    with_comment = keep_comments and any(b.size for b in com_bytes)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        r = 0
+        for m, off, cbytes in zip(sizes, com_offsets, com_bytes, strict=True):
+            c = ParsedChunk(x[r:r + m], y[r:r + m], qids[r:r + m], lines[r:r + m], off, cbytes)
+            yield _finished_batch(c, width, qids[r:r + m], with_comment, stats, objs)
+            r += m
+
+    return _write(src, out, batches(), fmt=fmt, group=group, objs=objs, drops=drops, width=width, stats=stats,
+                  qids=qids)
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
