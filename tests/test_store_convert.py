@@ -314,6 +314,15 @@ def test_auto_workers_rule(tmp_path, monkeypatch):
     gz = tmp_path / "a.txt.gz"
     gz.write_bytes(gzip.compress(src.read_bytes()))
     assert conversion.auto_workers(gz) == 1  # one process must decompress it
-    s = conversion.convert(src, tmp_path / "a.arrow")  # auto: parallel here, same output as one worker
+    s = conversion.convert(src, tmp_path / "a.arrow")  # auto, same output as one worker
     conversion.convert(src, tmp_path / "b.arrow", workers=1)
     assert s["rows"] == 2000 and open_table(tmp_path / "a.arrow").equals(open_table(tmp_path / "b.arrow"))
+    # one pass first: with one worker, and with auto on fewer than 3 cores (one parse beats two parses on two)
+    assert conversion.one_pass_first(src, 1) and not conversion.one_pass_first(src, 3)
+    assert not conversion.one_pass_first(gz, 1)  # gzip: counting its lines would decompress it twice
+    monkeypatch.setattr(conversion, "available_cores", lambda: 2)
+    assert conversion.one_pass_first(src, None)
+    monkeypatch.setattr(conversion, "available_cores", lambda: 8)
+    assert not conversion.one_pass_first(src, None)  # 8 cores: the two passes in 4 processes
+    monkeypatch.setattr(conversion, "AUTO_WORKERS_MIN_BYTES", 1 << 40)
+    assert conversion.one_pass_first(src, None)  # a small file is converted by one process: once

@@ -237,14 +237,28 @@ def _relocate(e: LetorFormatError, offset: int) -> LetorFormatError:
 AUTO_WORKERS_MIN_BYTES = 64 << 20
 
 
+def available_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def auto_workers(path: str | os.PathLike) -> int:
-    """The ``workers`` of ``convert`` when not given: one process per available core, at most 4, for a plain-text
-    file of at least 64 MiB (the two passes then take about 1/cores of the time; the output is byte-identical);
-    one process for smaller or gzip files (which one process must decompress)."""
+    """The ``workers`` of the two streaming passes when not given: one process per available core, at most 4, for
+    a plain-text file of at least 64 MiB (the two passes then take about 1/cores of the time; the output is
+    byte-identical); one process for smaller or gzip files (which one process must decompress)."""
     if is_gzip(path) or os.path.getsize(path) < AUTO_WORKERS_MIN_BYTES:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, 4))
+    return max(1, min(available_cores(), 4))
+
+
+def one_pass_first(path: str | os.PathLike, workers: int | None) -> bool:
+    """Whether ``convert`` first tries the one-pass conversion (falling back to the two streaming passes when the
+    dense output outgrows :data:`ONE_PASS_BUDGET_BYTES`, which shows within the first chunk): with one worker, and
+    with ``workers`` auto on fewer than 3 cores, where one parse in one process beats two parses shared by two
+    processes. Not for gzip input (its line count would decompress it twice)."""
+    if is_gzip(path):
+        return False
+    return workers == 1 or (workers is None and (auto_workers(path) == 1 or available_cores() < 3))
 
 
 def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -267,9 +281,10 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         if other is not None and same_file(other, out):
             raise DataError(f"{out}: the output would overwrite {what} ({other}); choose another output path")
     fmt = format_for_output(out, fmt)
-    workers = auto_workers(src) if workers is None else workers
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise DataError(f"workers must be >= 1, got {workers}")
+    one_pass = one_pass_first(src, workers)
+    workers = auto_workers(src) if workers is None else workers
     group = _resolve_group_file(src, group_file)
     objs: list[ObjectiveSpec] | None = None
     drops: list[int] = []
@@ -280,18 +295,18 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     feat_objs = [o for o in (objs or []) if o.source == "feature"]
     columns = tuple(sorted({o.column for o in feat_objs}))
     scan_width = max(int(n_features or 0), (max(columns) + 1) if columns else 0)
-    parallel = workers > 1 and not is_gzip(src)
-    ranges: list[tuple[int, int | None]] = list(plan_ranges(src, RANGE_BYTES)) if parallel else [(0, None)]
-    if not ranges:
-        raise LetorFormatError(src, None, "empty file: no data lines")
     fit = objectives is not None and objectives_from is None
-    if not parallel and not is_gzip(src):
+    if one_pass:
         try:
             return _convert_one_pass(src, out, fmt=fmt, group=group, objs=objs, drops=drops, fit=fit,
                                      n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes,
                                      progress=progress, keep_comments=keep_comments, max_features=max_features)
         except _OverBudget:
             pass  # too large to hold: the two streaming passes
+    parallel = workers > 1 and not is_gzip(src)
+    ranges: list[tuple[int, int | None]] = list(plan_ranges(src, RANGE_BYTES)) if parallel else [(0, None)]
+    if not ranges:
+        raise LetorFormatError(src, None, "empty file: no data lines")
     ctx = multiprocessing.get_context("fork")
     if parallel:
         warm_compiled_kernel()  # the forked workers inherit the loaded kernel
