@@ -41,10 +41,13 @@ from ltr_hyperdpo.core.grids import member_grid  # noqa: E402
 from ltr_hyperdpo.data.objectives import objectives_to_json  # noqa: E402
 from ltr_hyperdpo.data.store import write_table  # noqa: E402
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives  # noqa: E402
-from ltr_hyperdpo.eval.front import ndcg_matrix  # noqa: E402
+from ltr_hyperdpo.eval.bootstrap import FrontSample, paired_hv_ratio  # noqa: E402
+from ltr_hyperdpo.eval.front import ndcg_matrix, per_query_ndcg  # noqa: E402
+from ltr_hyperdpo.eval.pareto import hypervolume  # noqa: E402
 from ltr_hyperdpo.eval.plots import plot_fronts  # noqa: E402
 from ltr_hyperdpo.methods import get_method, labels, method_names  # noqa: E402
 from ltr_hyperdpo.methods.lambdamart import fit_lambdamart, lambdamart_scores  # noqa: E402
+from ltr_hyperdpo.serving import load_run  # noqa: E402
 from ltr_hyperdpo.training import DataSummary, RunConfig, load_run_splits, resolve, train  # noqa: E402
 from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 
@@ -53,12 +56,20 @@ LABELS = labels()
 MAIN_TOLERANCE = 0.005  # main NDCG@10 at e_main may trail the reference's by at most this
 
 
+#: report sets draw a fresh synthetic ground truth per seed from this task seed on (development used task 0)
+REPORT_TASK_SEED = 100
+
+
 def datasets(a: argparse.Namespace, tmp: Path) -> dict:
+    """The sets of ``--sets``: ``report`` (default) on data not used to choose the defaults (a fresh synthetic task
+    per seed, ``mslr5_strict``), ``development`` the sets the defaults were chosen on (synthetic task 0, ``mslr5``)."""
     ltr = a.data_root / "ltr"
     out: dict = {}
+    report = a.sets == "report"
     if (ltr / "mslr_msn1_fold1_5k").exists():
         d = ltr / "mslr_msn1_fold1_5k"
-        for name, spec in (("mslr5_5k", "mslr5"), ("mslr3_5k", "mslr3")):
+        five = ("mslr5s_5k", "mslr5_strict") if report else ("mslr5_5k", "mslr5")
+        for name, spec in (five, ("mslr3_5k", "mslr3")):
             out[name] = {"train": str(d / "train.txt"), "test": str(d / "test.txt"), "objectives": spec,
                          "vali_fraction": 0.2, "batch_size": 8}
     if (ltr / "mq2008_fold1").exists():
@@ -66,12 +77,7 @@ def datasets(a: argparse.Namespace, tmp: Path) -> dict:
         out["mq2008"] = {"train": str(d / "train.txt"), "vali": str(d / "vali.txt"), "test": str(d / "test.txt"),
                          "objectives": "mq2008", "batch_size": 32}
     for name, corr in (("synth_conflict", -0.5), ("synth_aligned", 0.5)):
-        paths = {}
-        for split, seed, nq in (("train", 0, 300), ("vali", 1, 80), ("test", 2, a.synth_test_queries)):
-            p = tmp / f"{name}_{split}.arrow"
-            write_table(p, make_synthetic(max(8, int(nq * a.synth_scale)), 60, 40, 2, corr, seed=seed))
-            paths[split] = str(p)
-        out[name] = {**paths, "objectives": objectives_to_json(synth_objectives(40, 2)), "batch_size": 16}
+        out[name] = {"synthetic": corr, "objectives": objectives_to_json(synth_objectives(40, 2)), "batch_size": 16}
     for name, folder in (("mslr10k", a.mslr10k), ("mslr30k", a.mslr30k)):
         if folder:
             d = Path(folder)
@@ -79,6 +85,23 @@ def datasets(a: argparse.Namespace, tmp: Path) -> dict:
             out[name] = {"train": str(d / f"train.{ext}"), "vali": str(d / f"vali.{ext}"),
                          "test": str(d / f"test.{ext}"), "objectives": "mslr5", "batch_size": 32}
     return {k: v for k, v in out.items() if not a.datasets or k in a.datasets}
+
+
+def materialise(ds: dict, a: argparse.Namespace, seed: int, tmp: Path) -> dict:
+    """A set's files for one seed: a synthetic set is drawn here (report sets: a new ground truth and new queries per
+    seed; development sets: task 0 and the same queries for every seed)."""
+    if "synthetic" not in ds:
+        return ds
+    corr = ds["synthetic"]
+    task = REPORT_TASK_SEED + seed if a.sets == "report" else 0
+    base = 3 * (REPORT_TASK_SEED + seed) if a.sets == "report" else 0
+    paths = {}
+    for split, off, nq in (("train", 0, 300), ("vali", 1, 80), ("test", 2, a.synth_test_queries)):
+        p = tmp / f"synth_{corr:+g}_{a.sets}_s{seed}_{split}.arrow"
+        write_table(p, make_synthetic(max(8, int(nq * a.synth_scale)), 60, 40, 2, corr, seed=base + off,
+                                      task_seed=task))
+        paths[split] = str(p)
+    return {**{k: v for k, v in ds.items() if k != "synthetic"}, **paths}
 
 
 def base_config(ds: dict, a: argparse.Namespace, seed: int) -> dict:
@@ -118,9 +141,32 @@ def one_run_epochs(a: argparse.Namespace, n_objectives: int) -> int:
     return max(1, int(round(a.one_run_budget * len(member_grid(n_objectives)) * a.epochs)))
 
 
-def run_cell(cfg_dict: dict, run_dir: Path, splits: tuple) -> dict:
+def parameter_counts(run) -> dict:
+    """Trainable parameters of the model a query is scored by (one-model methods: the conditioned model; multi-run:
+    one member, and all members together)."""
+    r = run.ranker
+    if hasattr(r, "policy"):
+        n = sum(p.numel() for p in r.policy.parameters())
+        return {"model": n, "total": n}
+    models = getattr(r, "models", None) or getattr(r, "experts", None)
+    if models:
+        one = sum(p.numel() for p in models[0].parameters())
+        return {"model": one, "total": one * len(models)}
+    n = sum(p.numel() for p in run.ranker.reference.parameters())
+    return {"model": n, "total": n}
+
+
+def run_cell(cfg_dict: dict, run_dir: Path, splits: tuple, samples: dict) -> dict:
+    """Train one (method, seed) cell; ``samples`` receives its per-query NDCG@10 on the dense grid and at the
+    members' weights (for the paired query bootstrap)."""
     reset_peak_rss()
     res = train(RunConfig.from_dict(cfg_dict), run_dir, splits=splits)
+    te = splits[2]
+    run = load_run(run_dir)
+    dense = np.array([p["w"] for p in res.front["points"]])
+    own = member_grid(te.n_objectives)
+    samples["dense"] = FrontSample(*per_query_ndcg(run.ranker, te, dense))
+    samples["members"] = FrontSample(*per_query_ndcg(run.ranker, te, own))
     f = res.front
     pts = np.array([p["ndcg@10"] for p in f["points"]])
     w = np.array([p["w"] for p in f["points"]])
@@ -129,7 +175,9 @@ def run_cell(cfg_dict: dict, run_dir: Path, splits: tuple) -> dict:
             "main_ndcg10_at_e_main": float(pts[e_main, 0]), "reference_ndcg10": f["reference"]["ndcg@10"],
             "wall_s": res.method_seconds, "cpu_s": res.method_cpu_seconds, "reference_wall_s": res.reference_seconds,
             "peak_mem_mb": peak_rss_bytes() / 1e6, "val_hypervolume": res.best_val_hypervolume,
-            "blank_queries": f["blank_queries"], "epochs": cfg_dict["hyperdpo"]["epochs"]}
+            "blank_queries": f["blank_queries"], "epochs": cfg_dict["hyperdpo"]["epochs"],
+            "hypervolume_on_member_weights": float(hypervolume(samples["members"].values.mean(
+                axis=2, where=~samples["members"].blank[None]))), "parameters": parameter_counts(run)}
     if "members" in f:
         cell["members"] = f["members"]
     return cell
@@ -250,6 +298,73 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
     return summary, "\n".join(lines), checks
 
 
+BASELINES = ("dpo_ls", "dpo_soup", "modpo", "cosmos")
+
+
+def win_rates(one: dict, other: dict, members: np.ndarray) -> dict:
+    """Share of the dense grid's weights where ``one``'s scalarised utility w·NDCG@10 beats ``other``'s (ties count
+    half), split into the weights that are members' training weights and the others."""
+    w = np.asarray(one["weights"])
+    u1 = (w * np.asarray(one["points"])).sum(1)
+    u2 = (w * np.asarray(other["points"])).sum(1)
+    score = np.where(u1 > u2 + 1e-12, 1.0, np.where(u1 < u2 - 1e-12, 0.0, 0.5))
+    on = np.array([np.isclose(members, x, atol=1e-9).all(1).any() for x in w])
+    return {"on_member": float(score[on].mean()) if on.any() else float("nan"),
+            "off_member": float(score[~on].mean()) if (~on).any() else float("nan"), "n_on": int(on.sum()),
+            "n_off": int((~on).sum())}
+
+
+def honest_targets(results: dict, samples: dict, n_boot: int) -> dict:
+    """Per set: HV ratios of the one-shot model against every baseline on the dense grid and at the members' own
+    weights with paired 95 % intervals (bootstrap over seeds and test queries) and a verdict (met: the estimate at
+    the bar and the lower bound at its floor; tie: the interval spans it; missed), win rates in w·NDCG against
+    DPO-LS, time against every baseline (with and without the shared reference), parameter counts."""
+    out = {}
+    for dname, dres in results.items():
+        seeds = sorted(dres["seeds"])
+        cells = {m: [dres["seeds"][s]["methods"][m] for s in seeds] for m in dres["seeds"][seeds[0]]["methods"]}
+        smp = samples[dname]
+        k = len(dres["objectives"])
+        claims: dict = {}
+        lines = [f"#### {dname}: claims by intervals ({len(seeds)} seeds, {n_boot} paired bootstrap replicates "
+                 f"over seeds and test queries)\n",
+                 "| against | HV ratio, dense grid [95 %] | verdict (bar 1.0) | HV ratio at the members' weights "
+                 "[95 %] | verdict (1.0, floor 0.98) | time ratio | time ratio, reference counted |",
+                 "|---|---|---|---|---|---|---|"]
+        for base in BASELINES:
+            if base not in cells:
+                continue
+            dense = paired_hv_ratio([smp["hyperdpo"][s]["dense"] for s in seeds],
+                                    [smp[base][s]["dense"] for s in seeds], n_boot=n_boot, seed=1)
+            own = paired_hv_ratio([smp["hyperdpo"][s]["members"] for s in seeds],
+                                  [smp[base][s]["members"] for s in seeds], n_boot=n_boot, seed=2)
+            t_h = np.mean([c["wall_s"] for c in cells["hyperdpo"]])
+            t_b = np.mean([c["wall_s"] for c in cells[base]])
+            t_ref = np.mean([c["reference_wall_s"] for c in cells["hyperdpo"]])
+            claims[base] = {"hv_dense": {**dense.to_dict(), "verdict": dense.verdict(1.0)},
+                            "hv_members": {**own.to_dict(), "verdict": own.verdict(1.0, 0.98)},
+                            "time_ratio": t_h / t_b, "time_ratio_with_reference": (t_h + t_ref) / (t_b + t_ref)}
+            lines.append(f"| {LABELS.get(base, base)} | {dense.mean:.4f} [{dense.low:.4f}, {dense.high:.4f}] | "
+                         f"{dense.verdict(1.0)} | {own.mean:.4f} [{own.low:.4f}, {own.high:.4f}] | "
+                         f"{own.verdict(1.0, 0.98)} | {t_h / t_b:.3f} | {(t_h + t_ref) / (t_b + t_ref):.3f} |")
+        if "dpo_ls" in cells:
+            rates = [win_rates(h, ls, member_grid(k)) for h, ls in zip(cells["hyperdpo"], cells["dpo_ls"],
+                                                                        strict=True)]
+            claims["win_rate_vs_dpo_ls"] = {key: float(np.mean([r[key] for r in rates]))
+                                            for key in ("on_member", "off_member")}
+            lines.append(f"\nWin rate in w·NDCG@10 against DPO-LS (its nearest member answering), mean over seeds: "
+                         f"{claims['win_rate_vs_dpo_ls']['on_member']:.2f} at the {rates[0]['n_on']} grid weights "
+                         f"that are members' weights, {claims['win_rate_vs_dpo_ls']['off_member']:.2f} at the "
+                         f"{rates[0]['n_off']} others.")
+        params = {m: cells[m][0]["parameters"] for m in cells}
+        claims["parameters"] = params
+        lines.append("\nParameters (the model that scores a query; all models of a method): "
+                     + ", ".join(f"{LABELS.get(m, m)} {v['model']:,} ({v['total']:,})" for m, v in params.items())
+                     + "\n")
+        out[dname] = {"claims": claims, "markdown": "\n".join(lines)}
+    return out
+
+
 def plot(results: dict, out: Path) -> None:
     for dname, dres in results.items():
         s0 = dres["seeds"][sorted(dres["seeds"])[0]]
@@ -286,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-run-epochs", type=int, help="fixed stage-2 epochs of the one-run methods instead")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config value for every cell (every method alike)")
+    ap.add_argument("--sets", choices=["report", "development"], default="report",
+                    help="report (default): sets not used to choose the defaults (a fresh synthetic ground truth per "
+                         "seed, mslr5_strict); development: the sets the defaults were chosen on (synthetic task 0, "
+                         "mslr5)")
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the paired HV intervals")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce", help="output directory")
     a = ap.parse_args(argv)
     if a.synth_test_queries < 1:
@@ -300,11 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     results: dict = {}
+    samples: dict = {}  # dataset -> method -> seed -> {"dense"/"members": FrontSample}: the query bootstrap's input
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
-        for dname, ds in datasets(a, tmp).items():
+        for dname, ds_any in datasets(a, tmp).items():
             dres: dict = {"seeds": {}, "objectives": None}
+            samples[dname] = {}
             for seed in range(a.seeds):
+                ds = materialise(ds_any, a, seed, tmp)
                 splits = load_run_splits(RunConfig.from_dict(base_config(ds, a, seed)))
                 dres["objectives"] = splits[0].objective_names
                 work = tmp / f"{dname}_s{seed}"
@@ -321,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                         c["hyperdpo"]["patience"] = a.patience or c["hyperdpo"]["epochs"]
                     if m != "reference":
                         c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
-                    cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits)
+                    cell_samples = samples[dname].setdefault(m, {}).setdefault(seed, {})
+                    cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits, cell_samples)
                     if m != "reference":
                         cells[m]["reference_wall_s"] = cells["reference"]["reference_wall_s"]
                     print(f"[{time.perf_counter() - t0:6.0f}s] {dname} seed {seed} {m}: HV "
@@ -332,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(work, ignore_errors=True)
             results[dname] = dres
     summary, md, checks = summarise(results)
+    for dname, lines in honest_targets(results, samples, a.boot).items():
+        checks[dname]["claims"] = lines["claims"]
+        md += "\n" + lines["markdown"]
     plot(results, a.out)
     stopping = (f"early stopping after {a.patience} epochs without a better validation metric (every stage-2 "
                 f"training alike, the best epoch kept)" if a.patience else "no early stopping (the best epoch kept)")

@@ -141,5 +141,29 @@ def test_reproduce_smoke(tmp_path, capsys):
     half = 12.7062047 * abs(r[0] - r[1]) / np.sqrt(2) / np.sqrt(2)  # t(0.975, 1 df) x sample std / sqrt(n)
     assert paired["ci95"] == pytest.approx([r.mean() - half, r.mean() + half], rel=1e-6)
     assert "hv_ratio_vs_dpo_soup_paired: mean" in (out / "report.md").read_text()
+    # claims by intervals: the bootstrap's point estimate is the seeds' mean ratio, inside its interval, with a verdict
+    claim = res["targets"]["synth_conflict"]["claims"]["dpo_soup"]
+    assert claim["hv_dense"]["mean"] == pytest.approx(r.mean(), rel=1e-4)
+    lo, hi = claim["hv_dense"]["ci95"]
+    assert lo <= claim["hv_dense"]["mean"] <= hi and claim["hv_dense"]["verdict"] in ("met", "tie", "missed")
+    assert claim["hv_members"]["verdict"] in ("met", "tie", "missed") and claim["time_ratio_with_reference"] > 0
+    params = res["targets"]["synth_conflict"]["claims"]["parameters"]
+    assert params["dpo_soup"]["total"] == 2 * params["dpo_soup"]["model"]  # K = 2 experts
+    assert params["hyperdpo"]["model"] > params["dpo_soup"]["model"]  # the per-objective towers and deltas
+    cell = res["raw"]["synth_conflict"]["seeds"]["0"]["methods"]["hyperdpo"]
+    assert 0 < cell["hypervolume_on_member_weights"] <= 1
+    assert "claims by intervals" in (out / "report.md").read_text()
+    # report sets draw a fresh synthetic task per seed; development sets are the same data for every seed
+    import argparse
+
+    from ltr_hyperdpo.data.store import open_table
+
+    def train_features(sets, seed):
+        ns = argparse.Namespace(sets=sets, synth_test_queries=10, synth_scale=0.1)
+        d = reproduce.materialise({"synthetic": -0.5, "batch_size": 16}, ns, seed, tmp_path)
+        return open_table(d["train"]).column("label").to_numpy()
+
+    assert not np.array_equal(train_features("report", 0), train_features("report", 1))
+    assert np.array_equal(train_features("development", 0), train_features("development", 1))
     assert (out / "report.md").read_text().startswith("# HyperDPO reproduction")
     assert (out / "front_synth_conflict.png").stat().st_size > 1000

@@ -159,6 +159,17 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
     return out
 
 
+def per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k: int = 10,
+                   beta: float | None = None, batch_size: int = 64, device: torch.device | str = "cpu"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query NDCG@k ``[weights, objectives, queries]`` at every weight and the blank mask ``[objectives,
+    queries]`` (True: no relevant document): the raw material of query-level bootstraps."""
+    w = np.asarray(weights, dtype=np.float32)
+    per = _per_query_ndcg(ranker, ds, w, (k,), beta, batch_size, torch.device(device))[k][1:]
+    blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
+    return per, blank
+
+
 def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, ks: tuple[int, ...] = (10, 5),
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
                    blank_policy: str = "skip", batch_size: int = 64,
