@@ -34,14 +34,17 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _claims import honest_targets, parameter_counts  # noqa: E402
 from _common import DEFAULT_DATA_ROOT, ROOT, peak_rss_bytes, reset_peak_rss  # noqa: E402
+from _tuning import apply as apply_tuned  # noqa: E402
+from _tuning import tune_method  # noqa: E402
 
 from ltr_hyperdpo.config import apply_overrides  # noqa: E402
 from ltr_hyperdpo.core.grids import member_grid  # noqa: E402
 from ltr_hyperdpo.data.objectives import objectives_to_json  # noqa: E402
 from ltr_hyperdpo.data.store import write_table  # noqa: E402
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives  # noqa: E402
-from ltr_hyperdpo.eval.bootstrap import FrontSample, paired_hv_ratio  # noqa: E402
+from ltr_hyperdpo.eval.bootstrap import FrontSample  # noqa: E402
 from ltr_hyperdpo.eval.front import ndcg_matrix, per_query_ndcg  # noqa: E402
 from ltr_hyperdpo.eval.pareto import hypervolume  # noqa: E402
 from ltr_hyperdpo.eval.plots import plot_fronts  # noqa: E402
@@ -139,21 +142,6 @@ def one_run_epochs(a: argparse.Namespace, n_objectives: int) -> int:
     if a.one_run_epochs:
         return a.one_run_epochs
     return max(1, int(round(a.one_run_budget * len(member_grid(n_objectives)) * a.epochs)))
-
-
-def parameter_counts(run) -> dict:
-    """Trainable parameters of the model a query is scored by (one-model methods: the conditioned model; multi-run:
-    one member, and all members together)."""
-    r = run.ranker
-    if hasattr(r, "policy"):
-        n = sum(p.numel() for p in r.policy.parameters())
-        return {"model": n, "total": n}
-    models = getattr(r, "models", None) or getattr(r, "experts", None)
-    if models:
-        one = sum(p.numel() for p in models[0].parameters())
-        return {"model": one, "total": one * len(models)}
-    n = sum(p.numel() for p in run.ranker.reference.parameters())
-    return {"model": n, "total": n}
 
 
 def run_cell(cfg_dict: dict, run_dir: Path, splits: tuple, samples: dict) -> dict:
@@ -298,73 +286,6 @@ def summarise(results: dict) -> tuple[dict, str, dict]:
     return summary, "\n".join(lines), checks
 
 
-BASELINES = ("dpo_ls", "dpo_soup", "modpo", "cosmos")
-
-
-def win_rates(one: dict, other: dict, members: np.ndarray) -> dict:
-    """Share of the dense grid's weights where ``one``'s scalarised utility w·NDCG@10 beats ``other``'s (ties count
-    half), split into the weights that are members' training weights and the others."""
-    w = np.asarray(one["weights"])
-    u1 = (w * np.asarray(one["points"])).sum(1)
-    u2 = (w * np.asarray(other["points"])).sum(1)
-    score = np.where(u1 > u2 + 1e-12, 1.0, np.where(u1 < u2 - 1e-12, 0.0, 0.5))
-    on = np.array([np.isclose(members, x, atol=1e-9).all(1).any() for x in w])
-    return {"on_member": float(score[on].mean()) if on.any() else float("nan"),
-            "off_member": float(score[~on].mean()) if (~on).any() else float("nan"), "n_on": int(on.sum()),
-            "n_off": int((~on).sum())}
-
-
-def honest_targets(results: dict, samples: dict, n_boot: int) -> dict:
-    """Per set: HV ratios of the one-shot model against every baseline on the dense grid and at the members' own
-    weights with paired 95 % intervals (bootstrap over seeds and test queries) and a verdict (met: the estimate at
-    the bar and the lower bound at its floor; tie: the interval spans it; missed), win rates in w·NDCG against
-    DPO-LS, time against every baseline (with and without the shared reference), parameter counts."""
-    out = {}
-    for dname, dres in results.items():
-        seeds = sorted(dres["seeds"])
-        cells = {m: [dres["seeds"][s]["methods"][m] for s in seeds] for m in dres["seeds"][seeds[0]]["methods"]}
-        smp = samples[dname]
-        k = len(dres["objectives"])
-        claims: dict = {}
-        lines = [f"#### {dname}: claims by intervals ({len(seeds)} seeds, {n_boot} paired bootstrap replicates "
-                 f"over seeds and test queries)\n",
-                 "| against | HV ratio, dense grid [95 %] | verdict (bar 1.0) | HV ratio at the members' weights "
-                 "[95 %] | verdict (1.0, floor 0.98) | time ratio | time ratio, reference counted |",
-                 "|---|---|---|---|---|---|---|"]
-        for base in BASELINES:
-            if base not in cells:
-                continue
-            dense = paired_hv_ratio([smp["hyperdpo"][s]["dense"] for s in seeds],
-                                    [smp[base][s]["dense"] for s in seeds], n_boot=n_boot, seed=1)
-            own = paired_hv_ratio([smp["hyperdpo"][s]["members"] for s in seeds],
-                                  [smp[base][s]["members"] for s in seeds], n_boot=n_boot, seed=2)
-            t_h = np.mean([c["wall_s"] for c in cells["hyperdpo"]])
-            t_b = np.mean([c["wall_s"] for c in cells[base]])
-            t_ref = np.mean([c["reference_wall_s"] for c in cells["hyperdpo"]])
-            claims[base] = {"hv_dense": {**dense.to_dict(), "verdict": dense.verdict(1.0)},
-                            "hv_members": {**own.to_dict(), "verdict": own.verdict(1.0, 0.98)},
-                            "time_ratio": t_h / t_b, "time_ratio_with_reference": (t_h + t_ref) / (t_b + t_ref)}
-            lines.append(f"| {LABELS.get(base, base)} | {dense.mean:.4f} [{dense.low:.4f}, {dense.high:.4f}] | "
-                         f"{dense.verdict(1.0)} | {own.mean:.4f} [{own.low:.4f}, {own.high:.4f}] | "
-                         f"{own.verdict(1.0, 0.98)} | {t_h / t_b:.3f} | {(t_h + t_ref) / (t_b + t_ref):.3f} |")
-        if "dpo_ls" in cells:
-            rates = [win_rates(h, ls, member_grid(k)) for h, ls in zip(cells["hyperdpo"], cells["dpo_ls"],
-                                                                        strict=True)]
-            claims["win_rate_vs_dpo_ls"] = {key: float(np.mean([r[key] for r in rates]))
-                                            for key in ("on_member", "off_member")}
-            lines.append(f"\nWin rate in w·NDCG@10 against DPO-LS (its nearest member answering), mean over seeds: "
-                         f"{claims['win_rate_vs_dpo_ls']['on_member']:.2f} at the {rates[0]['n_on']} grid weights "
-                         f"that are members' weights, {claims['win_rate_vs_dpo_ls']['off_member']:.2f} at the "
-                         f"{rates[0]['n_off']} others.")
-        params = {m: cells[m][0]["parameters"] for m in cells}
-        claims["parameters"] = params
-        lines.append("\nParameters (the model that scores a query; all models of a method): "
-                     + ", ".join(f"{LABELS.get(m, m)} {v['model']:,} ({v['total']:,})" for m, v in params.items())
-                     + "\n")
-        out[dname] = {"claims": claims, "markdown": "\n".join(lines)}
-    return out
-
-
 def plot(results: dict, out: Path) -> None:
     for dname, dres in results.items():
         s0 = dres["seeds"][sorted(dres["seeds"])[0]]
@@ -406,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
                          "seed, mslr5_strict); development: the sets the defaults were chosen on (synthetic task 0, "
                          "mslr5)")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the paired HV intervals")
+    ap.add_argument("--tune", type=int, default=0, metavar="N",
+                    help="give every method N Optuna trials over its own knobs on the validation hypervolume "
+                         "(benchmarks/_tuning.py), then train the chosen configuration for the reported seeds")
+    ap.add_argument("--tune-seed", type=int, default=0, help="the TPE sampler's seed")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce", help="output directory")
     a = ap.parse_args(argv)
     if a.synth_test_queries < 1:
@@ -421,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results: dict = {}
     samples: dict = {}  # dataset -> method -> seed -> {"dense"/"members": FrontSample}: the query bootstrap's input
+    tuned: dict = {}  # dataset -> method -> the chosen values of --tune
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         for dname, ds_any in datasets(a, tmp).items():
@@ -436,14 +362,27 @@ def main(argv: list[str] | None = None) -> int:
                 if seed == 0:
                     dres["protocol"] = plan_diff(base_config(ds, a, 0), splits[0].n_features,
                                                  splits[0].n_objectives)
-                for m in ["reference"] + [x for x in a.methods if x != "reference"]:
-                    c = base_config(ds, a, seed)
+                def cfg_for(m: str, s: int, ds: dict = ds, ref_dir: Path = ref_dir, k: int = splits[0].n_objectives
+                            ) -> dict:
+                    c = base_config(ds, a, s)
                     c["method"] = m
                     if m != "reference" and not get_method(m).multi_run:
-                        c["hyperdpo"]["epochs"] = one_run_epochs(a, splits[0].n_objectives)
+                        c["hyperdpo"]["epochs"] = one_run_epochs(a, k)
                         c["hyperdpo"]["patience"] = a.patience or c["hyperdpo"]["epochs"]
                     if m != "reference":
                         c["reference"]["checkpoint"] = str(ref_dir / "reference.pt")
+                    return c
+
+                for m in ["reference"] + [x for x in a.methods if x != "reference"]:
+                    if m != "reference" and a.tune and m not in tuned.setdefault(dname, {}):
+                        tuned[dname][m] = tune_method(m, get_method(m).multi_run, lambda s, m=m: cfg_for(m, s),
+                                                      splits, work / "tune", a.tune, seed=a.tune_seed)
+                        print(f"[{time.perf_counter() - t0:6.0f}s] {dname} {m} tuned ({a.tune} trials): "
+                              f"{tuned[dname][m]['chosen']}, validation HV {tuned[dname][m]['val_hypervolume']:.4g}",
+                              file=sys.stderr)
+                    c = cfg_for(m, seed)
+                    if m in tuned.get(dname, {}):
+                        c = apply_tuned(c, tuned[dname][m]["chosen"])
                     cell_samples = samples[dname].setdefault(m, {}).setdefault(seed, {})
                     cells[m] = run_cell(c, ref_dir if m == "reference" else work / m, splits, cell_samples)
                     if m != "reference":
@@ -459,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     for dname, lines in honest_targets(results, samples, a.boot).items():
         checks[dname]["claims"] = lines["claims"]
         md += "\n" + lines["markdown"]
+        if dname in tuned:
+            checks[dname]["tuned"] = tuned[dname]
+            md += (f"\nEqual tuning: {a.tune} trials per method on {dname}'s validation hypervolume; chosen: "
+                   + "; ".join(f"{LABELS.get(m, m)} {v['chosen']} (validation HV {v['val_hypervolume']:.4g})"
+                               for m, v in tuned[dname].items()) + "\n")
     plot(results, a.out)
     stopping = (f"early stopping after {a.patience} epochs without a better validation metric (every stage-2 "
                 f"training alike, the best epoch kept)" if a.patience else "no early stopping (the best epoch kept)")

@@ -167,3 +167,21 @@ def test_reproduce_smoke(tmp_path, capsys):
     assert np.array_equal(train_features("development", 0), train_features("development", 1))
     assert (out / "report.md").read_text().startswith("# HyperDPO reproduction")
     assert (out / "front_synth_conflict.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_reproduce_gives_every_method_the_same_tuning_budget(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    out = tmp_path / "rep"
+    assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "1", "--epochs", "1", "--ref-epochs", "1",
+                           "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.15",
+                           "--tune", "2", "--boot", "50", "--out", str(out)]) == 0
+    tuned = json.loads((out / "results.json").read_text())["targets"]["synth_conflict"]["tuned"]
+    assert set(tuned) == {"hyperdpo", "dpo_soup"}
+    assert all(len(v["trials"]) == 2 for v in tuned.values())  # the same budget
+    assert {"method.params.vertex_prob", "model.head_hidden"} <= set(tuned["hyperdpo"]["chosen"])
+    assert set(tuned["dpo_soup"]["chosen"]) == {"hyperdpo.lr", "hyperdpo.epochs", "hyperdpo.beta"}
+    assert tuned["hyperdpo"]["val_hypervolume"] == max(tuned["hyperdpo"]["trials"])  # chosen on validation
+    assert "Equal tuning: 2 trials per method" in (out / "report.md").read_text()
