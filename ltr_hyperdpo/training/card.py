@@ -97,6 +97,9 @@ conditioning {plan.scorer.conditioning}{', backbone frozen in stage 2' if plan.s
 {plan_table(plan)}
 
 ## Test front
+{f"On the test split `{plan.data.test}` ({len(plan.eval.test_weights)} weights, {plan.eval.grid_method} grid):"
+ if front else ""}
+
 {front_text}
 
 NDCG gain 2^y - 1, discount 1/log2(i + 1), ties in scores broken by document position; queries with no relevant
