@@ -213,7 +213,7 @@ def test_plan_json_equals_what_was_trained(tiny_run):
     assert loaded.plan.to_dict() == plan and not loaded.plan.legacy
     card = (run / "MODEL_CARD.md").read_text()
     assert "### Plan" in card and "| method.params.vertex_prob | `0.85` (auto) |" in card
-    assert f"On the test split `{plan['data']['test']}` (11 weights, lattice grid)" in card
+    assert f"On the test split `{plan['data']['test']}` (5 weights, lattice grid)" in card  # eval.grid 5
 
 
 @pytest.mark.slow
