@@ -1,6 +1,7 @@
 """Evaluate a trained ranker over a grid of preference weights: NDCG per objective, the front, its hypervolume."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -9,8 +10,9 @@ import torch
 
 from ..data.batching import SlateLoader, Slates
 from ..data.dataset import RankingDataset
-from ..models.ranker import Ranker
+from ..models.ranker import Ranker, ReferenceRanker
 from ..utils.memory import release_freed_memory, release_mapped_pages
+from .controllability import controllability
 from .metrics import aggregate, ndcg_grid, ndcg_ranx
 from .pareto import hypervolume, nondominated, reference_point
 from .validation import MAX_DOCS_PER_FORWARD, weights_per_forward
@@ -208,6 +210,11 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     res = FrontResult(ds.objective_names, weights, metrics, ref_vals, front_metric, rp, hypervolume(pts, rp),
                       hypervolume(ref_vals[front_metric][None, :], rp), nondominated(pts),
                       [int(blank[j].sum()) for j in range(ds.n_objectives)], blank_policy, beta)
+    if ds.n_objectives > 1 and len(weights) > 1:  # does the weight move the ranking? (stated in every report)
+        res.extra["controllability"] = c = controllability(weights, pts, list(ds.objective_names))
+        if not isinstance(ranker, ReferenceRanker):  # the reference alone is one point by design
+            for finding in c["inactive"]:
+                warnings.warn(f"{ds.name}: {finding}", UserWarning, stacklevel=2)
     if blank.any() and blank_policy != TREC_EVAL_POLICY:  # the figure a trec_eval user would compute differs
         alt = means(ks[0], TREC_EVAL_POLICY)
         res.extra["trec_eval_convention"] = {

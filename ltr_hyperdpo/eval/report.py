@@ -5,6 +5,7 @@ import csv
 import io
 
 from ..utils.io import atomic_write_json, atomic_write_text, output_dir
+from .controllability import summary_line
 from .front import FrontResult
 from .plots import plot_fronts
 
@@ -43,6 +44,10 @@ def markdown_table(res: FrontResult) -> str:
     lines.append(f"queries with no relevant document ({res.blank_policy} policy): "
                  + ", ".join(f"{n} {b}" for n, b in zip(res.objective_names, res.blank_queries,
                                                                       strict=True)))
+    ctl = res.extra.get("controllability")
+    if ctl:
+        lines.append(summary_line(ctl))
+        lines += [f"warning: {finding}" for finding in ctl["inactive"]]
     alt = res.extra.get("trec_eval_convention")
     if alt:
         ref = ", ".join(f"{n} {v:.4f}" for n, v in zip(res.objective_names, alt["reference"], strict=True))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..core.grids import weight_grid
+from ..eval.controllability import controllability
 from ..eval.front import FrontResult
 from ..eval.metrics import ndcg_ranx
 from ..eval.pareto import hypervolume, nondominated, reference_point
@@ -111,4 +112,6 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
                        {"pairwise_accuracy": ref_acc, "ndcg@10": ref_nd}, "pairwise_accuracy", rp,
                        hypervolume(acc, rp), hypervolume(ref_acc[None], rp), nondominated(acc), blanks, "skip", b,
                        extra={"reference_loglik": {"pairwise_accuracy": ll_acc.tolist(), "ndcg@10": ll_nd.tolist()},
-                              "n_lists": len(lists), "n_responses": int(bounds[-1])})
+                              "n_lists": len(lists), "n_responses": int(bounds[-1]),
+                              **({"controllability": controllability(W, acc, list(held.objectives))}
+                                 if K > 1 and len(W) > 1 else {})})
