@@ -10,7 +10,7 @@ from .common import command, lazy_command, nonnegative_float, positive_float, po
 FORMATS = ("tsv", "trec", "parquet")
 
 def add_commands(sub: Any) -> None:
-    """Register predict, qrels and export."""
+    """Register predict, qrels, export and select-weight."""
     p = command(sub, "predict", "score new data with a trained run at a chosen trade-off",
                 "Scores every document of DATA (LETOR or LightGBM-layout text, labels optional; or a converted "
                 "Parquet/Arrow file) at preference --w, applying the run's stored column selection and normaliser. "
@@ -60,3 +60,25 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version (default 18)")
     e.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
     e.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_export"))
+
+    s = command(sub, "select-weight", "choose the trade-off: maximise one objective subject to constraints",
+                "Searches the simplex on DATA (a validation split: a dense grid, then local refinement) for the "
+                "weight that maximises --maximise's NDCG@k subject to every --subject-to. A constraint is "
+                "'OBJECTIVE >= VALUE', 'OBJECTIVE <= VALUE' or 'OBJECTIVE >= F*reference' (F times the reference "
+                "model's figure). Prints the chosen w, its figures, each constraint's margin and the predict command "
+                "that serves it; --check TEST reports how the choice holds on other data. Infeasible constraints are "
+                "refused with the best value each objective reaches.",
+                ["ltr-hyperdpo select-weight runs/mq2008 --data vali.txt --maximise pagerank "
+                 "--subject-to 'relevance >= 0.98*reference'",
+                 "ltr-hyperdpo select-weight runs/mq2008 --data vali.txt --maximise relevance "
+                 "--subject-to 'pagerank >= 0.6' 'inlinks >= 0.5' --check test.txt --out choice.json"])
+    s.add_argument("run_dir", help="a finished run directory")
+    s.add_argument("--data", required=True, help="the split the choice is made on (validation; text or converted)")
+    s.add_argument("--maximise", required=True, help="the objective to maximise (one of the run's objective names)")
+    s.add_argument("--subject-to", nargs="*", default=[], metavar="CONSTRAINT",
+                   help="constraints such as 'relevance >= 0.98*reference' or 'pagerank >= 0.6'")
+    s.add_argument("--k", type=positive_int, help="NDCG cut-off (default: the run's first)")
+    s.add_argument("--check", help="another split (test) to report the choice's figures and margins on")
+    s.add_argument("--out", default="-", help="where to write the choice (JSON; default - = standard output)")
+    s.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
+    s.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_select_weight"))

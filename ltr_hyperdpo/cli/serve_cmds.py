@@ -3,13 +3,18 @@ runs; the parser is in :mod:`ltr_hyperdpo.cli.serve`)."""
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 from pathlib import Path
 
+from ..data.cache import cached_input
+from ..data.dataset import RankingDataset
 from ..errors import ConfigError
 from ..serving import load_run
 from ..serving.export import export_onnx
 from ..serving.outputs import write_scores
-from ..utils.io import dumps_json
+from ..serving.selection import check_selection, select_weight
+from ..utils.io import atomic_path, dumps_json
 from .common import require
 
 EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".parquet": "parquet"}
@@ -38,4 +43,26 @@ def cmd_export(a: argparse.Namespace) -> int:
     if diff is not None:
         out["max_abs_difference_vs_run_score"] = diff
     print(dumps_json(out))
+    return 0
+
+
+def cmd_select_weight(a: argparse.Namespace) -> int:
+    run = load_run(a.run_dir, device=a.device)
+    with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-select-") as tmp:  # text data: one streamed Arrow copy
+        ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
+        ds.name = str(a.data)
+        sel = select_weight(run, ds, maximise=a.maximise, subject_to=a.subject_to, k=a.k)
+        del ds
+        if a.check:
+            test = RankingDataset.load(cached_input(a.check, tmp), state=run.state)
+            test.name = str(a.check)
+            sel.check = check_selection(run, sel, test, a.subject_to)
+            del test
+    text = dumps_json(sel.to_dict(str(a.run_dir)), indent=2) + "\n"
+    if a.out == "-":
+        sys.stdout.write(text)
+    else:
+        with atomic_path(a.out) as out:
+            out.write_text(text)
+        print(dumps_json({"output": a.out, "w": sel.w, "predict": sel.predict_command(str(a.run_dir))}))
     return 0

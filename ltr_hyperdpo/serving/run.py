@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import read_structured_file
-from ..data.dataset import DatasetState
+from ..data.dataset import DatasetState, RankingDataset
 from ..errors import ConfigError, RunDirError
 from ..methods.registry import get_method
 from ..models.io import load_scorer
@@ -26,6 +26,7 @@ from ..training.config import RunConfig
 from ..training.plan import RunPlan, run_plan, saved_config
 from ..utils.io import reading
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
+from .selection import Selection, select_weight
 from .state import load_run_state
 
 
@@ -103,6 +104,14 @@ class Run:
         """(block, scores) over the input in blocks of whole queries (bounded memory for any file size)."""
         for block in iter_blocks(data, self.n_raw_features, qid=qid, group_file=group_file, block_rows=block_rows):
             yield block, self.score_block(block, w, beta, batch_size)
+
+    def select_weight(self, data: RankingDataset | str | os.PathLike, *, maximise: str,
+                      subject_to: Sequence[str] = (), k: int | None = None) -> Selection:
+        """The weight that maximises ``maximise``'s NDCG@k on ``data`` (a validation split: a path or a
+        RankingDataset) subject to constraints such as ``"relevance >= 0.98*reference"`` (see
+        :mod:`ltr_hyperdpo.serving.selection`)."""
+        ds = data if isinstance(data, RankingDataset) else RankingDataset.load(data, state=self.state)
+        return select_weight(self, ds, maximise=maximise, subject_to=tuple(subject_to), k=k)
 
     def score(self, data: Any, w: Any, beta: float | None = None, *, qid: np.ndarray | None = None,
               group_file: str | os.PathLike | None = None, batch_size: int = 64) -> np.ndarray:

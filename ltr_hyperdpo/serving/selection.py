@@ -1,0 +1,158 @@
+"""Choosing a trade-off after training: maximise one objective subject to constraints on the others.
+
+``select_weight(run, data, maximise="pagerank", subject_to=["relevance >= 0.98*reference"])`` searches the simplex
+on ``data`` (a validation split): a dense grid first (K = 2: 101 points on the segment; K >= 3: the smallest
+lattice of at least 300 weights), then ``refine_rounds`` rounds of local refinement around the best feasible weight
+(Gaussian steps of halving size, projected back onto the simplex). It returns the chosen ``w``, its NDCG@k per
+objective, every constraint's margin, and the ``predict`` command that serves it. Infeasible constraints are
+refused with the best value each constrained objective reaches anywhere searched.
+
+Constraints read ``OBJECTIVE >= VALUE``, ``OBJECTIVE <= VALUE`` or ``OBJECTIVE >= F*reference`` (F times the
+reference model's NDCG@k of that objective on the same data).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.grids import weight_grid
+from ..data.dataset import RankingDataset
+from ..errors import ConfigError
+from ..eval.front import evaluate_front
+
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w\-.]*)\s*(>=|<=)\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*"
+                         r"(\*\s*reference)?\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``objective op value`` (``value`` times the reference's figure when ``relative``)."""
+
+    objective: str
+    op: str
+    value: float
+    relative: bool
+    text: str
+
+    def bound(self, reference: dict[str, float]) -> float:
+        return self.value * reference[self.objective] if self.relative else self.value
+
+    def margin(self, figure: float, reference: dict[str, float]) -> float:
+        """How far ``figure`` is inside the constraint (negative: violated)."""
+        b = self.bound(reference)
+        return figure - b if self.op == ">=" else b - figure
+
+
+def parse_constraint(text: str, names: list[str]) -> Constraint:
+    """A constraint from its text; an unknown objective or a malformed text is one line naming both."""
+    m = _CONSTRAINT.match(text)
+    if not m:
+        raise ConfigError(f"--subject-to {text!r}: expected OBJECTIVE >= VALUE, OBJECTIVE <= VALUE or "
+                          f"OBJECTIVE >= F*reference")
+    if m.group(1) not in names:
+        raise ConfigError(f"--subject-to {text!r}: no objective {m.group(1)!r}; the run's objectives are "
+                          f"{', '.join(names)}")
+    return Constraint(m.group(1), m.group(2), float(m.group(3)), m.group(4) is not None, text.strip())
+
+
+@dataclass
+class Selection:
+    """The chosen trade-off and what it achieves on the data it was chosen on (and on ``--check`` data)."""
+
+    w: list[float]
+    metric: str
+    figures: dict[str, float]
+    reference: dict[str, float]
+    margins: dict[str, float]
+    maximise: str
+    evaluated: int
+    check: dict[str, Any] = field(default_factory=dict)
+
+    def predict_command(self, run_dir: str) -> str:
+        return (f"ltr-hyperdpo predict {run_dir} --data FILE --w {' '.join(f'{v:.6g}' for v in self.w)} "
+                f"--out scores.tsv")
+
+    def to_dict(self, run_dir: str = "RUN") -> dict:
+        return {"w": self.w, "metric": self.metric, "maximise": self.maximise, "figures": self.figures,
+                "reference": self.reference, "margins": self.margins, "weights_evaluated": self.evaluated,
+                "predict": self.predict_command(run_dir), **({"check": self.check} if self.check else {})}
+
+
+def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int) -> tuple[np.ndarray, dict[str, float]]:
+    with warnings.catch_warnings():  # nearby candidates often tie: no controllability warning for a search
+        warnings.simplefilter("ignore", UserWarning)
+        res = evaluate_front(run.ranker, ds, weights, ks=(k,), blank_policy=run.config.eval.blank_policy,
+                             device=run.device)
+    names = list(ds.objective_names)
+    return res.metrics[f"ndcg@{k}"], dict(zip(names, map(float, res.reference_metrics[f"ndcg@{k}"]), strict=True))
+
+
+def _simplex(w: np.ndarray) -> np.ndarray:
+    w = np.clip(w, 0.0, None)
+    s = w.sum(1, keepdims=True)
+    return np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / w.shape[1])
+
+
+def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: list[str] | tuple[str, ...] = (),
+                  k: int | None = None, refine_rounds: int = 3, seed: int = 0) -> Selection:
+    """Search the simplex for the weight that maximises ``maximise``'s NDCG@k on ``ds`` subject to the constraints
+    (see the module docstring); ``run`` is a loaded run (``load_run``)."""
+    names = list(ds.objective_names)
+    if maximise not in names:
+        raise ConfigError(f"--maximise {maximise!r}: no such objective; the run's objectives are {', '.join(names)}")
+    cons = [parse_constraint(c, names) for c in subject_to]
+    k = k or int(run.config.eval.ks[0])
+    j = names.index(maximise)
+    K = len(names)
+    grid = weight_grid(K, 101 if K == 2 else 300, method="lattice")
+    pts, reference = _figures(run, ds, grid, k)
+    all_w, all_p = [grid], [pts]
+
+    def best(ws: np.ndarray, ps: np.ndarray) -> int | None:
+        ok = np.array([all(c.margin(float(p[names.index(c.objective)]), reference) >= 0 for c in cons) for p in ps])
+        if not ok.any():
+            return None
+        score = np.where(ok, ps[:, j] + 1e-9 * ps.sum(1), -np.inf)  # ties: the better point overall
+        return int(np.argmax(score))
+
+    i = best(grid, pts)
+    rng = np.random.default_rng(seed)
+    step = 0.5 / (100 if K == 2 else 20)
+    for _ in range(refine_rounds if i is not None else 0):
+        w0 = np.concatenate(all_w)[best(np.concatenate(all_w), np.concatenate(all_p))]
+        cand = _simplex(w0[None] + rng.normal(0.0, step, size=(24, K)))
+        p, _ = _figures(run, ds, cand, k)
+        all_w.append(cand)
+        all_p.append(p)
+        step /= 2
+    ws, ps = np.concatenate(all_w), np.concatenate(all_p)
+    i = best(ws, ps)
+    if i is None:
+        def reached(c: Constraint) -> float:
+            col = ps[:, names.index(c.objective)]
+            return float(col.max() if c.op == ">=" else col.min())
+
+        reach = "; ".join(f"{c.text}: the best {c.objective} reached is {reached(c):.4f} against a bound of "
+                          f"{c.bound(reference):.4f}" for c in cons)
+        raise ConfigError(f"{ds.name}: no weight satisfies the constraints ({len(ws)} weights searched): {reach}")
+    fig = dict(zip(names, map(float, ps[i]), strict=True))
+    return Selection([float(v) for v in ws[i]], f"ndcg@{k}", fig, reference,
+                     {c.text: c.margin(fig[c.objective], reference) for c in cons}, maximise, len(ws))
+
+
+def check_selection(run: Any, sel: Selection, ds: RankingDataset, subject_to: list[str] | tuple[str, ...] = ()
+                    ) -> dict:
+    """How a choice made on one split holds on another: the figures and every constraint's margin there."""
+    names = list(ds.objective_names)
+    pts, reference = _figures(run, ds, np.asarray([sel.w]), int(sel.metric.split("@")[1]))
+    fig = dict(zip(names, map(float, pts[0]), strict=True))
+    cons = [parse_constraint(c, names) for c in subject_to]
+    return {"data": ds.name, "figures": fig, "reference": reference,
+            "margins": {c.text: c.margin(fig[c.objective], reference) for c in cons}}
+
+
+__all__ = ["select_weight", "check_selection", "Selection", "Constraint", "parse_constraint"]
