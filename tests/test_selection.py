@@ -68,3 +68,26 @@ def test_select_weight_command_prints_the_choice_and_checks_it_on_test(trained, 
     capsys.readouterr()
     assert main(args[:6] + ["--subject-to", f"{names[0]} >= 5"]) == 2
     assert "no weight satisfies the constraints" in error_line(capsys, "select-weight")
+
+
+@pytest.mark.slow
+def test_a_temperature_conditioned_run_chooses_beta_too(synth, tmp_path):
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.serving import load_run
+    from ltr_hyperdpo.training import RunConfig, train
+
+    out = tmp_path / "temp"
+    train(RunConfig.from_dict(run_config(synth, model={"hidden": [16], "temperature_conditioned": True},
+                                         reference={"epochs": 2}, hyperdpo={"epochs": 2})), out)
+    run = load_run(out)
+    data = RankingDataset.load(synth / "test.parquet", state=run.state)
+    names = run.objective_names
+    sel = run.select_weight(data, maximise=names[1], subject_to=[f"{names[0]} >= 0.9*reference"],
+                            beta_range=(0.5, 2.0))
+    assert sel.beta is not None and 0.5 <= sel.beta <= 2.0
+    assert f"--beta {sel.beta:.6g}" in sel.predict_command(str(out))
+    plain = tmp_path / "plain"  # a run that serves any beta by rescaling refuses a beta search
+    train(RunConfig.from_dict(run_config(synth, model={"hidden": [8]}, reference={"epochs": 1},
+                                         hyperdpo={"epochs": 1})), plain)
+    with pytest.raises(ConfigError, match="not temperature-conditioned"):
+        load_run(plain).select_weight(data, maximise=names[1], beta_range=(0.5, 2.0))

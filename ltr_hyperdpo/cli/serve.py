@@ -78,6 +78,8 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--subject-to", nargs="*", default=[], metavar="CONSTRAINT",
                    help="constraints such as 'relevance >= 0.98*reference' or 'pagerank >= 0.6'")
     s.add_argument("--k", type=positive_int, help="NDCG cut-off (default: the run's first)")
+    s.add_argument("--beta-range", type=positive_float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="a temperature-conditioned run: search beta too (5 log-spaced values)")
     s.add_argument("--check", help="another split (test) to report the choice's figures and margins on")
     s.add_argument("--out", default="-", help="where to write the choice (JSON; default - = standard output)")
     s.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")

@@ -51,7 +51,8 @@ def cmd_select_weight(a: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-select-") as tmp:  # text data: one streamed Arrow copy
         ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
         ds.name = str(a.data)
-        sel = select_weight(run, ds, maximise=a.maximise, subject_to=a.subject_to, k=a.k)
+        sel = select_weight(run, ds, maximise=a.maximise, subject_to=a.subject_to, k=a.k,
+                            beta_range=tuple(a.beta_range) if a.beta_range else None)
         del ds
         if a.check:
             test = RankingDataset.load(cached_input(a.check, tmp), state=run.state)

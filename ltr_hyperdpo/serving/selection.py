@@ -7,6 +7,9 @@ lattice of at least 300 weights), then ``refine_rounds`` rounds of local refinem
 objective, every constraint's margin, and the ``predict`` command that serves it. Infeasible constraints are
 refused with the best value each constrained objective reaches anywhere searched.
 
+For a temperature-conditioned model, ``beta_range=(lo, hi)`` searches β too: 5 log-spaced values, each with the
+whole grid; the refinement keeps the best β.
+
 Constraints read ``OBJECTIVE >= VALUE``, ``OBJECTIVE <= VALUE`` or ``OBJECTIVE >= F*reference`` (F times the
 reference model's NDCG@k of that objective on the same data).
 """
@@ -64,6 +67,7 @@ class Selection:
     """The chosen trade-off and what it achieves on the data it was chosen on (and on ``--check`` data)."""
 
     w: list[float]
+    beta: float | None
     metric: str
     figures: dict[str, float]
     reference: dict[str, float]
@@ -73,20 +77,23 @@ class Selection:
     check: dict[str, Any] = field(default_factory=dict)
 
     def predict_command(self, run_dir: str) -> str:
-        return (f"ltr-hyperdpo predict {run_dir} --data FILE --w {' '.join(f'{v:.6g}' for v in self.w)} "
+        beta = f" --beta {self.beta:.6g}" if self.beta is not None else ""
+        return (f"ltr-hyperdpo predict {run_dir} --data FILE --w {' '.join(f'{v:.6g}' for v in self.w)}{beta} "
                 f"--out scores.tsv")
 
     def to_dict(self, run_dir: str = "RUN") -> dict:
-        return {"w": self.w, "metric": self.metric, "maximise": self.maximise, "figures": self.figures,
-                "reference": self.reference, "margins": self.margins, "weights_evaluated": self.evaluated,
+        return {"w": self.w, "beta": self.beta, "metric": self.metric, "maximise": self.maximise,
+                "figures": self.figures, "reference": self.reference, "margins": self.margins,
+                "weights_evaluated": self.evaluated,
                 "predict": self.predict_command(run_dir), **({"check": self.check} if self.check else {})}
 
 
-def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int) -> tuple[np.ndarray, dict[str, float]]:
+def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int, beta: float | None = None
+             ) -> tuple[np.ndarray, dict[str, float]]:
     with warnings.catch_warnings():  # nearby candidates often tie: no controllability warning for a search
         warnings.simplefilter("ignore", UserWarning)
-        res = evaluate_front(run.ranker, ds, weights, ks=(k,), blank_policy=run.config.eval.blank_policy,
-                             device=run.device)
+        res = evaluate_front(run.ranker, ds, weights, ks=(k,), beta=beta,
+                             blank_policy=run.config.eval.blank_policy, device=run.device)
     names = list(ds.objective_names)
     return res.metrics[f"ndcg@{k}"], dict(zip(names, map(float, res.reference_metrics[f"ndcg@{k}"]), strict=True))
 
@@ -98,7 +105,8 @@ def _simplex(w: np.ndarray) -> np.ndarray:
 
 
 def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: list[str] | tuple[str, ...] = (),
-                  k: int | None = None, refine_rounds: int = 3, seed: int = 0) -> Selection:
+                  k: int | None = None, beta_range: tuple[float, float] | None = None, refine_rounds: int = 3,
+                  seed: int = 0) -> Selection:
     """Search the simplex for the weight that maximises ``maximise``'s NDCG@k on ``ds`` subject to the constraints
     (see the module docstring); ``run`` is a loaded run (``load_run``)."""
     names = list(ds.objective_names)
@@ -109,28 +117,45 @@ def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: li
     j = names.index(maximise)
     K = len(names)
     grid = weight_grid(K, 101 if K == 2 else 300, method="lattice")
-    pts, reference = _figures(run, ds, grid, k)
-    all_w, all_p = [grid], [pts]
+    if beta_range is not None:
+        if not run.config.model.temperature_conditioned:
+            raise ConfigError("--beta-range: this run's model is not temperature-conditioned (it serves any beta by "
+                              "rescaling; choose w alone)")
+        lo, hi = beta_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"--beta-range: expected 0 < low <= high, got {lo} {hi}")
+        betas: list[float | None] = [float(b) for b in np.geomspace(lo, hi, 5)]
+    else:
+        betas = [None]
+    all_w, all_p, all_b = [], [], []
+    reference: dict[str, float] = {}
+    for b in betas:
+        pts, reference = _figures(run, ds, grid, k, b)
+        all_w.append(grid)
+        all_p.append(pts)
+        all_b += [b] * len(grid)
 
-    def best(ws: np.ndarray, ps: np.ndarray) -> int | None:
+    def best(ps: np.ndarray) -> int | None:
         ok = np.array([all(c.margin(float(p[names.index(c.objective)]), reference) >= 0 for c in cons) for p in ps])
         if not ok.any():
             return None
         score = np.where(ok, ps[:, j] + 1e-9 * ps.sum(1), -np.inf)  # ties: the better point overall
         return int(np.argmax(score))
 
-    i = best(grid, pts)
     rng = np.random.default_rng(seed)
     step = 0.5 / (100 if K == 2 else 20)
-    for _ in range(refine_rounds if i is not None else 0):
-        w0 = np.concatenate(all_w)[best(np.concatenate(all_w), np.concatenate(all_p))]
+    for _ in range(refine_rounds if best(np.concatenate(all_p)) is not None else 0):
+        i0 = best(np.concatenate(all_p))
+        assert i0 is not None
+        w0, b0 = np.concatenate(all_w)[i0], all_b[i0]
         cand = _simplex(w0[None] + rng.normal(0.0, step, size=(24, K)))
-        p, _ = _figures(run, ds, cand, k)
+        p, _ = _figures(run, ds, cand, k, b0)
         all_w.append(cand)
         all_p.append(p)
+        all_b += [b0] * len(cand)
         step /= 2
     ws, ps = np.concatenate(all_w), np.concatenate(all_p)
-    i = best(ws, ps)
+    i = best(ps)
     if i is None:
         def reached(c: Constraint) -> float:
             col = ps[:, names.index(c.objective)]
@@ -140,7 +165,7 @@ def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: li
                           f"{c.bound(reference):.4f}" for c in cons)
         raise ConfigError(f"{ds.name}: no weight satisfies the constraints ({len(ws)} weights searched): {reach}")
     fig = dict(zip(names, map(float, ps[i]), strict=True))
-    return Selection([float(v) for v in ws[i]], f"ndcg@{k}", fig, reference,
+    return Selection([float(v) for v in ws[i]], all_b[i], f"ndcg@{k}", fig, reference,
                      {c.text: c.margin(fig[c.objective], reference) for c in cons}, maximise, len(ws))
 
 
@@ -148,7 +173,7 @@ def check_selection(run: Any, sel: Selection, ds: RankingDataset, subject_to: li
                     ) -> dict:
     """How a choice made on one split holds on another: the figures and every constraint's margin there."""
     names = list(ds.objective_names)
-    pts, reference = _figures(run, ds, np.asarray([sel.w]), int(sel.metric.split("@")[1]))
+    pts, reference = _figures(run, ds, np.asarray([sel.w]), int(sel.metric.split("@")[1]), sel.beta)
     fig = dict(zip(names, map(float, pts[0]), strict=True))
     cons = [parse_constraint(c, names) for c in subject_to]
     return {"data": ds.name, "figures": fig, "reference": reference,
