@@ -165,7 +165,8 @@ def test_soup_export_is_refused_with_a_reason(tmp_path, capsys):
 
     c = ScorerConfig(kind="mlp", n_features=3, n_objectives=2, hidden=[4])
     ref = build_scorer(c, conditioned=False)
-    run = Run(tmp_path, RunConfig(), None, SoupRanker([ref, ref], ref), "dpo_soup")  # type: ignore[arg-type]
+    run = Run(run_dir=tmp_path, config=RunConfig(), state=None, ranker=SoupRanker([ref, ref], ref),  # type: ignore[arg-type]
+              method="dpo_soup")
     with pytest.raises(ConfigError, match="soup mixes parameters"):
         export_onnx(run, tmp_path / "s.onnx")
     assert not (tmp_path / "s.onnx").exists() and torch.is_tensor(ref.out.weight)

@@ -99,7 +99,7 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Task:
     """One byte range of the input, with what a worker needs to parse it."""
 
@@ -116,7 +116,7 @@ class _Task:
     max_features: int = DEFAULT_MAX_FEATURES
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Scan:
     """Pass-1 result of one range: line-relative when produced by a worker."""
 
@@ -142,10 +142,11 @@ def _scan_range(t: _Task) -> _Scan:
         com = com or c.comment_bytes.size > 0
     newlines = count_newlines(t.path, t.start, t.end) if t.end is not None else 0
     empty = np.empty(0)
-    return _Scan(newlines, np.concatenate(q) if q else empty.astype(np.int64),
-                 np.concatenate(ln) if ln else empty.astype(np.int64),
-                 np.concatenate(y) if y else empty.astype(np.float32),
-                 np.concatenate(cols) if cols else np.empty((0, len(t.columns)), np.float32), com, stats)
+    return _Scan(newlines=newlines, qids=np.concatenate(q) if q else empty.astype(np.int64),
+                 lines=np.concatenate(ln) if ln else empty.astype(np.int64),
+                 labels=np.concatenate(y) if y else empty.astype(np.float32),
+                 columns=np.concatenate(cols) if cols else np.empty((0, len(t.columns)), np.float32),
+                 has_comment=com, stats=stats)
 
 
 def _iter_range(t: _Task) -> Iterator[ParsedChunk]:
@@ -331,8 +332,9 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
     # pass 1: scan
     def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> _Task:
         s, e = ranges[i]
-        return _Task(str(src), s, e, first_line, group is None, width, True, on_error, chunk_bytes, scan_cols,
-                     max_features)
+        return _Task(path=str(src), start=s, end=e, first_line=first_line, require_qid=group is None, width=width,
+                     scan=True, on_error=on_error, chunk_bytes=chunk_bytes, columns=scan_cols,
+                     max_features=max_features)
 
     stats = ParseStats()
     bar, cb = byte_progress(progress, src, f"scan {src.name}")
@@ -374,8 +376,9 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
     def batches() -> Iterator[pa.RecordBatch]:
         bar2, cb2 = byte_progress(progress, src, f"write {out.name}")
         try:
-            tasks = [_Task(str(src), s, e, offsets[i] + 1, group is None, width, True, on_error, chunk_bytes, (),
-                           max_features) for i, (s, e) in enumerate(ranges)]
+            tasks = [_Task(path=str(src), start=s, end=e, first_line=offsets[i] + 1, require_qid=group is None,
+                           width=width, scan=True, on_error=on_error, chunk_bytes=chunk_bytes, columns=(),
+                           max_features=max_features) for i, (s, e) in enumerate(ranges)]
 
             def parsed_here(i: int) -> Iterator[pa.RecordBatch]:
                 r = int(row_starts[i])

@@ -67,7 +67,7 @@ def ndcg_matrix(ds: RankingDataset, scores: list[np.ndarray], ks: tuple[int, ...
     return res
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FrontResult:
     """A front: each metric per objective at every grid weight, the non-dominated subset and the hypervolume.
 
@@ -115,13 +115,15 @@ class FrontResult:
                  "hypervolume_sense", "blank_policy", "blank_queries", "beta", "points", "reference"}
         metric_names = list(d["reference"])
         pts = d["points"]
-        return cls(list(d["objectives"]), np.array([p["w"] for p in pts], dtype=np.float64),
-                   {m: np.array([p[m] for p in pts], dtype=np.float64) for m in metric_names},
-                   {m: np.asarray(v, dtype=np.float64) for m, v in d["reference"].items()}, d["front_metric"],
-                   np.asarray(d["hypervolume_ref_point"], dtype=np.float64), d["hypervolume"],
-                   d["reference_hypervolume"], np.array([p["nondominated"] for p in pts], dtype=bool),
-                   [d["blank_queries"][n] for n in d["objectives"]], d["blank_policy"], d.get("beta"),
-                   {k: v for k, v in d.items() if k not in known})
+        return cls(objective_names=list(d["objectives"]),
+                   weights=np.array([p["w"] for p in pts], dtype=np.float64),
+                   metrics={m: np.array([p[m] for p in pts], dtype=np.float64) for m in metric_names},
+                   reference_metrics={m: np.asarray(v, dtype=np.float64) for m, v in d["reference"].items()},
+                   front_metric=d["front_metric"], ref_point=np.asarray(d["hypervolume_ref_point"], dtype=np.float64),
+                   hypervolume=d["hypervolume"], reference_hypervolume=d["reference_hypervolume"],
+                   nondominated=np.array([p["nondominated"] for p in pts], dtype=bool),
+                   blank_queries=[d["blank_queries"][n] for n in d["objectives"]], blank_policy=d["blank_policy"],
+                   beta=d.get("beta"), extra={k: v for k, v in d.items() if k not in known})
 
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
@@ -207,9 +209,13 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
         if not np.all(np.isfinite(table[k][:, defined])):
             raise ValueError(f"{ds.name}: NDCG@{k} is not finite for some weight or objective (non-finite scores "
                              f"from the model?); nothing was written")
-    res = FrontResult(ds.objective_names, weights, metrics, ref_vals, front_metric, rp, hypervolume(pts, rp),
-                      hypervolume(ref_vals[front_metric][None, :], rp), nondominated(pts),
-                      [int(blank[j].sum()) for j in range(ds.n_objectives)], blank_policy, beta)
+    res = FrontResult(objective_names=ds.objective_names, weights=weights, metrics=metrics,
+                      reference_metrics=ref_vals, front_metric=front_metric, ref_point=rp,
+                      hypervolume=hypervolume(pts, rp),
+                      reference_hypervolume=hypervolume(ref_vals[front_metric][None, :], rp),
+                      nondominated=nondominated(pts),
+                      blank_queries=[int(blank[j].sum()) for j in range(ds.n_objectives)],
+                      blank_policy=blank_policy, beta=beta)
     if ds.n_objectives > 1 and len(weights) > 1:  # does the weight move the ranking? (stated in every report)
         res.extra["controllability"] = c = controllability(weights, pts, list(ds.objective_names))
         if not isinstance(ranker, ReferenceRanker):  # the reference alone is one point by design

@@ -108,9 +108,11 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
     ref_acc, ref_nd, blanks = metrics(np.zeros_like(ref_lp))
     ll_acc, ll_nd, _ = metrics(ref_lp)
     rp = reference_point(ref_point, K)
-    return FrontResult(held.objectives, W, {"pairwise_accuracy": acc, "ndcg@10": nd},
-                       {"pairwise_accuracy": ref_acc, "ndcg@10": ref_nd}, "pairwise_accuracy", rp,
-                       hypervolume(acc, rp), hypervolume(ref_acc[None], rp), nondominated(acc), blanks, "skip", b,
+    return FrontResult(objective_names=held.objectives, weights=W, metrics={"pairwise_accuracy": acc, "ndcg@10": nd},
+                       reference_metrics={"pairwise_accuracy": ref_acc, "ndcg@10": ref_nd},
+                       front_metric="pairwise_accuracy", ref_point=rp, hypervolume=hypervolume(acc, rp),
+                       reference_hypervolume=hypervolume(ref_acc[None], rp), nondominated=nondominated(acc),
+                       blank_queries=blanks, blank_policy="skip", beta=b,
                        extra={"reference_loglik": {"pairwise_accuracy": ll_acc.tolist(), "ndcg@10": ll_nd.tolist()},
                               "n_lists": len(lists), "n_responses": int(bounds[-1]),
                               **({"controllability": controllability(W, acc, list(held.objectives))}

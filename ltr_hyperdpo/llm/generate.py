@@ -112,7 +112,7 @@ def parse_objectives(fns: list[str] | None, reward_models: list[str] | None = No
     return out or dict(BUILTIN)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GeneratedFront:
     """Mean objective scores of generations per grid weight (``[weights, objectives]`` per mode), the reference's,
     and every generation."""
@@ -235,6 +235,7 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
     ref = run(None)
     rows = [run(w) for w in weights]
     scores = {m: np.stack([r[m] for r in rows]) for m in MODES}
-    return GeneratedFront(names, weight_names, np.asarray(weights, dtype=np.float64), scores, ref, gens,
-                          {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "temperature": temperature,
-                           "seed": seed, "beta": beta})
+    return GeneratedFront(objectives=names, weight_names=weight_names, weights=np.asarray(weights, dtype=np.float64),
+                          scores=scores, reference=ref, generations=gens,
+                          settings={"prompts": len(prompts), "max_new_tokens": max_new_tokens,
+                                    "temperature": temperature, "seed": seed, "beta": beta})

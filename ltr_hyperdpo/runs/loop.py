@@ -88,7 +88,7 @@ class Stage:
             self.model.load_state_dict(state)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StageState:
     """Progress of a stage, saved in every checkpoint."""
 

@@ -41,7 +41,7 @@ def check_preference(w: Any, n_objectives: int, names: Sequence[str] | None = No
     return v / v.sum()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """A trained run: ``ranker`` scores model inputs at any preference w, ``config`` is the run's config as given,
     ``plan`` what it trained with (``plan.json``), ``state`` the fitted objectives and feature normaliser of its
@@ -151,4 +151,5 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> Run:
     dev = resolve_device(device)
     if dev.type != "cpu":
         ranker.to(dev)
-    return Run(run_dir, cfg, state, ranker, str(meta["method"]), dev, plan)
+    return Run(run_dir=run_dir, config=cfg, state=state, ranker=ranker, method=str(meta["method"]), device=dev,
+               plan=plan)

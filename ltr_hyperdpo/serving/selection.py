@@ -62,7 +62,7 @@ def parse_constraint(text: str, names: list[str]) -> Constraint:
     return Constraint(m.group(1), m.group(2), float(m.group(3)), m.group(4) is not None, text.strip())
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Selection:
     """The chosen trade-off and what it achieves on the data it was chosen on (and on ``--check`` data)."""
 
@@ -165,8 +165,9 @@ def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: li
                           f"{c.bound(reference):.4f}" for c in cons)
         raise ConfigError(f"{ds.name}: no weight satisfies the constraints ({len(ws)} weights searched): {reach}")
     fig = dict(zip(names, map(float, ps[i]), strict=True))
-    return Selection([float(v) for v in ws[i]], all_b[i], f"ndcg@{k}", fig, reference,
-                     {c.text: c.margin(fig[c.objective], reference) for c in cons}, maximise, len(ws))
+    return Selection(w=[float(v) for v in ws[i]], beta=all_b[i], metric=f"ndcg@{k}", figures=fig,
+                     reference=reference, margins={c.text: c.margin(fig[c.objective], reference) for c in cons},
+                     maximise=maximise, evaluated=len(ws))
 
 
 def check_selection(run: Any, sel: Selection, ds: RankingDataset, subject_to: list[str] | tuple[str, ...] = ()
