@@ -10,7 +10,7 @@ from .common import command, lazy_command, nonnegative_float, positive_float, po
 FORMATS = ("tsv", "trec", "parquet")
 
 def add_commands(sub: Any) -> None:
-    """Register predict, qrels, export and select-weight."""
+    """Register predict, qrels, export, select-weight and compare."""
     p = command(sub, "predict", "score new data with a trained run at a chosen trade-off",
                 "Scores every document of DATA (LETOR or LightGBM-layout text, labels optional; or a converted "
                 "Parquet/Arrow file) at preference --w, applying the run's stored column selection and normaliser. "
@@ -84,3 +84,24 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--out", default="-", help="where to write the choice (JSON; default - = standard output)")
     s.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
     s.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_select_weight"))
+
+    c = command(sub, "compare", "compare trained runs on a test split, with significance",
+                "Per weight and objective: every run's NDCG@k (ranx ndcg_burges) and each pair's p-value from a "
+                "paired test over queries (Student's t-test or Fisher's randomisation test; queries without a "
+                "relevant document skipped; ties broken by document position). With --grid N, every run's "
+                "hypervolume on that grid and its difference from the first run's, with a 95 %% interval from a "
+                "paired bootstrap over queries.",
+                ["ltr-hyperdpo compare runs/hyperdpo runs/dpo_ls --data test.txt --w 1 0 0 --w 0.5 0.25 0.25",
+                 "ltr-hyperdpo compare runs/a runs/b runs/c --data test.parquet --test fisher --grid 11 "
+                 "--out cmp.json"])
+    c.add_argument("run_dirs", nargs="+", help="two or more finished run directories (the first is the baseline)")
+    c.add_argument("--data", required=True, help="the test split (text or converted)")
+    c.add_argument("--w", type=nonnegative_float, nargs="+", action="append",
+                   help="a weight to compare at (repeatable; default: every vertex)")
+    c.add_argument("--k", type=positive_int, default=10, help="NDCG cut-off (default 10)")
+    c.add_argument("--test", choices=["student", "fisher"], default="student",
+                   help="paired test over queries (default student)")
+    c.add_argument("--max-p", type=positive_float, default=0.05, help="significance level marked with † (0.05)")
+    c.add_argument("--grid", type=positive_int, help="also compare hypervolumes on a grid of this many weights")
+    c.add_argument("--out", help="also write the comparison as JSON here")
+    c.set_defaults(fn=lazy_command("ltr_hyperdpo.cli.compare_cmds", "cmd_compare"))

@@ -67,3 +67,4 @@ def cmd_select_weight(a: argparse.Namespace) -> int:
             out.write_text(text)
         print(dumps_json({"output": a.out, "w": sel.w, "predict": sel.predict_command(str(a.run_dir))}))
     return 0
+

@@ -63,14 +63,18 @@ class RatioInterval:
 
 
 def paired_hv_ratio(a: list[FrontSample], b: list[FrontSample], *, ref_point: float | list | None = None,
-                    n_boot: int = 1000, seed: int = 0) -> RatioInterval:
-    """HV(a) / HV(b) with a hierarchical paired bootstrap over seeds and test queries; ``a[s]`` and ``b[s]`` are
-    the two methods' fronts of seed ``s`` on the same test queries."""
+                    n_boot: int = 1000, seed: int = 0, difference: bool = False) -> RatioInterval:
+    """HV(a) / HV(b) (with ``difference``: HV(a) − HV(b)) with a hierarchical paired bootstrap over seeds and test
+    queries; ``a[s]`` and ``b[s]`` are the two methods' fronts of seed ``s`` on the same test queries."""
+
+    def stat(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | float:
+        return x - y if difference else x / np.maximum(y, 1e-300)
+
     if len(a) != len(b) or not a:
         raise ValueError("need the same, non-zero number of seeds for both methods")
-    full = [hypervolume(x.values.mean(axis=2, where=~x.blank[None]), ref_point) /
-            max(hypervolume(y.values.mean(axis=2, where=~y.blank[None]), ref_point), 1e-300) for x, y in zip(a, b,
-                                                                                                           strict=True)]
+    full = [float(stat(hypervolume(x.values.mean(axis=2, where=~x.blank[None]), ref_point),
+                       hypervolume(y.values.mean(axis=2, where=~y.blank[None]), ref_point))) for x, y in zip(a, b,
+                                                                                                             strict=True)]
     rng = np.random.default_rng(seed)
     n_seeds = len(a)
     picks = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
@@ -85,8 +89,8 @@ def paired_hv_ratio(a: list[FrontSample], b: list[FrontSample], *, ref_point: fl
                 raise ValueError(f"seed {s}: the two fronts were measured on different test sets")
             counts = np.zeros((rows.size, q))
             np.add.at(counts, (np.arange(rows.size)[:, None], rng.integers(0, q, size=(rows.size, q))), 1.0)
-            ratios[rows] += hypervolumes(a[s].means(counts), ref_point) / np.maximum(
-                hypervolumes(b[s].means(counts), ref_point), 1e-300)
+            ratios[rows] += stat(hypervolumes(a[s].means(counts), ref_point),
+                                 hypervolumes(b[s].means(counts), ref_point))
     ratios /= n_seeds
     low, high = np.percentile(ratios, [2.5, 97.5])
     return RatioInterval(float(np.mean(full)), float(low), float(high))
