@@ -91,3 +91,21 @@ def test_a_temperature_conditioned_run_chooses_beta_too(synth, tmp_path):
                                          hyperdpo={"epochs": 1})), plain)
     with pytest.raises(ConfigError, match="not temperature-conditioned"):
         load_run(plain).select_weight(data, maximise=names[1], beta_range=(0.5, 2.0))
+
+
+@pytest.mark.slow
+def test_confidence_keeps_a_margin_for_new_queries(trained, synth):
+    from ltr_hyperdpo.data.dataset import RankingDataset
+    from ltr_hyperdpo.serving import load_run
+
+    run = load_run(trained)
+    data = RankingDataset.load(synth / "test.parquet", state=run.state)
+    names = run.objective_names
+    cons = [f"{names[0]} >= 0.98*reference"]
+    plain = run.select_weight(data, maximise=names[1], subject_to=cons)
+    safe = run.select_weight(data, maximise=names[1], subject_to=cons, confidence=0.95)
+    assert safe.confidence["level"] == 0.95 and safe.confidence["lower_margins"][cons[0]] >= 0
+    assert safe.margins[cons[0]] >= plain.margins[cons[0]] - 1e-12  # more conservative on the data it saw
+    assert safe.figures[names[1]] <= plain.figures[names[1]] + 1e-12  # and it pays for it in the maximised one
+    with pytest.raises(ConfigError, match="--confidence"):
+        run.select_weight(data, maximise=names[1], subject_to=cons, confidence=1.5)

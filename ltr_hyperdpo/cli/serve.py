@@ -81,6 +81,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--beta-range", type=positive_float, nargs=2, metavar=("LOW", "HIGH"),
                    help="a temperature-conditioned run: search beta too (5 log-spaced values)")
     s.add_argument("--check", help="another split (test) to report the choice's figures and margins on")
+    s.add_argument("--confidence", type=positive_float,
+                   help="require every constraint at this one-sided level of a bootstrap over DATA's queries (e.g. "
+                        "0.95): a safety margin for new queries")
     s.add_argument("--out", default="-", help="where to write the choice (JSON; default - = standard output)")
     s.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
     s.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_select_weight"))

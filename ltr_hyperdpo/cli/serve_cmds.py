@@ -52,7 +52,7 @@ def cmd_select_weight(a: argparse.Namespace) -> int:
         ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
         ds.name = str(a.data)
         sel = select_weight(run, ds, maximise=a.maximise, subject_to=a.subject_to, k=a.k,
-                            beta_range=tuple(a.beta_range) if a.beta_range else None)
+                            beta_range=tuple(a.beta_range) if a.beta_range else None, confidence=a.confidence)
         del ds
         if a.check:
             test = RankingDataset.load(cached_input(a.check, tmp), state=run.state)

@@ -174,6 +174,13 @@ def per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     return per, blank
 
 
+def reference_per_query_ndcg(ranker: Ranker, ds: RankingDataset, *, k: int = 10, batch_size: int = 64,
+                             device: torch.device | str = "cpu") -> np.ndarray:
+    """The reference model's per-query NDCG@k ``[objectives, queries]`` (for paired bootstraps against it)."""
+    one = np.full((1, ds.n_objectives), 1.0 / ds.n_objectives, dtype=np.float32)
+    return _per_query_ndcg(ranker, ds, one, (k,), None, batch_size, torch.device(device))[k][0]
+
+
 def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, ks: tuple[int, ...] = (10, 5),
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
                    blank_policy: str = "skip", batch_size: int = 64,

@@ -107,12 +107,13 @@ class Run:
 
     def select_weight(self, data: RankingDataset | str | os.PathLike, *, maximise: str,
                       subject_to: Sequence[str] = (), k: int | None = None,
-                      beta_range: tuple[float, float] | None = None) -> Selection:
+                      beta_range: tuple[float, float] | None = None, confidence: float | None = None) -> Selection:
         """The weight that maximises ``maximise``'s NDCG@k on ``data`` (a validation split: a path or a
         RankingDataset) subject to constraints such as ``"relevance >= 0.98*reference"`` (see
         :mod:`ltr_hyperdpo.serving.selection`)."""
         ds = data if isinstance(data, RankingDataset) else RankingDataset.load(data, state=self.state)
-        return select_weight(self, ds, maximise=maximise, subject_to=tuple(subject_to), k=k, beta_range=beta_range)
+        return select_weight(self, ds, maximise=maximise, subject_to=tuple(subject_to), k=k, beta_range=beta_range,
+                             confidence=confidence)
 
     def score(self, data: Any, w: Any, beta: float | None = None, *, qid: np.ndarray | None = None,
               group_file: str | os.PathLike | None = None, batch_size: int = 64) -> np.ndarray:

@@ -7,6 +7,10 @@ lattice of at least 300 weights), then ``refine_rounds`` rounds of local refinem
 objective, every constraint's margin, and the ``predict`` command that serves it. Infeasible constraints are
 refused with the best value each constrained objective reaches anywhere searched.
 
+With ``confidence`` (e.g. 0.95) a weight must satisfy every constraint at that one-sided level of a bootstrap over
+the data's queries, the constrained figure and the reference's resampled together: a choice at the edge of the
+constraint on validation data then keeps its margin on new queries more often.
+
 For a temperature-conditioned model, ``beta_range=(lo, hi)`` searches β too: 5 log-spaced values, each with the
 whole grid; the refinement keeps the best β.
 
@@ -25,7 +29,8 @@ import numpy as np
 from ..core.grids import weight_grid
 from ..data.dataset import RankingDataset
 from ..errors import ConfigError
-from ..eval.front import evaluate_front
+from ..eval.bootstrap import FrontSample
+from ..eval.front import evaluate_front, per_query_ndcg, reference_per_query_ndcg
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w\-.]*)\s*(>=|<=)\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*"
                          r"(\*\s*reference)?\s*$")
@@ -75,6 +80,7 @@ class Selection:
     maximise: str
     evaluated: int
     check: dict[str, Any] = field(default_factory=dict)
+    confidence: dict[str, Any] = field(default_factory=dict)
 
     def predict_command(self, run_dir: str) -> str:
         beta = f" --beta {self.beta:.6g}" if self.beta is not None else ""
@@ -85,7 +91,8 @@ class Selection:
         return {"w": self.w, "beta": self.beta, "metric": self.metric, "maximise": self.maximise,
                 "figures": self.figures, "reference": self.reference, "margins": self.margins,
                 "weights_evaluated": self.evaluated,
-                "predict": self.predict_command(run_dir), **({"check": self.check} if self.check else {})}
+                "predict": self.predict_command(run_dir), **({"check": self.check} if self.check else {}),
+                **({"confidence": self.confidence} if self.confidence else {})}
 
 
 def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int, beta: float | None = None
@@ -98,6 +105,30 @@ def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int, beta: fl
     return res.metrics[f"ndcg@{k}"], dict(zip(names, map(float, res.reference_metrics[f"ndcg@{k}"]), strict=True))
 
 
+def _lower_margins(run: Any, ds: RankingDataset, ws: np.ndarray, betas: list, k: int, cons: list[Constraint],
+                   names: list[str], confidence: float, n_boot: int = 500, seed: int = 0) -> np.ndarray:
+    """``[points, constraints]``: each constraint's margin at its ``1 - confidence`` quantile over a bootstrap of
+    the data's queries (the constrained figure and the reference's resampled together)."""
+    values = np.zeros((len(ws), len(names), ds.n_queries))
+    blank = np.zeros((len(names), ds.n_queries), dtype=bool)
+    for b in dict.fromkeys(betas):
+        idx = [i for i, x in enumerate(betas) if x == b]
+        values[idx], blank = per_query_ndcg(run.ranker, ds, ws[idx], k=k, beta=b, device=run.device)
+    ref = reference_per_query_ndcg(run.ranker, ds, k=k, device=run.device)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, ds.n_queries))
+    np.add.at(counts, (np.arange(n_boot)[:, None], rng.integers(0, ds.n_queries, size=(n_boot, ds.n_queries))), 1.0)
+    means = FrontSample(values, blank).means(counts)  # [boot, points, objectives]
+    ref_means = FrontSample(ref[None], blank).means(counts)[:, 0]  # [boot, objectives]
+    out = np.zeros((len(ws), len(cons)))
+    for c_i, c in enumerate(cons):
+        j = names.index(c.objective)
+        bound = c.value * ref_means[:, j:j + 1] if c.relative else c.value
+        m = means[:, :, j] - bound if c.op == ">=" else bound - means[:, :, j]
+        out[:, c_i] = np.quantile(m, 1.0 - confidence, axis=0)
+    return out
+
+
 def _simplex(w: np.ndarray) -> np.ndarray:
     w = np.clip(w, 0.0, None)
     s = w.sum(1, keepdims=True)
@@ -106,7 +137,7 @@ def _simplex(w: np.ndarray) -> np.ndarray:
 
 def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: list[str] | tuple[str, ...] = (),
                   k: int | None = None, beta_range: tuple[float, float] | None = None, refine_rounds: int = 3,
-                  seed: int = 0) -> Selection:
+                  confidence: float | None = None, seed: int = 0) -> Selection:
     """Search the simplex for the weight that maximises ``maximise``'s NDCG@k on ``ds`` subject to the constraints
     (see the module docstring); ``run`` is a loaded run (``load_run``)."""
     names = list(ds.objective_names)
@@ -156,6 +187,13 @@ def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: li
         step /= 2
     ws, ps = np.concatenate(all_w), np.concatenate(all_p)
     i = best(ps)
+    lower = None
+    if confidence is not None and cons and i is not None:
+        if not 0.5 <= confidence < 1.0:
+            raise ConfigError(f"--confidence: expected a level in [0.5, 1), got {confidence}")
+        lower = _lower_margins(run, ds, ws, all_b, k, cons, names, confidence, seed=seed)
+        ok = (lower >= 0).all(1)
+        i = int(np.argmax(np.where(ok, ps[:, j] + 1e-9 * ps.sum(1), -np.inf))) if ok.any() else None
     if i is None:
         def reached(c: Constraint) -> float:
             col = ps[:, names.index(c.objective)]
@@ -163,11 +201,17 @@ def select_weight(run: Any, ds: RankingDataset, *, maximise: str, subject_to: li
 
         reach = "; ".join(f"{c.text}: the best {c.objective} reached is {reached(c):.4f} against a bound of "
                           f"{c.bound(reference):.4f}" for c in cons)
-        raise ConfigError(f"{ds.name}: no weight satisfies the constraints ({len(ws)} weights searched): {reach}")
+        level = f" at {confidence:.0%} confidence" if lower is not None else ""
+        raise ConfigError(f"{ds.name}: no weight satisfies the constraints{level} ({len(ws)} weights searched): "
+                          f"{reach}")
     fig = dict(zip(names, map(float, ps[i]), strict=True))
-    return Selection(w=[float(v) for v in ws[i]], beta=all_b[i], metric=f"ndcg@{k}", figures=fig,
-                     reference=reference, margins={c.text: c.margin(fig[c.objective], reference) for c in cons},
-                     maximise=maximise, evaluated=len(ws))
+    sel = Selection(w=[float(v) for v in ws[i]], beta=all_b[i], metric=f"ndcg@{k}", figures=fig,
+                    reference=reference, margins={c.text: c.margin(fig[c.objective], reference) for c in cons},
+                    maximise=maximise, evaluated=len(ws))
+    if lower is not None:
+        sel.confidence = {"level": confidence, "lower_margins": {c.text: float(lower[i, n])
+                                                                 for n, c in enumerate(cons)}}
+    return sel
 
 
 def check_selection(run: Any, sel: Selection, ds: RankingDataset, subject_to: list[str] | tuple[str, ...] = ()
