@@ -761,3 +761,12 @@ def test_01_folder_outputs_that_are_files_and_a_closed_pipe(trained, synth, tmp_
     monkeypatch.setattr(serve, "write_scores", lambda *a, **k: closed(a))
     assert main(["predict", str(trained), "--data", str(synth / "test.parquet"), "--out", "-"]) == 141
     assert "error" not in capsys.readouterr().err  # `predict --out - | head`: quiet, as cat is
+
+
+def test_predict_refuses_an_output_name_it_would_not_honour(trained, synth, tmp_path, capsys):
+    out = tmp_path / "scores.csv"
+    assert main(["predict", str(trained), "--data", str(synth / "test.parquet"), "--out", str(out)]) == 2
+    line = error_line(capsys, "predict")
+    assert "not .csv" in line and "--format" in line and not out.exists()
+    assert main(["predict", str(trained), "--data", str(synth / "test.parquet"), "--out", str(out), "--format",
+                 "tsv"]) == 0 and out.read_text().count("\t") > 0  # asked for by name: written as told

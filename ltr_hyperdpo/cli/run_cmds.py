@@ -19,6 +19,7 @@ from ..demo import run_demo
 from ..errors import ConfigError
 from ..eval.front import FrontResult, evaluate_front
 from ..eval.report import markdown_table, write_front
+from ..runs.distributed import is_main
 from ..serving import load_run
 from ..training import DataSummary, RunConfig, locate_splits, resolve, train, upgrade
 from ..training.allrank import from_allrank, is_allrank_config
@@ -43,6 +44,8 @@ def run_config(a: argparse.Namespace) -> RunConfig:
 
 def cmd_train(a: argparse.Namespace) -> int:
     res = train(run_config(a), a.out, resume=a.resume)
+    if not is_main():  # under torchrun, rank 0 reports (once)
+        return 0
     if res.front:
         print(markdown_table(FrontResult.from_dict(res.front)))
         print()

@@ -22,7 +22,11 @@ EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".trec": "trec", ".run": "trec", ".p
 
 def cmd_predict(a: argparse.Namespace) -> int:
     run = load_run(a.run_dir, device=a.device)
-    fmt = a.format or EXTENSIONS.get(Path(a.out).suffix.lower(), "tsv")
+    suffix = Path(a.out).suffix.lower()
+    if a.format is None and suffix and suffix not in EXTENSIONS:
+        raise ConfigError(f"--out {a.out}: predict writes tsv (.tsv, .txt), trec (.trec, .run) or parquet (.parquet), "
+                          f"not {suffix}; name the file so, or pass --format")
+    fmt = a.format or EXTENSIONS.get(suffix, "tsv")
     if Path(a.out).exists() and Path(a.out).resolve() == Path(a.data).resolve():
         raise ConfigError(f"{a.out}: the output would overwrite the input data")
     w = run.preference(a.w if a.w is not None else [1.0] + [0.0] * (run.n_objectives - 1))
