@@ -115,11 +115,17 @@ def test_lambdamart_anchor(files):
     assert res["ndcg@10"][0] > rnd["ndcg@10"][0] + 0.1
 
 
-@pytest.mark.slow
-def test_reproduce_smoke(tmp_path, capsys):
+def load_reproduce():
+    """benchmarks/reproduce.py as a module."""
     spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
     reproduce = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reproduce)
+    return reproduce
+
+
+@pytest.mark.slow
+def test_reproduce_smoke(tmp_path, capsys):
+    reproduce = load_reproduce()
     out = tmp_path / "rep"
     assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "2", "--epochs", "2", "--ref-epochs", "2",
                            "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.2",
@@ -171,9 +177,7 @@ def test_reproduce_smoke(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_reproduce_gives_every_method_the_same_tuning_budget(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
+    reproduce = load_reproduce()
     out = tmp_path / "rep"
     assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "1", "--epochs", "1", "--ref-epochs", "1",
                            "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.15",

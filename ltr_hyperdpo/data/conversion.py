@@ -37,6 +37,7 @@ from .letor import (
     chunk_to_batch,
     iter_parse,
     numeric_array,
+    parse_into_sink,
     warm_compiled_kernel,
 )
 from .limits import DEFAULT_MAX_FEATURES
@@ -442,40 +443,21 @@ def _convert_one_pass(src: Path, out: Path, *, fmt: str, group: Path | None, obj
                       progress: bool, keep_comments: bool, max_features: int) -> dict:
     """Parse once into a buffer of the dense output and write it in the chunks the two-pass path writes (the same
     file); raises :class:`_OverBudget` before allocating more than :data:`ONE_PASS_BUDGET_BYTES`."""
-    sink = _BudgetSink(count_lines(src), int(n_features or 0), ONE_PASS_BUDGET_BYTES)
-    stats = ParseStats()
-    sizes: list[int] = []
-    com_offsets: list[np.ndarray] = []
-    com_bytes: list[np.ndarray] = []
-    bar, cb = byte_progress(progress, src, f"parse {src.name}")
-    try:
-        for c in iter_parse(src, require_qid=group is None, n_features=n_features, on_error=on_error,
-                            chunk_bytes=chunk_bytes, progress=cb, sink=sink, stats=stats, max_features=max_features):
-            sizes.append(len(c.labels))
-            com_offsets.append(c.comment_offsets)
-            com_bytes.append(c.comment_bytes)
-    finally:
-        if bar is not None:
-            bar.close()
-    n = sink.rows
-    if n == 0:
-        raise LetorFormatError(src, None, "empty file: no data lines")
+    sp = parse_into_sink(src, _BudgetSink(count_lines(src), int(n_features or 0), ONE_PASS_BUDGET_BYTES),
+                         group_file=group, n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes,
+                         progress=progress, max_features=max_features)
+    sink, n, qids, stats = sp.sink, sp.rows, sp.qids, sp.stats
     width = max(stats.width, int(n_features or 0), sink.x.shape[1])
     if width > sink.x.shape[1]:  # an index read by no stored row (a skipped line) widened the file
         sink.views(0, width)
     x, y, lines = sink.x[:n], sink.y[:n], sink.lines[:n]
-    if group is not None:
-        qids = group_qids(src, group, n)
-    else:
-        qids = sink.q[:n]
-        check_contiguous(src, qids, lines)
     if objs is not None:
         _fit_objectives(src, objs, width, y if fit else None, lambda c: x[:, c])
-    with_comment = keep_comments and any(b.size for b in com_bytes)
+    with_comment = keep_comments and any(b.size for b in sp.comment_bytes)
 
     def batches() -> Iterator[pa.RecordBatch]:
         r = 0
-        for m, off, cbytes in zip(sizes, com_offsets, com_bytes, strict=True):
+        for m, off, cbytes in zip(sp.chunk_rows, sp.comment_offsets, sp.comment_bytes, strict=True):
             c = ParsedChunk(x[r:r + m], y[r:r + m], qids[r:r + m], lines[r:r + m], off, cbytes)
             yield _finished_batch(c, width, qids[r:r + m], with_comment, stats, objs)
             r += m

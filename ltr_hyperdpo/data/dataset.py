@@ -292,10 +292,13 @@ class RankingDataset:
         return RankingDataset(self.source, self.y[docs], self.doc_qids[docs], self.state, rows=self.raw_rows(docs),
                               labels=self.labels[docs], name=name or f"{self.name}[subset]")
 
+    def blank_mask(self) -> np.ndarray:
+        """``[objectives, queries]``: True where a query has no relevant document (all grades < 1)."""
+        return np.stack([np.maximum.reduceat(self.y[:, j], self.offsets[:-1]) < 1 for j in range(self.n_objectives)])
+
     def blank_queries(self, k: int = 0) -> int:
         """Number of queries with no relevant document (all grades < 1) for objective k."""
-        mx = np.maximum.reduceat(self.y[:, k], self.offsets[:-1])
-        return int(np.count_nonzero(mx < 1))
+        return int(np.count_nonzero(self.blank_mask()[k]))
 
     def label_histogram(self, k: int = 0) -> dict[float, int]:
         """Count of documents per grade of objective k."""

@@ -320,6 +320,50 @@ def byte_progress(enabled: bool, path: Path, desc: str) -> tuple[Any, Callable[[
     return bar, (bar.update if bar is not None else None)
 
 
+@dataclass
+class SinkParse:
+    """A whole file parsed in place into a :class:`DenseSink`: its rows, query ids, parse statistics, and per chunk
+    the row count and the ``# comments`` (offsets and bytes)."""
+
+    sink: DenseSink
+    rows: int
+    qids: np.ndarray
+    stats: ParseStats
+    chunk_rows: list[int]
+    comment_offsets: list[np.ndarray]
+    comment_bytes: list[np.ndarray]
+
+
+def parse_into_sink(path: Path, sink: DenseSink, *, group_file: Path | None, n_features: int | None,
+                    on_error: str, chunk_bytes: int, progress: bool, max_features: int = DEFAULT_MAX_FEATURES
+                    ) -> SinkParse:
+    """Parse ``path`` into ``sink`` (a progress bar over its bytes), then read the query ids (from the lines, which
+    must keep each query contiguous, or from ``group_file``); an input with no data line raises."""
+    stats = ParseStats()
+    sizes: list[int] = []
+    offsets: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    bar, cb = byte_progress(progress, path, f"parse {path.name}")
+    try:
+        for c in iter_parse(path, require_qid=group_file is None, n_features=n_features, on_error=on_error,
+                            chunk_bytes=chunk_bytes, progress=cb, sink=sink, stats=stats, max_features=max_features):
+            sizes.append(len(c.labels))
+            offsets.append(c.comment_offsets)
+            parts.append(c.comment_bytes)
+    finally:
+        if bar is not None:
+            bar.close()
+    n = sink.rows
+    if n == 0:
+        raise LetorFormatError(path, None, "empty file: no data lines")
+    if group_file is not None:
+        qids = group_qids(path, group_file, n)
+    else:
+        qids = sink.q[:n]
+        check_contiguous(path, qids, sink.lines[:n])
+    return SinkParse(sink, n, qids, stats, sizes, offsets, parts)
+
+
 def parse_letor(path: str | os.PathLike, *, group_file: str | os.PathLike | None = None,
                 n_features: int | None = None, on_error: str = "raise",
                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
@@ -332,37 +376,22 @@ def parse_letor(path: str | os.PathLike, *, group_file: str | os.PathLike | None
     """
     path = check_input_path(path)
     group_file = resolve_group_file(path, group_file)
-    sink = DenseSink(count_lines(path), int(n_features or 0))
-    com_off, com_parts = [np.zeros(1, np.int64)], []
-    total = 0
-    stats = ParseStats()
-    bar, cb = byte_progress(progress, path, f"parse {path.name}")
-    try:
-        for c in iter_parse(path, require_qid=group_file is None, n_features=n_features, on_error=on_error,
-                            chunk_bytes=chunk_bytes, progress=cb, sink=sink, stats=stats):
-            if keep_comments:
-                com_off.append(c.comment_offsets[1:] + total)
-                com_parts.append(c.comment_bytes)
-                total += c.comment_bytes.size
-    finally:
-        if bar is not None:
-            bar.close()
-    n = sink.rows
-    if n == 0:
-        raise LetorFormatError(path, None, "empty file: no data lines")
-    if group_file is not None:
-        qids = group_qids(path, group_file, n)
-    else:
-        qids = sink.q[:n]
-        check_contiguous(path, qids, sink.lines[:n])
-    with_comment = keep_comments and total > 0
-    merged = ParsedChunk(sink.x[:n], sink.y[:n], qids, sink.lines[:n],
+    sp = parse_into_sink(path, DenseSink(count_lines(path), int(n_features or 0)), group_file=group_file,
+                         n_features=n_features, on_error=on_error, chunk_bytes=chunk_bytes, progress=progress)
+    sink, n = sp.sink, sp.rows
+    with_comment = keep_comments and any(b.size for b in sp.comment_bytes)
+    com_off, total = [np.zeros(1, np.int64)], 0
+    for off, part in zip(sp.comment_offsets, sp.comment_bytes, strict=True):
+        com_off.append(off[1:] + total)
+        total += part.size
+    merged = ParsedChunk(sink.x[:n], sink.y[:n], sp.qids, sink.lines[:n],
                          np.concatenate(com_off) if with_comment else np.zeros(n + 1, np.int64),
-                         np.concatenate(com_parts) if with_comment else np.empty(0, np.uint8))
-    table = pa.Table.from_batches([chunk_to_batch(merged, sink.x.shape[1], qids, with_comment, stats)])
-    stats.warn(path)
+                         np.concatenate(sp.comment_bytes) if with_comment else np.empty(0, np.uint8))
+    table = pa.Table.from_batches([chunk_to_batch(merged, sink.x.shape[1], sp.qids, with_comment, sp.stats)])
+    sp.stats.warn(path)
     return table
 
 
 __all__ = ["LetorFormatError", "LetorFormatWarning", "ParsedChunk", "ParseStats", "iter_parse", "parse_letor",
+           "parse_into_sink", "SinkParse",
            "check_contiguous", "chunk_to_batch", "comment_array", "DEFAULT_CHUNK_BYTES"]

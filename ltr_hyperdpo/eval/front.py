@@ -170,7 +170,7 @@ def per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
     queries]`` (True: no relevant document): the raw material of query-level bootstraps."""
     w = np.asarray(weights, dtype=np.float32)
     per = _per_query_ndcg(ranker, ds, w, (k,), beta, batch_size, torch.device(device))[k][1:]
-    blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
+    blank = ds.blank_mask()
     return per, blank
 
 
@@ -198,7 +198,7 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
                          f"not all 0")
     rp = reference_point(ref_point, ds.n_objectives)  # checked before any forward pass
     per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size, torch.device(device))
-    blank = np.stack([np.maximum.reduceat(ds.y[:, j], ds.offsets[:-1]) < 1 for j in range(ds.n_objectives)])
+    blank = ds.blank_mask()
 
     def means(k: int, policy: str) -> np.ndarray:  # [1 + weights, objectives]
         return np.array([[aggregate(per[k][r, j], blank[j], policy).mean for j in range(ds.n_objectives)]

@@ -36,11 +36,11 @@ def _positional_scores(scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ranx_compare(ds: RankingDataset, scores: dict[str, np.ndarray], objective: int, k: int, stat_test: str,
+def _ranx_compare(ds: RankingDataset, ranked: dict[str, np.ndarray], objective: int, k: int, stat_test: str,
                   max_p: float, seed: int) -> dict:
+    """ranx's compare for one objective; ``ranked`` holds each run's scores with ties already broken."""
     qrels: dict[str, dict[str, int]] = {}
-    runs: dict[str, dict[str, dict[str, float]]] = {name: {} for name in scores}
-    ranked = {name: _positional_scores(s, ds.offsets) for name, s in scores.items()}
+    runs: dict[str, dict[str, dict[str, float]]] = {name: {} for name in ranked}
     for q in range(ds.n_queries):
         lo, hi = int(ds.offsets[q]), int(ds.offsets[q + 1])
         grades = ds.y[lo:hi, objective]
@@ -48,13 +48,13 @@ def _ranx_compare(ds: RankingDataset, scores: dict[str, np.ndarray], objective: 
             continue  # blank for this objective: skipped
         qid = f"q{q}"
         qrels[qid] = {f"d{i}": int(g) for i, g in zip(range(lo, hi), grades, strict=True) if g > 0}
-        for name in scores:
+        for name in ranked:
             runs[name][qid] = {f"d{i}": float(ranked[name][i]) for i in range(lo, hi)}
     metric = f"ndcg_burges@{k}"
     report = ranx.compare(ranx.Qrels(qrels), [ranx.Run(r, name=n) for n, r in runs.items()], metrics=[metric],
                           stat_test=stat_test, max_p=max_p, random_seed=seed)
     d = report.to_dict()
-    names = list(scores)
+    names = list(ranked)
     return {"queries": len(qrels), "scores": {n: float(d[n]["scores"][metric]) for n in names},
             "p_values": {f"{a} vs {b}": float(d[a]["comparisons"][b][metric])
                          for i, a in enumerate(names) for b in names[i + 1:]}}
@@ -71,9 +71,9 @@ def compare_runs(runs: dict[str, Run], ds: RankingDataset, weights: np.ndarray, 
     out: dict[str, Any] = {"data": ds.name, "metric": f"ndcg@{k}", "stat_test": stat_test, "max_p": max_p,
                            "blank_policy": "skip", "per_weight": []}
     for w in np.asarray(weights, dtype=np.float64):
-        scores = {n: runs[n].score(ds, w) for n in names}
+        ranked = {n: _positional_scores(runs[n].score(ds, w), ds.offsets) for n in names}  # once per weight
         out["per_weight"].append({"w": w.tolist(), "objectives": {
-            obj: _ranx_compare(ds, scores, j, k, stat_test, max_p, seed) for j, obj in enumerate(ds.objective_names)}})
+            obj: _ranx_compare(ds, ranked, j, k, stat_test, max_p, seed) for j, obj in enumerate(ds.objective_names)}})
     if grid is not None and len(names) > 1:
         samples = {n: FrontSample(*per_query_ndcg(runs[n].ranker, ds, grid, k=k, device=runs[n].device))
                    for n in names}
