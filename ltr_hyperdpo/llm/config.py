@@ -15,7 +15,17 @@ RESUME_HARMLESS_KEYS = ("progress", "threads")
 
 @dataclass(kw_only=True)
 class LLMConfig(Validated):
-    """Model, data, Hyper Prompt Tuning and training settings."""
+    """Model, data, Hyper Prompt Tuning and training settings.
+
+    ``model`` is a Hugging Face directory, a GGUF file or a known model's name (``smollm2``; see
+    :mod:`ltr_hyperdpo.llm.gguf`). ``lora``, ``precision`` and ``dtype`` may be ``auto``; their rules are in
+    :mod:`ltr_hyperdpo.llm.plan`, and what they resolved to is written to the run's ``plan.json``.
+    ``gradient_checkpointing`` recomputes the decoder's activations in the backward pass (less memory, ~30 % more
+    compute); off by default because at the sequence lengths of preference data memory is not what limits a 135M
+    model. ``group_by_length`` forms each epoch's batches from lists of similar length (among ~50 batches' worth of
+    lists at a time, then the batches shuffled), so less of every forward pass is padding. ``chat_template``: how a
+    plain-text prompt is rendered (see :attr:`ltr_hyperdpo.llm.tokenize.TextTokenizer.templates_text`).
+    """
 
     model: str = ""
     tokenizer: str | None = None
@@ -39,10 +49,14 @@ class LLMConfig(Validated):
     batch_lists: int = opt(2, ge=1)
     grad_accum: int = opt(4, ge=1)
     grad_clip: float = opt(defaults.LLM_GRAD_CLIP, ge=0.0)
-    lora: dict | None = None
+    lora: dict | Literal["auto"] | None = "auto"
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
     seed: int = opt(defaults.SEED, ge=0)
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    chat_template: Literal["auto", "on", "off"] = "auto"
     eval_grid: int = opt(5, ge=1)
     eval_max_lists: int | None = opt(100, ge=1)
     eval_list_size: int | None = opt(8, ge=2)

@@ -187,7 +187,7 @@ def fit_prompt(enc: Encoder, text: str, max_new_tokens: int) -> list[int]:
         raise ConfigError(f"--max-new-tokens {max_new_tokens} leaves no room for the prompt in the model's context "
                           f"of {enc.max_length} tokens (after the soft prompts); use at most "
                           f"{enc.max_length - len(bos) - 1}")
-    ids = enc.tok.encode(text)
+    ids = enc.tok.encode(enc.tok.render(text))  # an instruction-tuned model's chat template, when it has one
     keep = room - len(bos)
     if len(ids) > keep:
         warnings.warn(f"the prompt has {len(ids)} tokens: only its last {keep} are used, to leave room for "

@@ -5,8 +5,6 @@ without prompts or adapters. ``sequence_logprobs`` sums the log-probabilities of
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,35 +12,23 @@ import torch
 from torch import nn
 
 from ..models.conditioning import ConditionNet, condition_vector
+from .gguf import hf_bars, resolve_model_dir
+
+__all__ = ["HyperPromptLM", "hf_bars", "load_causal_lm"]
 
 
 def load_causal_lm(path: str | Path, dtype=None, progress: bool = False):
-    """Any Hugging Face causal LM from a local directory (no download). transformers' own loading bar is shown
-    only with ``progress`` (a command's errors stay one line)."""
+    """A causal LM from a local Hugging Face directory, a GGUF file or a known model's name (no download; see
+    :mod:`ltr_hyperdpo.llm.gguf`). transformers' own loading bar is shown only with ``progress`` (a command's errors
+    stay one line)."""
     from transformers import AutoModelForCausalLM
 
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such model directory")
+    p = resolve_model_dir(path, progress=progress)
     kw = {"local_files_only": True}
     if dtype is not None:
         kw["dtype"] = dtype
     with hf_bars(progress):
         return AutoModelForCausalLM.from_pretrained(str(p), **kw)
-
-
-@contextlib.contextmanager
-def hf_bars(show: bool) -> Iterator[None]:
-    """transformers' progress bars (``Loading weights``) on or off for the block, restored after."""
-    import transformers
-
-    log = transformers.utils.logging
-    before = log.is_progress_bar_enabled()
-    (log.enable_progress_bar if show else log.disable_progress_bar)()
-    try:
-        yield
-    finally:
-        (log.enable_progress_bar if before else log.disable_progress_bar)()
 
 
 class HyperPromptLM(nn.Module):
@@ -114,11 +100,26 @@ class HyperPromptLM(nn.Module):
             att = torch.cat([att[:, :1], torch.ones(att.shape[0], p, dtype=att.dtype, device=att.device),
                              att[:, 1:]], dim=1)
         with ctx:
-            logits = self.base(inputs_embeds=emb, attention_mask=att).logits
-        logits = logits[:, p:] if p else logits  # re-align: position t-1 predicts token t
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        tok = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-        return (tok * response_mask[:, 1:].to(tok.dtype)).sum(-1)
+            hidden = self._decoder()(inputs_embeds=emb, attention_mask=att).last_hidden_state
+        hidden = hidden[:, p:] if p else hidden  # re-align: position t-1 predicts token t
+        # the output layer and the softmax over the vocabulary only where a response token is predicted: the
+        # prompt's positions cost the decoder alone (for a 49k vocabulary the output layer is ~20 % of a forward)
+        where = response_mask[:, 1:]
+        rows = where.nonzero()[:, 0]
+        logits = self._output_layer()(hidden[:, :-1][where])
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        tok = logp.gather(-1, input_ids[:, 1:][where][:, None]).squeeze(-1)
+        return torch.zeros(input_ids.shape[0], dtype=tok.dtype, device=tok.device).index_add(0, rows, tok)
+
+    def _inner(self):
+        """The transformers model (inside peft's wrapper when adapters are on; the adapters sit in its layers)."""
+        return self.base.get_base_model() if self.lora else self.base
+
+    def _decoder(self):
+        return self._inner().get_decoder()
+
+    def _output_layer(self):
+        return self._inner().get_output_embeddings()
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:

@@ -18,19 +18,21 @@ import torch
 
 from ..data.store import open_table
 from ..utils.io import atomic_path
+from .gguf import model_source
 from .model import HyperPromptLM
 from .tokenize import Encoder
 
 #: bump when the cached values change meaning: old files are then ignored
 CACHE_VERSION = 1
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".gguf")
 
 
-def model_key(model_dir: str | os.PathLike, dtype: torch.dtype) -> str:
-    """A short hash of a local model's identity and the dtype its log-probs are computed in."""
-    d = Path(model_dir).resolve()
-    parts = [f"v{CACHE_VERSION}", str(d), str(dtype)]
-    for f in sorted(d.iterdir()) if d.is_dir() else []:
+def model_key(model_dir: str | os.PathLike, dtype: torch.dtype, precision: str = "fp32") -> str:
+    """A short hash of a local model's identity (a directory's weight files, or a GGUF file) and the dtype its
+    log-probs are computed in (weights' dtype and autocast precision)."""
+    d = model_source(model_dir).resolve()
+    parts = [f"v{CACHE_VERSION}", str(d), str(dtype)] + ([precision] if precision != "fp32" else [])
+    for f in sorted(d.iterdir()) if d.is_dir() else [d]:
         if f.is_file() and f.suffix in WEIGHT_SUFFIXES:
             st = f.stat()
             parts += [f.name, str(st.st_size), str(st.st_mtime_ns)]
@@ -82,6 +84,7 @@ class RefLogprobCache:
         self._dirty = False
 
 
-def cache_path(run_dir: str | os.PathLike, model_dir: str | os.PathLike, dtype: torch.dtype) -> Path:
-    """Where a run keeps the reference log-probs of this model and dtype."""
-    return Path(run_dir) / f"ref_logprobs.{model_key(model_dir, dtype)}.arrow"
+def cache_path(run_dir: str | os.PathLike, model_dir: str | os.PathLike, dtype: torch.dtype,
+               precision: str = "fp32") -> Path:
+    """Where a run keeps the reference log-probs of this model, dtype and precision."""
+    return Path(run_dir) / f"ref_logprobs.{model_key(model_dir, dtype, precision)}.arrow"

@@ -9,21 +9,25 @@ from typing import Any
 
 import torch
 
+from .gguf import resolve_model_dir
+
 #: files whose presence means a directory holds a Hugging Face tokenizer
 HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 class TextTokenizer:
-    """A model's tokenizer: a Hugging Face tokenizer in the model directory, else a SentencePiece ``*.model`` file
+    """A model's tokenizer: a Hugging Face tokenizer in the model directory (a GGUF model's converted directory,
+    see :mod:`ltr_hyperdpo.llm.gguf`), else a SentencePiece ``*.model`` file
     in that directory or its parent (the llama2.c layout), or an explicit ``tokenizer`` path."""
 
-    def __init__(self, model_dir: str | Path, tokenizer: str | Path | None = None):
+    def __init__(self, model_dir: str | Path, tokenizer: str | Path | None = None, chat_template: str = "auto"):
         self.hf: Any = None
         self.sp: Any = None
-        model_dir = Path(model_dir)
+        self.chat_template_mode = chat_template
         if tokenizer is not None and str(tokenizer).endswith(".model"):
             self._load_sp(Path(tokenizer))
             return
+        model_dir = resolve_model_dir(model_dir) if tokenizer is None else Path(model_dir)
         hf_dir = Path(tokenizer) if tokenizer is not None else model_dir
         if hf_dir.is_dir() and any((hf_dir / f).exists() for f in HF_TOKENIZER_FILES):
             from transformers import AutoTokenizer
@@ -53,11 +57,23 @@ class TextTokenizer:
         """The model's chat template (Hugging Face tokenizers), or ``None``."""
         return getattr(self.hf, "chat_template", None) if self.hf is not None else None
 
+    @property
+    def templates_text(self) -> bool:
+        """Whether a plain-text prompt is sent as one user turn through the chat template: ``chat_template: auto``
+        does so when the model has a template (an instruction-tuned model is trained on its template and answers
+        raw text worse), ``on`` always (the plain template when the model has none), ``off`` never."""
+        if self.chat_template_mode == "auto":
+            return self.chat_template is not None
+        return self.chat_template_mode == "on"
+
     def render(self, prompt: str | list[dict[str, str]]) -> str:
         """A prompt as text: a conversation goes through the model's chat template (with the generation prompt), or
-        through :func:`plain_chat` when the model has none."""
+        through :func:`plain_chat` when the model has none; a plain-text prompt as one user turn when
+        :attr:`templates_text`, else as it is."""
         if isinstance(prompt, str):
-            return prompt
+            if not self.templates_text:
+                return prompt
+            prompt = [{"role": "user", "content": prompt}]
         if self.chat_template:
             text = self.hf.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
             bos = getattr(self.hf, "bos_token", None)
@@ -88,7 +104,8 @@ def plain_chat(messages: list[dict[str, str]]) -> str:
 class Encoder:
     """Builds ``[BOS] prompt response [EOS]`` sequences within ``max_length`` tokens (the context minus soft prompts).
 
-    A prompt string keeps its first ``max_prompt_tokens`` tokens, a conversation its last; the response is cut to
+    A prompt string keeps its first ``max_prompt_tokens`` tokens, a conversation (or a string sent through the chat
+    template) its last; the response is cut to
     fit. Truncations are counted and
     reported by :meth:`warn_truncations`.
     """
@@ -107,7 +124,8 @@ class Encoder:
             return self._cache[key]
         p = self.tok.encode(self.tok.render(prompt))
         # an instruction keeps its start; a conversation keeps its end (the latest turns and the generation prompt)
-        p = p[: self.max_prompt_tokens] if isinstance(prompt, str) else p[max(0, len(p) - self.max_prompt_tokens):]
+        as_text = isinstance(prompt, str) and not self.tok.templates_text
+        p = p[: self.max_prompt_tokens] if as_text else p[max(0, len(p) - self.max_prompt_tokens):]
         # a complete response ends with EOS (as trl's DPO does): its probability includes stopping there, so
         # a response and a longer one that extends it are told apart; a truncated response has no EOS
         eos = [self.tok.eos_id] if self.tok.eos_id is not None and self.tok.eos_id >= 0 else []

@@ -3,6 +3,7 @@ adapters) trained. It builds one :class:`~ltr_hyperdpo.runs.Stage` and runs the 
 progress, ``log.jsonl``, atomic checkpoints of the trained parameters only, resume)."""
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -28,6 +29,7 @@ from .config import RESUME_HARMLESS_KEYS, LLMConfig
 from .convert import load_preferences
 from .data import PreferenceLists, Prompt, read_lists
 from .model import HyperPromptLM, load_causal_lm
+from .plan import LLMPlan, resolve_lora, resolve_precision
 from .refcache import RefLogprobCache, cache_path
 from .tokenize import Encoder, TextTokenizer
 
@@ -45,17 +47,27 @@ def resolve_device(cfg: LLMConfig) -> tuple[torch.device, torch.dtype]:
     return dev, dt
 
 
-def build_model(cfg: LLMConfig, n_objectives: int) -> tuple[HyperPromptLM, Encoder, torch.device]:
-    """The base LM (frozen) with its prompt network, the encoder, and the device."""
+def build_model(cfg: LLMConfig, n_objectives: int, lora: dict | None | str = "auto"
+                ) -> tuple[HyperPromptLM, Encoder, torch.device, LLMPlan]:
+    """The base LM (frozen) with its prompt network, the encoder, the device, and what ``auto`` resolved to
+    (``lora``: the resolved adapters of a finished run, or ``"auto"`` to resolve them from the config)."""
     dev, dt = resolve_device(cfg)
     base = load_causal_lm(cfg.model, dtype=dt, progress=cfg.progress and sys.stderr.isatty())
+    n_base = sum(p.numel() for p in base.parameters())
+    adapters = resolve_lora(cfg, n_base) if lora == "auto" else lora
+    if cfg.gradient_checkpointing:
+        # non-reentrant: the frozen decoder's inputs (the soft prompts) carry the gradient, not its weights
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ctx = getattr(base.config, "max_position_embeddings", 2048)
     torch.manual_seed(cfg.seed)
     model = HyperPromptLM(base, n_objectives, cfg.n_prompts, cfg.prompt_hidden, cfg.temperature_conditioned,
-                          cfg.lora).to(dev)
-    enc = Encoder(TextTokenizer(cfg.model, cfg.tokenizer), (cfg.max_length or ctx) - cfg.n_prompts,
+                          adapters if isinstance(adapters, dict) else None).to(dev)
+    enc = Encoder(TextTokenizer(cfg.model, cfg.tokenizer, cfg.chat_template), (cfg.max_length or ctx) - cfg.n_prompts,
                   cfg.max_prompt_tokens)
-    return model, enc, dev
+    plan = LLMPlan(device=str(dev), dtype=str(dt).removeprefix("torch."), precision=resolve_precision(cfg, dev),
+                   lora=adapters if isinstance(adapters, dict) else None, base_parameters=n_base,
+                   gradient_checkpointing=cfg.gradient_checkpointing)
+    return model, enc, dev, plan
 
 
 def load_data(cfg: LLMConfig) -> tuple[PreferenceLists, PreferenceLists]:
@@ -107,15 +119,30 @@ def list_batch(data: PreferenceLists, lists: list[int], picks: list[np.ndarray])
     return ListBatch(pairs, labels, mask)
 
 
+#: lists sorted by length together when batches are grouped by length: this many batches' worth
+GROUP_BATCHES = 50
+
+
 def epoch_lists(train: PreferenceLists, cfg: LLMConfig, epoch: int) -> Callable[[], Iterator[ListBatch]]:
-    """The epoch's batches: lists in a seeded order, ``list_size`` responses sampled from each."""
+    """The epoch's batches: lists in a seeded order, ``list_size`` responses sampled from each; with
+    ``group_by_length``, batches of lists of similar length (sorted within groups of :data:`GROUP_BATCHES` batches,
+    then the batches shuffled)."""
     def gen() -> Iterator[ListBatch]:
         rng = np.random.default_rng(epoch_seed(cfg.seed, LLM_STAGE_ID, epoch))
-        order = rng.permutation(len(train))
-        for s in range(0, len(order), cfg.batch_lists):
-            lists = order[s:s + cfg.batch_lists].tolist()
-            picks = [sample_list(len(train.responses[i]), cfg.list_size, rng) for i in lists]
-            yield list_batch(train, lists, picks)
+        order = rng.permutation(len(train)).tolist()
+        picks = {i: sample_list(len(train.responses[i]), cfg.list_size, rng) for i in order}
+        batches = [order[s:s + cfg.batch_lists] for s in range(0, len(order), cfg.batch_lists)]
+        if cfg.group_by_length:
+            def size(i: int) -> int:  # characters of the longest padded sequence the list contributes
+                return len(str(train.prompts[i])) + max(len(train.responses[i][r]) for r in picks[i])
+            group = cfg.batch_lists * GROUP_BATCHES
+            grouped = []
+            for s in range(0, len(order), group):
+                chunk = sorted(order[s:s + group], key=size)
+                grouped += [chunk[t:t + cfg.batch_lists] for t in range(0, len(chunk), cfg.batch_lists)]
+            batches = [grouped[j] for j in rng.permutation(len(grouped))]
+        for lists in batches:
+            yield list_batch(train, lists, [picks[i] for i in lists])
     return gen
 
 
@@ -162,12 +189,13 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     train, _ = load_data(cfg)
     record_inputs(run_dir, llm_inputs(cfg))
     atomic_write_json(run_dir / "config.json", cfg_dict)
-    model, enc, dev = build_model(cfg, len(train.objectives))
+    model, enc, dev, plan = build_model(cfg, len(train.objectives))
+    atomic_write_json(run_dir / "plan.json", plan.to_dict())
     ck = run_dir / "checkpoint.pt"
     state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
     if state is not None and state.get("stage") != "llm":
         raise RunDirError(f"{ck}: not an LLM checkpoint")
-    cache = RefLogprobCache(cache_path(run_dir, cfg.model, resolve_device(cfg)[1]))
+    cache = RefLogprobCache(cache_path(run_dir, cfg.model, resolve_device(cfg)[1], plan.precision))
     K = len(train.objectives)
 
     def loss_fn(_net: torch.nn.Module, b: ListBatch, gen: torch.Generator) -> torch.Tensor:
@@ -196,7 +224,8 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
                   weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, grad_accum=cfg.grad_accum,
                   n_batches=n_batches,
                   param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
-                  get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev)
+                  get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev,
+                  precision=plan.precision)
     t0 = time.perf_counter()
     def after_epoch(stage_name: str, rec: dict) -> None:
         cache.save()  # reference log-probs survive a kill: a resumed run reads them back
@@ -214,13 +243,21 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     return res
 
 
+def llm_run_plan(run_dir: str | Path) -> LLMPlan | None:
+    """The resolved settings a run trained with (``None`` for a run written before ``plan.json``)."""
+    p = Path(run_dir) / "plan.json"
+    return LLMPlan(**json.loads(p.read_text())) if p.exists() else None
+
+
 def load_llm_run(run_dir: str | Path) -> tuple[HyperPromptLM, Encoder, LLMConfig, list[str], torch.device]:
-    """(model with trained prompts, encoder, config, objective names, device) of a finished run."""
+    """(model with trained prompts, encoder, config, objective names, device) of a finished run; the adapters are
+    the ones its ``plan.json`` records (not re-resolved: the rule may have changed since)."""
     run_dir = Path(run_dir)
     if not (run_dir / "prompt_model.pt").exists():
         raise RunDirError(f"{run_dir}: no prompt_model.pt (is the run finished?)")
     cfg = LLMConfig.load(run_dir / "config.json")
     saved = load(run_dir / "prompt_model.pt")
-    model, enc, dev = build_model(cfg, len(saved["objectives"]))
+    plan = llm_run_plan(run_dir)
+    model, enc, dev, _ = build_model(cfg, len(saved["objectives"]), plan.lora if plan is not None else "auto")
     model.load_trainable_state(saved["trainable"])
     return model.eval(), enc, cfg, saved["objectives"], dev
