@@ -1,20 +1,37 @@
 #!/usr/bin/env python
-"""Control on generated text: does the length of generations fall as w_brevity rises?
+"""Control on generated text: does the length of generations fall as w_brevity rises, and do they stay fluent?
 
-    python benchmarks/llm_generation_control.py [--seeds 0 1 2] [--train-lists 300] [--epochs 1] [--prompts 20]
+    python benchmarks/llm_generation_control.py --model smollm2 [--seeds 0 1 2] [--train-lists N] [--prompts P]
+    python benchmarks/llm_generation_control.py --model ../shared/models/babyllama_tok105/hf_llama   (the tiny model)
 
-Per seed: an LLM HyperDPO run on the AlpacaEval lists (objectives preference and brevity = -characters) with the
-tiny Llama of ``../shared`` (prompt network only), then greedy and sampled generations (``--max-new-tokens``) for
-``--prompts`` held-out prompts at 5 grid weights and with the reference model. Reported: the mean generated length
-(characters) per w_brevity, its Spearman correlation with w_brevity (the claim: <= -0.8), and whether the reference's
-mean length lies inside the range of the weights'. Prints one JSON line and a markdown table.
+Per seed: an LLM HyperDPO run on the AlpacaEval lists (objectives preference and brevity = -characters; responses of
+at most ``--max-response-chars``, so that they fit and end with EOS), then, on held-out prompts the model never
+trained on (the run's held-out split):
+
+* greedy and sampled generations at 5 grid weights and with the reference model (``--prompts`` prompts,
+  ``--max-new-tokens``): the mean generated length per w_brevity, its Spearman correlation with w_brevity (target
+  <= -0.8), the ratio of the mean length at w_brevity = 1 to that at 0 (target <= 0.8), and whether the reference's
+  mean length lies inside the weights' range;
+* fluency: empty or degenerate generations (a word 3-gram that occurs 4 or more times: a repetition loop) per weight
+  against the reference's count, and distinct-2 (distinct word bigrams / bigrams) per weight within 0.1 of the
+  reference's;
+* the implicit-reward front on held-out lists (``--eval-lists`` lists of 4): pairwise accuracy of each objective at
+  its own vertex (target >= 0.60) and at the opposite vertex.
+
+Reported per seed: wall time of training, generation and evaluation, training tokens/s, peak resident memory.
+``--model smollm2`` uses SmolLM2-135M-Instruct (``make llm-model``) with its defaults (LoRA r=8 + 8 soft prompts,
+bf16 autocast where the CPU has native bf16); every setting is printed with the results.
+Prints one JSON line and markdown tables.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +44,19 @@ from ltr_hyperdpo.core.grids import weight_grid  # noqa: E402
 from ltr_hyperdpo.llm.config import LLMConfig  # noqa: E402
 from ltr_hyperdpo.llm.convert import convert_alpacaeval  # noqa: E402
 from ltr_hyperdpo.llm.data import PreferenceLists  # noqa: E402
-from ltr_hyperdpo.llm.generate import generate_front, length_objective  # noqa: E402
-from ltr_hyperdpo.llm.train import llm_train, load_data, load_llm_run  # noqa: E402
+from ltr_hyperdpo.llm.evaluate import evaluate_llm_front  # noqa: E402
+from ltr_hyperdpo.llm.generate import distinct_ngrams, generate_front, length_objective  # noqa: E402
+from ltr_hyperdpo.llm.train import llm_run_plan, llm_train, load_data, load_llm_run  # noqa: E402
+from ltr_hyperdpo.runs.device import autocast  # noqa: E402
+
+TINY = str(ROOT.parent / "shared" / "models" / "babyllama_tok105" / "hf_llama")
+#: per model: benchmark settings that differ from the argparse defaults (the tiny model's context is 256 tokens)
+PRESETS = {
+    "smollm2": {"train_lists": 160, "prompts": 12, "max_new_tokens": 128, "max_response_chars": 400,
+                "eval_lists": 40, "lr": 3e-3, "set": ["max_length=256", "max_prompt_tokens=96"]},
+    "tiny": {"train_lists": 300, "prompts": 20, "max_new_tokens": 200, "max_response_chars": 0, "eval_lists": 100,
+             "lr": 3e-3, "set": ["max_prompt_tokens=48"]},
+}
 
 
 def short_responses(lists: PreferenceLists, max_chars: int, min_size: int) -> PreferenceLists:
@@ -45,61 +73,139 @@ def short_responses(lists: PreferenceLists, max_chars: int, min_size: int) -> Pr
     return PreferenceLists(prompts, responses, scores)
 
 
+def degenerate(text: str) -> bool:
+    """Empty, or a repetition loop: some word 3-gram occurs 4 or more times."""
+    words = text.split()
+    if not words:
+        return True
+    grams = Counter(tuple(words[i:i + 3]) for i in range(len(words) - 2))
+    return bool(grams) and max(grams.values()) >= 4
+
+
+def fluency(gens: list[dict], mode: str, weights: np.ndarray) -> dict:
+    """Degenerate counts and mean distinct-2 per weight and for the reference (``w`` None)."""
+    def of(rows: list[dict]) -> dict:
+        return {"degenerate": sum(degenerate(g["response"]) for g in rows),
+                "distinct2": float(np.mean([distinct_ngrams("", g["response"]) for g in rows]))}
+    ref = of([g for g in gens if g["mode"] == mode and g["w"] is None])
+    per = [of([g for g in gens if g["mode"] == mode and g["w"] == [float(v) for v in w]]) for w in weights]
+    return {"reference": ref, "weights": per,
+            "degenerate_ok": all(p["degenerate"] <= ref["degenerate"] for p in per),
+            "distinct2_ok": all(abs(p["distinct2"] - ref["distinct2"]) <= 0.1 for p in per)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "babyllama_tok105" / "hf_llama"))
+    ap.add_argument("--model", default=TINY, help="smollm2, a GGUF file or a Hugging Face directory (default: tiny)")
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--train-lists", type=int, default=300)
+    ap.add_argument("--train-lists", type=int)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--list-size", type=int, default=4)
-    ap.add_argument("--prompts", type=int, default=20)
-    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--prompts", type=int)
+    ap.add_argument("--max-new-tokens", type=int)
+    ap.add_argument("--eval-lists", type=int)
     ap.add_argument("--beta", type=float, default=0.1)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="LLM config overrides")
-    ap.add_argument("--max-response-chars", type=int, default=0,
-                    help="keep only responses of at most this many characters (lists with >= --list-size of them), "
-                         "so that training responses fit the tiny model's 256-token context and end with EOS")
+    ap.add_argument("--max-response-chars", type=int,
+                    help="keep only responses of at most this many characters (lists with >= --list-size of them)")
     a = ap.parse_args(argv)
+    preset = PRESETS["smollm2" if a.model == "smollm2" else "tiny"]
+    for k, v in preset.items():
+        if k == "set":
+            a.set = v + a.set
+        elif getattr(a, k) is None:
+            setattr(a, k, v)
     lists = convert_alpacaeval(a.data_root / "pref" / "alpacaeval" / "alpacaeval_805x54_lists.jsonl.gz")
     if a.max_response_chars:
         lists = short_responses(lists, a.max_response_chars, a.list_size)
     grid = weight_grid(2, 5)
-    rows, runs = [], []
+    rows, fl_rows, front_rows, runs = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="llm_control_") as td:
         data = Path(td) / "alpaca.jsonl"
         lists.save(data)
         for seed in a.seeds:
-            d = {"model": a.model, "data": str(data), "heldout_fraction": 0.2, "max_train_lists": a.train_lists,
-                 "list_size": a.list_size, "epochs": a.epochs, "batch_lists": 2, "grad_accum": 2, "beta": a.beta,
-                 "lr": a.lr, "max_prompt_tokens": 48, "seed": seed, "progress": False, "threads": 2}
+            d: dict = {"model": a.model, "data": str(data), "heldout_fraction": 0.2, "max_train_lists": a.train_lists,
+                       "list_size": a.list_size, "epochs": a.epochs, "batch_lists": 2, "grad_accum": 1,
+                       "beta": a.beta, "lr": a.lr, "seed": seed, "progress": False, "threads": 2}
             for s in a.set:
                 k, _, v = s.partition("=")
-                d[k] = type(d[k])(v) if k in d and d[k] is not None else v
+                d[k] = json.loads(v) if v[:1] in "0123456789-[{tfn" else v
+            run = Path(td) / f"run{seed}"
             t = time.perf_counter()
-            llm_train(LLMConfig.from_dict(d), Path(td) / f"run{seed}")
+            llm_train(LLMConfig.from_dict(d), run)
             train_s = time.perf_counter() - t
-            model, enc, cfg, objectives, dev = load_llm_run(Path(td) / f"run{seed}")
+            log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+            plan = llm_run_plan(run)
+            model, enc, cfg, objectives, dev = load_llm_run(run)
             held = load_data(cfg)[1]
+            precision = plan.precision if plan else "fp32"
             t = time.perf_counter()
-            gen = generate_front(model, enc, held.prompts[: a.prompts], grid, {"brevity": length_objective}, dev,
-                                 weight_names=objectives, beta=cfg.beta, max_new_tokens=a.max_new_tokens, seed=seed)
+            with autocast(precision, dev):
+                gen = generate_front(model, enc, held.prompts[: a.prompts], grid, {"brevity": length_objective},
+                                     dev, weight_names=objectives, beta=cfg.beta, max_new_tokens=a.max_new_tokens,
+                                     seed=seed)
             gen_s = time.perf_counter() - t
+            t = time.perf_counter()
+            with autocast(precision, dev):
+                front = evaluate_llm_front(model, enc, held, dev, grid=5, beta=cfg.beta, max_lists=a.eval_lists,
+                                           list_size=4, seed=seed)
+            eval_s = time.perf_counter() - t
             k = objectives.index("brevity")
-            res: dict = {"seed": seed, "train_s": train_s, "generate_s": gen_s}
+            acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
+            vertex = {o: int(np.argmax(grid[:, j])) for j, o in enumerate(objectives)}
+            res: dict = {"seed": seed, "train_s": train_s, "generate_s": gen_s, "eval_s": eval_s,
+                         "train_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in log if "tokens_per_s" in r])),
+                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                         "plan": plan.to_dict() if plan else None,
+                         "front": {o: {"own_vertex": float(acc[vertex[o], j]),
+                                       "opposite_vertex": float(acc[vertex[objectives[1 - j]], j])}
+                                   for j, o in enumerate(objectives)},
+                         "front_accuracy": acc.tolist()}
+            res["front_ok"] = all(v["own_vertex"] >= 0.60 and v["own_vertex"] > v["opposite_vertex"]
+                                  for v in res["front"].values())
             for mode in ("greedy", "sampled"):
                 length = -gen.scores[mode][:, 0]
                 ref = -float(gen.reference[mode][0])
                 rho = float(spearmanr(grid[:, k], length).statistic)
+                at1, at0 = length[int(np.argmax(grid[:, k]))], length[int(np.argmin(grid[:, k]))]
+                fl = fluency(gen.generations, mode, grid)
                 res[mode] = {"mean_length": length.tolist(), "reference_length": ref, "spearman": rho,
-                             "reference_inside": bool(length.min() <= ref <= length.max())}
-                rows.append([seed, mode, *[f"{v:.0f}" for v in length], f"{ref:.0f}", f"{rho:+.2f}"])
+                             "ratio_w1_w0": float(at1 / at0), "reference_inside": bool(length.min() <= ref
+                                                                                      <= length.max()),
+                             "fluency": fl}
+                rows.append([seed, mode, *[f"{v:.0f}" for v in length], f"{ref:.0f}", f"{rho:+.2f}",
+                             f"{at1 / at0:.2f}"])
+                fl_rows.append([seed, mode, *[f"{p['degenerate']}/{p['distinct2']:.2f}" for p in fl["weights"]],
+                                f"{fl['reference']['degenerate']}/{fl['reference']['distinct2']:.2f}"])
+            front_rows.append([seed, *[f"{res['front'][o]['own_vertex']:.3f} / {res['front'][o]['opposite_vertex']:.3f}"
+                                       for o in objectives], f"{train_s:.0f}", f"{gen_s:.0f}", f"{eval_s:.0f}",
+                               f"{res['train_tokens_per_s']:.0f}", f"{res['peak_rss_mb']:.0f}"])
             runs.append(res)
-    ok = {m: all(r[m]["spearman"] <= -0.8 for r in runs) for m in ("greedy", "sampled")}
-    emit({"runs": runs, "w_brevity": grid[:, 1].tolist(), "spearman_le_-0.8_all_seeds": ok,
+            print(json.dumps(res), file=sys.stderr, flush=True)
+    ok = {m: {"spearman": all(r[m]["spearman"] <= -0.8 for r in runs),
+              "ratio": all(r[m]["ratio_w1_w0"] <= 0.8 for r in runs),
+              "reference_inside": all(r[m]["reference_inside"] for r in runs),
+              "fluent": all(r[m]["fluency"]["degenerate_ok"] and r[m]["fluency"]["distinct2_ok"] for r in runs)}
+          for m in ("greedy", "sampled")}
+    ok["front"] = all(r["front_ok"] for r in runs)
+    emit({"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
           "settings": vars(a) | {"data_root": str(a.data_root)}},
-         rows, ["seed", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, 1]], "reference", "Spearman"])
+         rows, ["seed", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]], "reference", "Spearman",
+                "len(w=1)/len(w=0)"])
+    print()
+    print("| seed | mode | " + " | ".join(f"degenerate/distinct-2 at w_brevity={w:.2f}" for w in grid[:, k])
+          + " | reference |")
+    print("|" + "---|" * (3 + len(grid)))
+    for r in fl_rows:
+        print("| " + " | ".join(map(str, r)) + " |")
+    print()
+    print("| seed | " + " | ".join(f"{o} accuracy: own / opposite vertex" for o in objectives)
+          + " | train s | generate s | eval s | train tokens/s | peak RSS MB |")
+    print("|" + "---|" * (6 + len(objectives)))
+    for r in front_rows:
+        print("| " + " | ".join(map(str, r)) + " |")
     return 0
 
 

@@ -56,3 +56,7 @@ LLM_GRAD_CLIP = 1.0
 LLM_LORA_MIN_PARAMETERS = 50_000_000
 #: the adapters ``lora: auto`` adds: rank 8 on the attention's query and value projections (the LoRA paper's choice).
 LLM_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+#: ``lora_lr`` = ``lr`` times this when not given. Why: the prompt network starts from scratch and needs large steps
+#: (3e-3), while adapters perturb a trained model at every position; LoRA fine-tuning of language models uses
+#: 1e-4 to 5e-4 (the LoRA paper, trl's examples), a tenth of the prompt network's step.
+LLM_LORA_LR_SCALE = 0.1

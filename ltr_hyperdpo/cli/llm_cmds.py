@@ -78,7 +78,8 @@ def cmd_front(a: argparse.Namespace) -> int:
     title = f"LLM implicit-reward front, HV {res.hypervolume:.4g}"
     if len(res.objective_names) == 2:
         title += f"\n(labels: w_{res.objective_names[0]})"
-    paths = write_front(res, a.out, title=title)
+    paths = write_front(res, a.out, title=title,
+                        serve_command=f"ltr-hyperdpo llm-generate {a.run_dir} --prompt PROMPT --w {{w}}")
     print(markdown_table(res))
     summary: dict[str, Any] = {"hypervolume": res.hypervolume, **paths}
     if a.generate:

@@ -103,7 +103,8 @@ def cmd_front(a: argparse.Namespace) -> int:
                              blank_policy=a.blank_policy or cfg.eval.blank_policy, device=run.device)
         del ds  # the memory map, before its file goes
     res.extra["grid"] = describe_grid(grid, a.grid_method)
-    paths = write_front(res, a.out)
+    serve = f"ltr-hyperdpo predict {a.run_dir} --data DATA --w {{w}} --out scores.tsv"
+    paths = write_front(res, a.out, serve_command=serve)
     print(markdown_table(res))
     print(dumps_json({"hypervolume": res.hypervolume, **paths}))
     return 0

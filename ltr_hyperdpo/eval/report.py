@@ -7,6 +7,7 @@ import io
 from ..utils.io import atomic_write_json, atomic_write_text, output_dir
 from .controllability import summary_line
 from .front import FrontResult
+from .html import write_front_html
 from .plots import plot_fronts
 
 
@@ -56,8 +57,11 @@ def markdown_table(res: FrontResult) -> str:
     return "\n".join(lines)
 
 
-def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
-    """Write ``front.csv``, ``front.json`` and ``front.png`` into ``out_dir`` (atomically); return the paths."""
+def write_front(res: FrontResult, out_dir, title: str = "", serve_command: str | None = None,
+                baselines: dict | None = None) -> dict:
+    """Write ``front.csv``, ``front.json``, ``front.png`` and the interactive ``front.html`` into ``out_dir``
+    (atomically); return the paths. ``serve_command`` (``{w}`` = the weights) is what the page shows for a clicked
+    point; ``baselines`` (label -> ``[points, objectives]``) are drawn beside the front on the page."""
     out = output_dir(out_dir)
     head, rows = front_table_rows(res)
     buf = io.StringIO()
@@ -73,4 +77,7 @@ def write_front(res: FrontResult, out_dir, title: str = "") -> dict:
                 if len(res.objective_names) == 2 else title or f"front, hypervolume {res.hypervolume:.4g}",
                 metric=m.upper() if m.startswith("ndcg") else m.replace("_", " "),
                 weights=res.weights)
-    return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png")}
+    write_front_html(res, out / "front.html", title=title.replace("\n", " ") if title else "front",
+                     serve_command=serve_command, baselines=baselines)
+    return {"csv": str(out / "front.csv"), "json": str(out / "front.json"), "png": str(out / "front.png"),
+            "html": str(out / "front.html")}

@@ -20,7 +20,8 @@ class LLMConfig(Validated):
     ``model`` is a Hugging Face directory, a GGUF file or a known model's name (``smollm2``; see
     :mod:`ltr_hyperdpo.llm.gguf`). ``lora``, ``precision`` and ``dtype`` may be ``auto``; their rules are in
     :mod:`ltr_hyperdpo.llm.plan`, and what they resolved to is written to the run's ``plan.json``.
-    ``gradient_checkpointing`` recomputes the decoder's activations in the backward pass (less memory, ~30 % more
+    ``lora_lr``: the adapters' learning rate (``None``: ``lr`` times
+    :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`, recorded in ``plan.json``). ``gradient_checkpointing`` recomputes the decoder's activations in the backward pass (less memory, ~30 % more
     compute); off by default because at the sequence lengths of preference data memory is not what limits a 135M
     model. ``group_by_length`` forms each epoch's batches from lists of similar length (among ~50 batches' worth of
     lists at a time, then the batches shuffled), so less of every forward pass is padding. ``chat_template``: how a
@@ -44,6 +45,7 @@ class LLMConfig(Validated):
     beta_range: list[float] = opt(factory=lambda: list(defaults.LLM_BETA_RANGE), items_gt=0.0, length=2)
     alpha: float = opt(defaults.ALPHA, gt=0.0)
     lr: float = opt(defaults.LLM_LR, gt=0.0)
+    lora_lr: float | None = opt(None, gt=0.0)
     weight_decay: float = opt(0.0, ge=0.0)
     epochs: int = opt(1, ge=1)
     batch_lists: int = opt(2, ge=1)

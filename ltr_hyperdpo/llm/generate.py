@@ -206,36 +206,45 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
                    objectives: dict[str, ObjectiveFn], dev: torch.device, *, weight_names: list[str],
                    beta: float | None = None, max_new_tokens: int = 64, temperature: float = 0.8,
                    seed: int = 0) -> GeneratedFront:
-    """Generate for every prompt at every weight (and with the reference model) and score the generations."""
+    """Generate for every prompt at every weight (and with the reference model) and score the generations.
+
+    Per prompt and mode, all weights are generated as one batch (the prompt repeated, each row with its own soft
+    prompts) and the reference model as another; sampling is seeded per prompt (``seed``), so a rerun draws the
+    same tokens."""
     names = list(objectives)
     tok = enc.tok
     gens: list[dict] = []
-
-    def run(w: np.ndarray | None) -> dict[str, np.ndarray]:
-        per = {m: np.zeros((len(prompts), len(names))) for m in MODES}
-        wt = None if w is None else torch.as_tensor(w, dtype=torch.float32, device=dev)[None]
-        for i, p in enumerate(prompts):
-            ids = torch.tensor([prompt_ids(enc, p)], device=dev)
-            text = tok.render(p)
-            for mode in MODES:
-                kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": mode == "sampled",
-                                      "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id}
-                if mode == "sampled":
-                    kw["temperature"] = temperature
-                    torch.manual_seed(seed * 100_003 + i)  # the same draws for every weight
-                out = model.generate(ids, wt, beta if model.temperature_conditioned else None, **kw)
-                response = tok.decode([t for t in out[0].tolist() if t != tok.pad_id])
-                vals = [float(objectives[n](text, response)) for n in names]
-                per[mode][i] = vals
-                gens.append({"w": None if w is None else [float(v) for v in w], "mode": mode, "prompt": text,
-                             "response": response, "scores": dict(zip(names, vals, strict=True))})
-        return {m: v.mean(axis=0) for m, v in per.items()}
-
+    W = np.asarray(weights, dtype=np.float64)
+    per = {m: np.zeros((len(W), len(prompts), len(names))) for m in MODES}
+    ref = {m: np.zeros((len(prompts), len(names))) for m in MODES}
+    cond_beta = beta if model.temperature_conditioned else None
     model.eval()
-    ref = run(None)
-    rows = [run(w) for w in weights]
-    scores = {m: np.stack([r[m] for r in rows]) for m in MODES}
-    return GeneratedFront(objectives=names, weight_names=weight_names, weights=np.asarray(weights, dtype=np.float64),
-                          scores=scores, reference=ref, generations=gens,
+    for i, p in enumerate(prompts):
+        ids = torch.tensor([prompt_ids(enc, p)], device=dev)
+        text = tok.render(p)
+        for mode in MODES:
+            kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": mode == "sampled",
+                                  "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id}
+            if mode == "sampled":
+                kw["temperature"] = temperature
+            for batch_w in (None, W):  # the reference model, then every weight in one batch
+                if mode == "sampled":
+                    torch.manual_seed(seed * 100_003 + i)
+                wt = None if batch_w is None else torch.as_tensor(batch_w, dtype=torch.float32, device=dev)
+                out = model.generate(ids if batch_w is None else ids.expand(len(batch_w), -1), wt, cond_beta, **kw)
+                for r, seq in enumerate(out.tolist()):
+                    response = tok.decode([t for t in seq if t not in (tok.pad_id, tok.eos_id)])
+                    vals = [float(objectives[n](text, response)) for n in names]
+                    w = None if batch_w is None else [float(v) for v in batch_w[r]]
+                    if batch_w is None:
+                        ref[mode][i] = vals
+                    else:
+                        per[mode][r, i] = vals
+                    gens.append({"w": w, "mode": mode, "prompt": text, "response": response,
+                                 "new_tokens": sum(t not in (tok.pad_id, tok.eos_id) for t in seq),
+                                 "scores": dict(zip(names, vals, strict=True))})
+    return GeneratedFront(objectives=names, weight_names=weight_names, weights=W,
+                          scores={m: per[m].mean(axis=1) for m in MODES},
+                          reference={m: ref[m].mean(axis=0) for m in MODES}, generations=gens,
                           settings={"prompts": len(prompts), "max_new_tokens": max_new_tokens,
                                     "temperature": temperature, "seed": seed, "beta": beta})

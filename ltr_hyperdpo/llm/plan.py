@@ -32,6 +32,7 @@ class LLMPlan:
     dtype: str
     precision: str
     lora: dict | None
+    learning_rates: dict
     base_parameters: int
     gradient_checkpointing: bool
 
@@ -53,6 +54,15 @@ def resolve_precision(cfg: LLMConfig, device: torch.device) -> str:
     if cfg.precision != "auto":
         return cfg.precision
     return "bf16" if native_bf16(device) else "fp32"
+
+
+def resolve_learning_rates(cfg: LLMConfig, lora: dict | None) -> dict:
+    """``{"prompt_net": lr, "adapters": lora_lr}`` (adapters only when there are some; ``lora_lr`` unset: ``lr`` times
+    :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`)."""
+    out = {"prompt_net": cfg.lr}
+    if lora:
+        out["adapters"] = cfg.lora_lr if cfg.lora_lr is not None else cfg.lr * defaults.LLM_LORA_LR_SCALE
+    return out
 
 
 def resolve_lora(cfg: LLMConfig, base_parameters: int) -> dict | None:

@@ -114,6 +114,7 @@ class Encoder:
     max_length: int
     max_prompt_tokens: int = 64
     n_truncated: int = 0
+    n_prompts_truncated: int = 0
     n_encoded: int = 0
     _cache: dict = field(default_factory=dict)
 
@@ -125,6 +126,8 @@ class Encoder:
         p = self.tok.encode(self.tok.render(prompt))
         # an instruction keeps its start; a conversation keeps its end (the latest turns and the generation prompt)
         as_text = isinstance(prompt, str) and not self.tok.templates_text
+        if len(p) > self.max_prompt_tokens:
+            self.n_prompts_truncated += 1
         p = p[: self.max_prompt_tokens] if as_text else p[max(0, len(p) - self.max_prompt_tokens):]
         # a complete response ends with EOS (as trl's DPO does): its probability includes stopping there, so
         # a response and a longer one that extends it are told apart; a truncated response has no EOS
@@ -156,6 +159,10 @@ class Encoder:
         return ids, att, resp
 
     def warn_truncations(self, where: str = "") -> None:
+        """One warning per kind of cut: responses cut to the context, prompts cut to ``max_prompt_tokens``."""
+        if self.n_prompts_truncated:
+            warnings.warn(f"{where}{self.n_prompts_truncated} of {self.n_encoded} prompts were cut to "
+                          f"max_prompt_tokens {self.max_prompt_tokens}", stacklevel=2)
         if self.n_truncated:
             warnings.warn(f"{where}{self.n_truncated} of {self.n_encoded} responses were truncated to fit "
                           f"{self.max_length} tokens", stacklevel=2)

@@ -29,7 +29,7 @@ from .config import RESUME_HARMLESS_KEYS, LLMConfig
 from .convert import load_preferences
 from .data import PreferenceLists, Prompt, read_lists
 from .model import HyperPromptLM, load_causal_lm
-from .plan import LLMPlan, resolve_lora, resolve_precision
+from .plan import LLMPlan, resolve_learning_rates, resolve_lora, resolve_precision
 from .refcache import RefLogprobCache, cache_path
 from .tokenize import Encoder, TextTokenizer
 
@@ -64,8 +64,9 @@ def build_model(cfg: LLMConfig, n_objectives: int, lora: dict | None | str = "au
                           adapters if isinstance(adapters, dict) else None).to(dev)
     enc = Encoder(TextTokenizer(cfg.model, cfg.tokenizer, cfg.chat_template), (cfg.max_length or ctx) - cfg.n_prompts,
                   cfg.max_prompt_tokens)
+    lora_used = adapters if isinstance(adapters, dict) else None
     plan = LLMPlan(device=str(dev), dtype=str(dt).removeprefix("torch."), precision=resolve_precision(cfg, dev),
-                   lora=adapters if isinstance(adapters, dict) else None, base_parameters=n_base,
+                   lora=lora_used, learning_rates=resolve_learning_rates(cfg, lora_used), base_parameters=n_base,
                    gradient_checkpointing=cfg.gradient_checkpointing)
     return model, enc, dev, plan
 
@@ -152,6 +153,8 @@ class LLMRunResult:
     train_seconds: float
     steps: int
     history: list
+    #: sequences encoded, and how many had their response cut to the context or their prompt to max_prompt_tokens
+    truncation: dict | None = None
 
 
 def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False,
@@ -223,7 +226,7 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
                   batches=lambda e: epoch_lists(train, cfg, e)(), epochs=cfg.epochs, lr=cfg.lr,
                   weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, grad_accum=cfg.grad_accum,
                   n_batches=n_batches,
-                  param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}], batch_stats=tokens,
+                  param_groups=param_groups(model, plan), batch_stats=tokens,
                   get_state=model.trainable_state, set_state=model.load_trainable_state, device=dev,
                   precision=plan.precision)
     t0 = time.perf_counter()
@@ -238,15 +241,27 @@ def _train(cfg: LLMConfig, run_dir: Path, resume: bool, on_epoch: Callable[[str,
     enc.warn_truncations("llm-train: ")
     save_atomic({"trainable": model.trainable_state(), "objectives": train.objectives, "beta": cfg.beta},
                 run_dir / "prompt_model.pt")
-    res = LLMRunResult(str(run_dir), time.perf_counter() - t0, st.steps, st.history)
+    res = LLMRunResult(str(run_dir), time.perf_counter() - t0, st.steps, st.history,
+                       {"sequences": enc.n_encoded, "responses_cut": enc.n_truncated,
+                        "prompts_cut": enc.n_prompts_truncated})
     atomic_write_json(run_dir / "result.json", res.__dict__)
     return res
+
+
+def param_groups(model: HyperPromptLM, plan: LLMPlan) -> list[dict]:
+    """The optimizer's groups: the prompt network at its rate, the adapters (when any) at theirs."""
+    net = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("prompt_net.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("prompt_net.")]
+    groups = [{"params": net, "lr": plan.learning_rates["prompt_net"]}]
+    if rest:
+        groups.append({"params": rest, "lr": plan.learning_rates["adapters"]})
+    return groups
 
 
 def llm_run_plan(run_dir: str | Path) -> LLMPlan | None:
     """The resolved settings a run trained with (``None`` for a run written before ``plan.json``)."""
     p = Path(run_dir) / "plan.json"
-    return LLMPlan(**json.loads(p.read_text())) if p.exists() else None
+    return LLMPlan(**{"learning_rates": {}, **json.loads(p.read_text())}) if p.exists() else None
 
 
 def load_llm_run(run_dir: str | Path) -> tuple[HyperPromptLM, Encoder, LLMConfig, list[str], torch.device]:

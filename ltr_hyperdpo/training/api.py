@@ -271,7 +271,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None, c
                                  blank_policy=plan.eval.blank_policy, device=device)
             res.extra["members"] = {"M": int(len(trained)), "grid": describe_grid(trained),
                                     "hypervolume_on_training_weights": own.hypervolume}
-        write_front(res, run_dir / "front")
+        write_front(res, run_dir / "front",
+                    serve_command=f"ltr-hyperdpo predict {run_dir} --data DATA --w {{w}} --out scores.tsv")
         front = res.to_dict()
     result.front = front
     result.train_seconds = time.perf_counter() - t_start
