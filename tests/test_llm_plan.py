@@ -105,3 +105,22 @@ def test_response_only_output_layer_equals_the_full_softmax():
         logp = torch.log_softmax(base(input_ids=ids, attention_mask=att.long()).logits, -1)
     want = torch.stack([sum(logp[b, t - 1, ids[b, t]] for t in range(1, 9) if resp[b, t]) for b in range(3)])
     assert ours == pytest.approx(want, abs=1e-5)
+
+
+def test_gradient_clipping_per_group_leaves_a_small_group_alone():
+    """Per group, a huge gradient in one group (the adapters) does not shrink another's (the prompt network); a
+    joint clip does."""
+    from ltr_hyperdpo.runs.loop import _step
+
+    def grads_after(per_group: bool) -> tuple[float, float]:
+        small, big = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+        opt = torch.optim.SGD([{"params": [small]}, {"params": [big]}], lr=1.0)
+        small.grad = torch.full((3,), 0.1)
+        big.grad = torch.full((3,), 100.0)
+        _step(opt, [small, big], 1.0, None, per_group)
+        return float(small.detach().abs().sum()), float(big.detach().norm())
+
+    small_step, big_step = grads_after(True)
+    assert small_step == pytest.approx(0.3) and big_step == pytest.approx(1.0)
+    joint_small, _ = grads_after(False)
+    assert joint_small < 0.01

@@ -8,6 +8,7 @@ document have undefined NDCG; ``blank_policy`` says what to do: ``skip`` (defaul
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,42 @@ def ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: t
     return out
 
 
+def ranx_ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: tuple[int, ...]) -> np.ndarray:
+    """:func:`ndcg_grid`'s contract computed by ranx's public API: per objective a ``Qrels`` of the rows' grades
+    and one ``Run`` of the rows' scores (ties broken by position first, encoded as strictly decreasing run scores),
+    then ``ranx.evaluate(..., "ndcg_burges@k", return_mean=False)``. The reported figures (``front.json``, reports)
+    come from here; :func:`ndcg_grid` is the fast kernel for validation and searches, tested equal to this."""
+    from ranx import Qrels, Run, evaluate
+
+    y = np.asarray(labels, dtype=np.float64)
+    n_lists = y.shape[0]
+    rows = scores.shape[0]
+    out = np.zeros((y.shape[2], len(ks), rows), dtype=np.float64)
+    if rows == 0:
+        return out
+    qids = [f"q{r:09d}" for r in range(rows)]  # zero-padded: ranx returns queries in sorted id order
+    lens = [int(lengths[r % n_lists]) for r in range(rows)]
+    docs = [[f"d{j}" for j in range(n)] for n in lens]
+    run = Run()
+    ranked = []
+    for r, n in enumerate(lens):
+        order = deterministic_order(scores[r, :n])
+        ranked.append([docs[r][j] for j in order])
+    run.add_multi(qids, ranked, [list(range(n, 0, -1)) for n in lens])
+    names = [f"ndcg_burges@{k}" if k else "ndcg_burges" for k in ks]
+    for o in range(y.shape[2]):
+        if np.any(y[..., o] != np.round(y[..., o])) or (y[..., o] < 0).any():
+            raise ValueError("ranx's qrels need non-negative integer grades")
+        qrels = Qrels()
+        qrels.add_multi(qids, docs, [y[r % n_lists, :n, o].astype(np.int64).tolist() for r, n in enumerate(lens)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
+            res = evaluate(qrels, run, names, return_mean=False, save_results_in_run=False)
+        for c, name in enumerate(names):
+            out[o, c] = res[name] if len(names) > 1 else res
+    return out
+
+
 def pad_lists(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A list of 1-D arrays as a zero-padded ``[lists, max_len]`` float64 matrix and their lengths."""
     lengths = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
@@ -123,8 +160,6 @@ def ranx_ndcg_per_query(scores: list[np.ndarray], labels: list[np.ndarray], k: i
         order = deterministic_order(s)
         # strictly decreasing run scores encode our tie-break, whatever ranx does with equal scores
         runs.append(np.stack([ids[order], np.arange(y.size, 0, -1, dtype=np.float64)], axis=1))
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
         return np.asarray(ndcg_burges(qrels, runs, k=k))

@@ -20,7 +20,9 @@ class LLMConfig(Validated):
     ``model`` is a Hugging Face directory, a GGUF file or a known model's name (``smollm2``; see
     :mod:`ltr_hyperdpo.llm.gguf`). ``lora``, ``precision`` and ``dtype`` may be ``auto``; their rules are in
     :mod:`ltr_hyperdpo.llm.plan`, and what they resolved to is written to the run's ``plan.json``.
-    ``lora_lr``: the adapters' learning rate (``None``: ``lr`` times
+    ``grad_clip`` bounds the gradient norm of each optimizer group separately (the prompt network; the adapters):
+    the adapters' gradient, summed over hundreds of matrices, would otherwise dominate a joint norm and shrink the
+    prompt network's steps, which carry the steering. ``lora_lr``: the adapters' learning rate (``None``: ``lr`` times
     :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`, recorded in ``plan.json``). ``gradient_checkpointing`` recomputes the decoder's activations in the backward pass (less memory, ~30 % more
     compute); off by default because at the sequence lengths of preference data memory is not what limits a 135M
     model. ``group_by_length`` forms each epoch's batches from lists of similar length (among ~50 batches' worth of

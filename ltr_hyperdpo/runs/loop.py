@@ -63,6 +63,8 @@ class Stage:
     lr: float
     weight_decay: float = 0.0
     grad_clip: float | None = None
+    #: clip each optimizer group's gradient norm separately (else all parameters' together)
+    clip_per_group: bool = False
     grad_accum: int = 1
     n_batches: int | None = None
     param_groups: list | None = None
@@ -206,7 +208,7 @@ def _epoch(stage: Stage, env: CallbackEnv, cbs: list[Callback], ddp: torch.nn.Mo
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         pending += 1
         if pending == stage.grad_accum:
-            _step(opt, params, stage.grad_clip, scaler)
+            _step(opt, params, stage.grad_clip, scaler, stage.clip_per_group)
             st.steps += 1
             pending = 0
         env.running_loss += loss.item() * (share * d.world if d.active else 1.0)
@@ -217,7 +219,7 @@ def _epoch(stage: Stage, env: CallbackEnv, cbs: list[Callback], ddp: torch.nn.Mo
         for cb in cbs:
             cb.on_batch_end(env)
     if pending:
-        _step(opt, params, stage.grad_clip, scaler)
+        _step(opt, params, stage.grad_clip, scaler, stage.clip_per_group)
         st.steps += 1
     total = env.running_loss
     if d.active:  # the epoch's loss over the global batches
@@ -248,10 +250,14 @@ def _epoch(stage: Stage, env: CallbackEnv, cbs: list[Callback], ddp: torch.nn.Mo
         cb.on_epoch_end(env)
 
 
-def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None, scaler: Any = None) -> None:
+def _step(opt: torch.optim.Optimizer, params: list, grad_clip: float | None, scaler: Any = None,
+          per_group: bool = False) -> None:
     if scaler is not None:
         scaler.unscale_(opt)
-    if grad_clip:
+    if grad_clip and per_group:
+        for group in opt.param_groups:
+            torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
+    elif grad_clip:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     if scaler is not None:
         scaler.step(opt)
