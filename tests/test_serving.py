@@ -148,3 +148,15 @@ def test_trec_run_and_qrels_match_the_front_in_ranx_and_ir_measures(tmp_path):
     i = next(j for j, p in enumerate(skip["points"]) if p["w"] == w)
     assert alt["points"][i][0] == pytest.approx(point["ndcg@10"][0], abs=1e-12)
     assert skip["points"][i]["ndcg@10"][0] > alt["points"][i][0]
+    # front.json's figures come from ranx; the numba kernel used by searches gives the same front
+    assert skip["ndcg_engine"] == "ranx"
+    from ltr_hyperdpo.data.cache import cached_input
+    from ltr_hyperdpo.eval.front import evaluate_front
+    from ltr_hyperdpo.serving import load_run
+
+    run = load_run(tmp_path / "run")
+    ds = RankingDataset.load(cached_input(d / "test.txt", tmp_path / "cache"), state=run.state)
+    grid = np.array([p["w"] for p in skip["points"]])
+    kernel = evaluate_front(run.ranker, ds, grid, ks=(10, 5), engine="kernel")
+    np.testing.assert_allclose(kernel.metrics["ndcg@10"], [p["ndcg@10"] for p in skip["points"]], atol=1e-12)
+    np.testing.assert_allclose(kernel.reference_metrics["ndcg@10"], skip["reference"]["ndcg@10"], atol=1e-12)

@@ -10,7 +10,7 @@ from .common import command, lazy_command, nonnegative_float, positive_float, po
 FORMATS = ("tsv", "trec", "parquet")
 
 def add_commands(sub: Any) -> None:
-    """Register predict, qrels, export, select-weight and compare."""
+    """Register predict, qrels, export, select-weight, compare and importance."""
     p = command(sub, "predict", "score new data with a trained run at a chosen trade-off",
                 "Scores every document of DATA (LETOR or LightGBM-layout text, labels optional; or a converted "
                 "Parquet/Arrow file) at preference --w, applying the run's stored column selection and normaliser. "
@@ -108,3 +108,23 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--grid", type=positive_int, help="also compare hypervolumes on a grid of this many weights")
     c.add_argument("--out", help="also write the comparison as JSON here")
     c.set_defaults(fn=lazy_command("ltr_hyperdpo.cli.compare_cmds", "cmd_compare"))
+
+    i = command(sub, "importance", "permutation feature importance per objective, at w and at the vertices",
+                "Shuffles each model input feature among the documents of every query (--repeats times, seeded) "
+                "and reports the drop in NDCG@k per objective at --w and at each objective's vertex (how a "
+                "feature's importance moves along the front), mean ± standard deviation over the repeats. Prints "
+                "the --top features; --out writes every (weight, objective, feature) row as CSV.",
+                ["ltr-hyperdpo importance runs/mq2008 --data test.txt --w 0.5 0.25 0.25",
+                 "ltr-hyperdpo importance runs/mq2008 --data test.txt --w 1 0 0 --objective pagerank --repeats 10 "
+                 "--out importance.csv"])
+    i.add_argument("run_dir", help="a finished run directory")
+    i.add_argument("--data", required=True, help="the split to measure on (text or converted)")
+    i.add_argument("--w", type=nonnegative_float, nargs="+", help="the trade-off (default: uniform)")
+    i.add_argument("--objective", help="show this objective only (default: all)")
+    i.add_argument("--k", type=positive_int, help="NDCG cut-off (default: the run's first)")
+    i.add_argument("--repeats", type=positive_int, default=5, help="shuffles per feature (default 5)")
+    i.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    i.add_argument("--top", type=positive_int, default=15, help="features shown (default 15)")
+    i.add_argument("--out", help="write all rows as CSV here")
+    i.add_argument("--device", default="cpu", help="where the models run: cpu (default), auto, cuda or cuda:N")
+    i.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_importance"))

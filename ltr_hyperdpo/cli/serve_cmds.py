@@ -12,6 +12,7 @@ from ..data.dataset import RankingDataset
 from ..errors import ConfigError
 from ..serving import load_run
 from ..serving.export import export_onnx
+from ..serving.importance import permutation_importance
 from ..serving.outputs import write_scores
 from ..serving.selection import check_selection, select_weight
 from ..utils.io import atomic_path, dumps_json
@@ -72,3 +73,22 @@ def cmd_select_weight(a: argparse.Namespace) -> int:
         print(dumps_json({"output": a.out, "w": sel.w, "predict": sel.predict_command(str(a.run_dir))}))
     return 0
 
+
+
+def cmd_importance(a: argparse.Namespace) -> int:
+    run = load_run(a.run_dir, device=a.device)
+    if a.objective is not None and a.objective not in run.objective_names:
+        raise ConfigError(f"--objective {a.objective!r}: no such objective; the run's objectives are "
+                          f"{', '.join(run.objective_names)}")
+    with tempfile.TemporaryDirectory(prefix="ltr-hyperdpo-importance-") as tmp:
+        ds = RankingDataset.load(cached_input(a.data, tmp), state=run.state)
+        ds.name = str(a.data)
+        imp = permutation_importance(run, ds, a.w, k=a.k, repeats=a.repeats, seed=a.seed)
+        del ds
+    if a.out:
+        with atomic_path(a.out) as out:
+            out.write_text(imp.to_csv())
+    print(f"NDCG@{imp.k} drop when a feature is shuffled within queries ({imp.repeats} repeats, mean ± sd); "
+          f"w = {' '.join(f'{v:g}' for v in imp.weights[0])}")
+    print(imp.markdown(a.objective, a.top))
+    return 0

@@ -13,7 +13,7 @@ from ..data.dataset import RankingDataset
 from ..models.ranker import Ranker, ReferenceRanker
 from ..utils.memory import release_freed_memory, release_mapped_pages
 from .controllability import controllability
-from .metrics import aggregate, ndcg_grid, ndcg_ranx
+from .metrics import aggregate, ndcg_grid, ndcg_ranx, ranx_ndcg_grid
 from .pareto import hypervolume, nondominated, reference_point
 from .validation import MAX_DOCS_PER_FORWARD, weights_per_forward
 
@@ -127,9 +127,11 @@ class FrontResult:
 
 
 def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks: tuple[int, ...], beta: float | None,
-                    batch_size: int, device: torch.device) -> dict[int, np.ndarray]:
+                    batch_size: int, device: torch.device, engine: str = "kernel") -> dict[int, np.ndarray]:
     """NDCG@k ``[1 + weights, objectives, queries]`` (row 0: the reference) for every cut-off: each batch of lists is
-    scored once per weight in stacked forwards, and its NDCG computed for all weights at once."""
+    scored once per weight in stacked forwards, and its NDCG computed for all weights at once (by the numba kernel,
+    or by ranx's ``evaluate`` with ``engine="ranx"``)."""
+    grid_fn = ranx_ndcg_grid if engine == "ranx" else ndcg_grid
     n_w, n_k, n_q = len(weights), ds.n_objectives, ds.n_queries
     out = {k: np.zeros((n_w + 1, n_k, n_q)) for k in ks}
     wt = torch.from_numpy(weights).to(device)
@@ -155,7 +157,7 @@ def _per_query_ndcg(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, ks:
             if not np.isfinite(scores[np.tile(b.mask.numpy(), (n_w + 1, 1))]).all():  # NaN would rank silently
                 raise ValueError(f"{ds.name}: the model gave non-finite scores (NaN or inf) for some documents; "
                                  f"no front is reported")
-            nd = ndcg_grid(scores, b.labels.numpy(), lengths, ks)  # [objectives, cut-offs, (1 + weights) * lists]
+            nd = grid_fn(scores, b.labels.numpy(), lengths, ks)  # [objectives, cut-offs, (1 + weights) * lists]
             for c, k in enumerate(ks):
                 out[k][:, :, b.queries] = nd[:, c].reshape(n_k, n_w + 1, n_b).transpose(1, 0, 2)
             release_freed_memory()  # shapes vary by batch: give the freed pages back, memory stays flat
@@ -184,9 +186,15 @@ def reference_per_query_ndcg(ranker: Ranker, ds: RankingDataset, *, k: int = 10,
 def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, ks: tuple[int, ...] = (10, 5),
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
                    blank_policy: str = "skip", batch_size: int = 64,
-                   device: torch.device | str = "cpu") -> FrontResult:
+                   device: torch.device | str = "cpu", engine: str = "ranx") -> FrontResult:
     """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume
-    (the ranker's forward passes on ``device``, where its weights are)."""
+    (the ranker's forward passes on ``device``, where its weights are).
+
+    ``engine``: ``ranx`` (the default: the reported figures are computed by ranx's ``Qrels``/``Run``/``evaluate``,
+    see :func:`~ltr_hyperdpo.eval.metrics.ranx_ndcg_grid`) or ``kernel`` (the numba kernel, equal to ranx to 1e-12,
+    for searches over many weights); the front records which in ``extra["ndcg_engine"]``."""
+    if engine not in ("ranx", "kernel"):
+        raise ValueError(f"engine must be ranx or kernel, got {engine!r}")
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2 or weights.shape[1] != ds.n_objectives or len(weights) == 0:
         raise ValueError(f"weights must be a non-empty [points, {ds.n_objectives}] array, got shape "
@@ -197,7 +205,7 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
         raise ValueError(f"weights row {i} is {weights[i].tolist()}: each weight vector must be finite, >= 0 and "
                          f"not all 0")
     rp = reference_point(ref_point, ds.n_objectives)  # checked before any forward pass
-    per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size, torch.device(device))
+    per = _per_query_ndcg(ranker, ds, weights, tuple(ks), beta, batch_size, torch.device(device), engine)
     blank = ds.blank_mask()
 
     def means(k: int, policy: str) -> np.ndarray:  # [1 + weights, objectives]
@@ -223,6 +231,7 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
                       nondominated=nondominated(pts),
                       blank_queries=[int(blank[j].sum()) for j in range(ds.n_objectives)],
                       blank_policy=blank_policy, beta=beta)
+    res.extra["ndcg_engine"] = engine
     if ds.n_objectives > 1 and len(weights) > 1:  # does the weight move the ranking? (stated in every report)
         res.extra["controllability"] = c = controllability(weights, pts, list(ds.objective_names))
         if not isinstance(ranker, ReferenceRanker):  # the reference alone is one point by design

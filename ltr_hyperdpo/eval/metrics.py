@@ -99,38 +99,43 @@ def ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: t
 
 
 def ranx_ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, ks: tuple[int, ...]) -> np.ndarray:
-    """:func:`ndcg_grid`'s contract computed by ranx's public API: per objective a ``Qrels`` of the rows' grades
-    and one ``Run`` of the rows' scores (ties broken by position first, encoded as strictly decreasing run scores),
-    then ``ranx.evaluate(..., "ndcg_burges@k", return_mean=False)``. The reported figures (``front.json``, reports)
-    come from here; :func:`ndcg_grid` is the fast kernel for validation and searches, tested equal to this."""
+    """:func:`ndcg_grid`'s contract computed by ranx's public API: per objective one ``Qrels`` of the lists' grades,
+    per block of rows (one weight's scores of every list) one ``Run`` (ties broken by position first, encoded as
+    strictly decreasing run scores), then ``ranx.evaluate(..., "ndcg_burges@k", return_mean=False)``. The reported
+    figures (``front.json``, reports) come from here; :func:`ndcg_grid` is the fast kernel for validation and
+    searches, tested equal to this."""
     from ranx import Qrels, Run, evaluate
 
     y = np.asarray(labels, dtype=np.float64)
-    n_lists = y.shape[0]
-    rows = scores.shape[0]
+    n_lists, rows = y.shape[0], scores.shape[0]
     out = np.zeros((y.shape[2], len(ks), rows), dtype=np.float64)
     if rows == 0:
         return out
-    qids = [f"q{r:09d}" for r in range(rows)]  # zero-padded: ranx returns queries in sorted id order
-    lens = [int(lengths[r % n_lists]) for r in range(rows)]
+    if rows % n_lists:
+        raise ValueError(f"{rows} score rows are not a multiple of {n_lists} lists")
+    if np.any(y != np.round(y)) or (y < 0).any():
+        raise ValueError("ranx's qrels need non-negative integer grades")
+    lens = [int(n) for n in lengths]
+    qids = [f"q{i:09d}" for i in range(n_lists)]  # zero-padded: ranx returns queries in sorted id order
     docs = [[f"d{j}" for j in range(n)] for n in lens]
-    run = Run()
-    ranked = []
-    for r, n in enumerate(lens):
-        order = deterministic_order(scores[r, :n])
-        ranked.append([docs[r][j] for j in order])
-    run.add_multi(qids, ranked, [list(range(n, 0, -1)) for n in lens])
-    names = [f"ndcg_burges@{k}" if k else "ndcg_burges" for k in ks]
+    qrels = []
     for o in range(y.shape[2]):
-        if np.any(y[..., o] != np.round(y[..., o])) or (y[..., o] < 0).any():
-            raise ValueError("ranx's qrels need non-negative integer grades")
-        qrels = Qrels()
-        qrels.add_multi(qids, docs, [y[r % n_lists, :n, o].astype(np.int64).tolist() for r, n in enumerate(lens)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
-            res = evaluate(qrels, run, names, return_mean=False, save_results_in_run=False)
-        for c, name in enumerate(names):
-            out[o, c] = res[name] if len(names) > 1 else res
+        q = Qrels()
+        q.add_multi(qids, docs, [y[i, :n, o].astype(np.int64).tolist() for i, n in enumerate(lens)])
+        qrels.append(q)
+    names = [f"ndcg_burges@{k}" if k else "ndcg_burges" for k in ks]
+    ranks = [list(range(n, 0, -1)) for n in lens]
+    for b in range(rows // n_lists):
+        run = Run()
+        block = scores[b * n_lists:(b + 1) * n_lists]
+        run.add_multi(qids, [[docs[i][j] for j in deterministic_order(block[i, :n])] for i, n in enumerate(lens)],
+                      ranks)
+        for o, q in enumerate(qrels):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
+                res = evaluate(q, run, names, return_mean=False, save_results_in_run=False)
+            for c, name in enumerate(names):
+                out[o, c, b * n_lists:(b + 1) * n_lists] = res[name] if len(names) > 1 else res
     return out
 
 

@@ -22,12 +22,13 @@ class LLMConfig(Validated):
     :mod:`ltr_hyperdpo.llm.plan`, and what they resolved to is written to the run's ``plan.json``.
     ``grad_clip`` bounds the gradient norm of each optimizer group separately (the prompt network; the adapters):
     the adapters' gradient, summed over hundreds of matrices, would otherwise dominate a joint norm and shrink the
-    prompt network's steps, which carry the steering. ``lora_lr``: the adapters' learning rate (``None``: ``lr`` times
-    :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`, recorded in ``plan.json``). ``gradient_checkpointing`` recomputes the decoder's activations in the backward pass (less memory, ~30 % more
-    compute); off by default because at the sequence lengths of preference data memory is not what limits a 135M
-    model. ``group_by_length`` forms each epoch's batches from lists of similar length (among ~50 batches' worth of
-    lists at a time, then the batches shuffled), so less of every forward pass is padding. ``chat_template``: how a
-    plain-text prompt is rendered (see :attr:`ltr_hyperdpo.llm.tokenize.TextTokenizer.templates_text`).
+    prompt network's steps, which carry the steering. ``lora_lr``: the adapters' learning rate (``None``: ``lr``
+    times :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`, recorded in ``plan.json``). ``gradient_checkpointing``
+    recomputes the decoder's activations in the backward pass (less memory, ~30 % more compute); off by default
+    because at the sequence lengths of preference data memory is not what limits a 135M model. ``group_by_length``
+    forms each epoch's batches from lists of similar length (among ~50 batches' worth of lists at a time, then the
+    batches shuffled), so less of every forward pass is padding. ``chat_template``: how a plain-text prompt is
+    rendered (see :attr:`ltr_hyperdpo.llm.tokenize.TextTokenizer.templates_text`).
     """
 
     model: str = ""

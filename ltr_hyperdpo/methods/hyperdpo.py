@@ -11,7 +11,8 @@ from ..config import Validated, opt
 from ..core.dpo import pl_dpo_loss
 from ..core.sampling import sample_beta, sample_weights
 from ..data.batching import Slates
-from ..eval.validation import val_hypervolume
+from ..eval.pareto import hypervolume
+from ..eval.validation import val_ndcg_grid
 from ..models.base import ScorerConfig
 from ..models.io import load_scorer, save_scorer
 from ..models.ranker import HyperDPORanker, Ranker
@@ -117,8 +118,9 @@ class HyperDPO(Method):
 
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
-            return {"val_hypervolume": val_hypervolume(fn, grid, vset, ctx.front_k, ctx.ref_point,
-                                                       ctx.blank_policy, policy.per_weight_width)}
+            nd = val_ndcg_grid(fn, grid, vset, ctx.front_k, ctx.blank_policy, policy.per_weight_width)
+            # every validation weight's NDCG per objective beside the hypervolume (log.jsonl, trackers)
+            return {"val_hypervolume": hypervolume(nd, ctx.ref_point), f"val_ndcg@{ctx.front_k}": nd.tolist()}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
         groups = self.param_groups(policy, ctx.learning_rates)

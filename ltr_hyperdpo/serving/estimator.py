@@ -23,17 +23,41 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
 
 from .. import defaults
 from ..config import read_structured_file
 from ..data.dataset import RankingDataset, query_rows
 from ..errors import ConfigError, DataError
+from ..eval.metrics import aggregate, ndcg_rows, pad_lists
 from ..methods.registry import get_method, method_names
 from ..training import RunConfig, train
 from ..utils.io import atomic_write_json
+from .importance import permutation_importance
 from .run import Run, load_run
 
 ESTIMATOR_FILE = "estimator.json"
+#: shuffles per feature behind ``feature_importances_`` (on the validation part, after fit)
+IMPORTANCE_REPEATS = 3
+
+
+class NotFitted(ConfigError, NotFittedError):
+    """Raised by ``predict``/``score``/``save`` before ``fit``: one line for the CLI, scikit-learn's
+    ``NotFittedError`` for pipelines."""
+
+
+def check_features(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
+    """``X`` as a dense float32 ``[rows, features]`` array (sparse matrices and arrays accepted, as LightGBM's
+    ranker does); NaN, infinity, complex values, 1-D input and empty data are refused by scikit-learn's own checks,
+    and a width other than ``n_features`` in scikit-learn's words."""
+    x = check_array(X, accept_sparse=["csr", "csc", "coo"], dtype=np.float32, input_name=name)
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    if n_features is not None and x.shape[1] != n_features:
+        raise ValueError(f"X has {x.shape[1]} features, but MultiObjectiveRanker is expecting {n_features} features "
+                         f"as input.")
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _queries(n: int, group: Any = None, qid: Any = None) -> np.ndarray:
@@ -86,6 +110,13 @@ class MultiObjectiveRanker(BaseEstimator):
         self.seed = seed
         self.work_dir = work_dir
 
+    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags
+        """A ranker: needs ``y``; takes sparse ``X`` (densified, as LightGBM's ranker does)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
     # configuration ---------------------------------------------------------------------------------------------
     def _config(self) -> RunConfig:
         return RunConfig.from_dict({
@@ -124,10 +155,10 @@ class MultiObjectiveRanker(BaseEstimator):
     # learning --------------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, group: Any = None, qid: Any = None, eval_set: list | None = None,
             eval_group: list | None = None, eval_qid: list | None = None) -> MultiObjectiveRanker:
-        """Train the reference and the one-shot model on ``X [n, F]``, ``Y [n]`` or ``[n, K]``."""
-        y = np.asarray(Y, dtype=np.float32)
+        """Train the reference and the one-shot model on ``X [n, F]`` (dense or sparse), ``Y [n]`` or ``[n, K]``."""
+        x = check_features(X)
+        y = check_array(Y, ensure_2d=False, dtype=np.float32, input_name="y")
         y = y[:, None] if y.ndim == 1 else y
-        x = np.asarray(X, dtype=np.float32)
         if y.shape[0] != x.shape[0]:
             raise DataError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}")
         k = y.shape[1]
@@ -148,7 +179,8 @@ class MultiObjectiveRanker(BaseEstimator):
             perm = np.random.default_rng(self.seed).permutation(len(starts))
             n_va = max(1, int(round(self.vali_fraction * len(starts))))
             if len(starts) - n_va < 1:
-                raise DataError(f"too few queries ({len(starts)}) to hold out a validation part; pass eval_set")
+                raise DataError(f"too few queries ({len(starts)}; with 1 sample, 1 query) to hold out a validation "
+                                f"part; pass eval_set")
             tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
             tr = RankingDataset.from_arrays(raw[tr_rows], y[tr_rows, 0], q[tr_rows], objectives=objectives,
                                             normalize=self.normalize, name="X[train]")
@@ -162,6 +194,7 @@ class MultiObjectiveRanker(BaseEstimator):
             self.result_ = train(cfg, run_dir, splits=(tr, va, None))
             self._write_estimator_file(run_dir, x.shape[1], [o["name"] for o in objectives])
             self._attach(load_run(run_dir), x.shape[1])
+            self._learned(va)
         except BaseException:
             if not self.work_dir:
                 shutil.rmtree(work, ignore_errors=True)
@@ -169,6 +202,28 @@ class MultiObjectiveRanker(BaseEstimator):
         if not self.work_dir:  # removed with the estimator (garbage collection, a refit, or the interpreter's exit)
             self._temporary = weakref.finalize(self, shutil.rmtree, str(work), True)
         return self
+
+    def _learned(self, va: RankingDataset) -> None:
+        """``evals_result_``, ``best_iteration_`` and ``feature_importances_`` from the finished run."""
+        evals: dict[str, list[float]] = {}
+        for rec in self.result_.history:
+            for key, v in rec.items():
+                if key.startswith("val_") and isinstance(v, (int, float)):
+                    evals.setdefault(f"{rec['stage']}/{key}", []).append(float(v))
+        self.evals_result_ = {"valid_0": evals}
+        stage = [r for r in self.result_.history if r.get("stage") == self.method]
+        keyed = [r for r in stage if any(k.startswith("val_") and isinstance(v, float) for k, v in r.items())]
+        if keyed:
+            key = next(k for k, v in keyed[0].items() if k.startswith("val_") and isinstance(v, float))
+            self.best_iteration_ = int(max(keyed, key=lambda r: r[key])["epoch"])
+        else:
+            self.best_iteration_ = int(stage[-1]["epoch"]) if stage else 0
+        imp = permutation_importance(self.run_, va, self.w_, repeats=IMPORTANCE_REPEATS, seed=self.seed)
+        out = np.zeros(self.n_features_in_)  # a feature the model does not take (constant, dropped) has none
+        for c, fid in enumerate(imp.feature_ids):
+            if fid <= self.n_features_in_:
+                out[fid - 1] = imp.mean[0, 0, c]  # the main objective's NDCG@k drop at the serving weight
+        self.feature_importances_ = out
 
     def _release_temporary(self) -> None:
         """Remove the temporary run directory of an earlier fit (``work_dir`` unset)."""
@@ -191,6 +246,7 @@ class MultiObjectiveRanker(BaseEstimator):
         self.n_features_in_ = n_features
         self.n_objectives_ = run.n_objectives
         self.objective_names_ = run.objective_names
+        self.w_ = np.eye(run.n_objectives)[0]  # the serving weight: the main objective alone
 
     # prediction ------------------------------------------------------------------------------------------------
     def predict(self, X: Any, group: Any = None, qid: Any = None, w: Any = None,
@@ -198,21 +254,39 @@ class MultiObjectiveRanker(BaseEstimator):
         """Scores ``[n]`` at preference ``w`` (default: the main objective alone). Without ``group``/``qid`` each row
         is its own list (fine for the per-document MLP; the transformer scores lists, so pass the queries)."""
         if not hasattr(self, "run_"):
-            raise ConfigError("this MultiObjectiveRanker is not fitted: call fit (or load) first")
-        x = np.asarray(X, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
-            raise DataError(f"X must be [rows, {self.n_features_in_}], got {x.shape}")
+            raise NotFitted("this MultiObjectiveRanker is not fitted: call fit (or load) first")
+        x = check_features(X, self.n_features_in_)
         if group is None and qid is None and self.run_.config.model.kind != "mlp":
             raise ConfigError("the transformer scores whole lists: pass group or qid")
-        wv = w if w is not None else [1.0] + [0.0] * (self.n_objectives_ - 1)
+        wv = w if w is not None else self.w_
         return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta,
                                qid=_queries(x.shape[0], group, qid))
+
+    def score(self, X: Any, y: Any, group: Any = None, qid: Any = None, w: Any = None, k: int = 10) -> float:
+        """Mean NDCG@k of the main objective (``y``'s first column, or ``y`` itself) at ``w`` (default: the serving
+        weight ``w_``), over queries with a relevant document (gain 2^y − 1, ties by position)."""
+        if not hasattr(self, "run_"):
+            raise NotFitted("this MultiObjectiveRanker is not fitted: call fit (or load) first")
+        x = check_features(X, self.n_features_in_)
+        yy = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        main = yy if yy.ndim == 1 else yy[:, 0]
+        q = _queries(x.shape[0], group, qid)
+        s = self.predict(x, qid=q, w=w)
+        order = np.argsort(q, kind="stable")  # lists in query order, rows in input order within a query
+        qs = q[order]
+        cuts = np.flatnonzero(np.r_[True, qs[1:] != qs[:-1], True])
+        lists = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        sc, lengths = pad_lists([s[i] for i in lists])
+        lab, _ = pad_lists([main[i] for i in lists])
+        per = ndcg_rows(sc, lab, lengths, k)
+        blank = np.array([not (main[i] >= 1).any() for i in lists])
+        return float(aggregate(per, blank, "skip").mean)
 
     # persistence -----------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
         """Copy the fitted run directory to ``path`` (an ordinary run directory)."""
         if not hasattr(self, "run_dir_"):
-            raise ConfigError("nothing to save: the estimator is not fitted")
+            raise NotFitted("nothing to save: the estimator is not fitted")
         dest = Path(path)
         if dest.exists():
             raise ConfigError(f"{dest}: exists; choose a new path")

@@ -26,6 +26,7 @@ from ..training.config import RunConfig
 from ..training.plan import RunPlan, run_plan, saved_config
 from ..utils.io import reading
 from .blocks import BLOCK_ROWS, QueryBlock, input_order, iter_blocks
+from .importance import Importance, permutation_importance
 from .selection import Selection, select_weight
 from .state import load_run_state
 
@@ -114,6 +115,13 @@ class Run:
         ds = data if isinstance(data, RankingDataset) else RankingDataset.load(data, state=self.state)
         return select_weight(self, ds, maximise=maximise, subject_to=tuple(subject_to), k=k, beta_range=beta_range,
                              confidence=confidence)
+
+    def feature_importance(self, data: RankingDataset | str | os.PathLike, w: Any = None, *, k: int | None = None,
+                           repeats: int = 5, seed: int = 0) -> Importance:
+        """Permutation importance per objective at ``w`` and at the vertices (see
+        :mod:`ltr_hyperdpo.serving.importance`)."""
+        ds = data if isinstance(data, RankingDataset) else RankingDataset.load(data, state=self.state)
+        return permutation_importance(self, ds, w, k=k, repeats=repeats, seed=seed)
 
     def score(self, data: Any, w: Any, beta: float | None = None, *, qid: np.ndarray | None = None,
               group_file: str | os.PathLike | None = None, batch_size: int = 64) -> np.ndarray:

@@ -100,7 +100,7 @@ def _figures(run: Any, ds: RankingDataset, weights: np.ndarray, k: int, beta: fl
     with warnings.catch_warnings():  # nearby candidates often tie: no controllability warning for a search
         warnings.simplefilter("ignore", UserWarning)
         res = evaluate_front(run.ranker, ds, weights, ks=(k,), beta=beta,
-                             blank_policy=run.config.eval.blank_policy, device=run.device)
+                             blank_policy=run.config.eval.blank_policy, device=run.device, engine="kernel")
     names = list(ds.objective_names)
     return res.metrics[f"ndcg@{k}"], dict(zip(names, map(float, res.reference_metrics[f"ndcg@{k}"]), strict=True))
 

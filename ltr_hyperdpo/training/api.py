@@ -30,6 +30,7 @@ from ..runs.device import resolve_device, set_threads
 from ..runs.distributed import barrier, init_from_env, is_main, on_main
 from ..runs.inputs import check_inputs, record_inputs
 from ..runs.rundir import RunLock, check_new_or_resume, discard_unstarted
+from ..runs.tracking import trackers
 from ..utils.checkpoint import load_latest, previous_path
 from ..utils.io import atomic_write_json
 from .card import write_model_card, write_versions
@@ -224,6 +225,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None, c
             (run_dir / "log.jsonl").unlink()
 
     on_main(write_inputs)
+    tracked = trackers(cfg.logging, run_dir, list(tr.objective_names)) if is_main() else []
+    callbacks = (*callbacks, *tracked)
     ck = run_dir / "checkpoint.pt"
     state = load_latest(ck) if resume and (ck.exists() or previous_path(ck).exists()) else None
 
@@ -278,5 +281,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, splits: Splits | None, c
     result.train_seconds = time.perf_counter() - t_start
     atomic_write_json(run_dir / "result.json", result.to_dict())
     write_model_card(run_dir, cfg, plan, tr, va, front, method.label or plan.method.name)
+    front_files = sorted((run_dir / "front").glob("front.*")) if front is not None else []
+    for t in tracked:
+        t.finish(plan.to_dict(), front_files)
     barrier()
     return result

@@ -145,6 +145,17 @@ class EvalConfig(Validated):
 
 
 @dataclass(kw_only=True)
+class LoggingConfig(Validated):
+    """Experiment tracking (see :mod:`ltr_hyperdpo.runs.tracking`): per-epoch losses and validation figures, the
+    plan and the front. ``tensorboard``: an event-file directory (relative: inside the run directory).
+    ``mlflow``: a tracking URI, or ``default`` for a local ``mlruns/`` store in the working directory."""
+
+    tensorboard: str | None = None
+    mlflow: str | None = None
+    mlflow_experiment: str = "ltr_hyperdpo"
+
+
+@dataclass(kw_only=True)
 class RunConfig(Validated):
     """A whole run: data, model, the two stages, the method, evaluation (the user's intent)."""
 
@@ -154,6 +165,7 @@ class RunConfig(Validated):
     hyperdpo: HyperDPOConfig = field(default_factory=HyperDPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     seed: int = opt(defaults.SEED, ge=0)
     threads: int | None = opt(None, ge=1)
     progress: bool = True
@@ -274,4 +286,4 @@ def load_run_config_dict(path: str | os.PathLike) -> dict:
 
 
 #: keys that may change on ``--resume`` without changing the result
-RESUME_HARMLESS_KEYS = ("progress", "threads", "device", "data.cache_dir")
+RESUME_HARMLESS_KEYS = ("progress", "threads", "device", "data.cache_dir", "logging")

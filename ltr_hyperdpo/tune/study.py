@@ -1,12 +1,12 @@
-"""`ltr-hyperdpo tune`: an Optuna study over the main hyperparameters, maximising validation hypervolume, run by
-one worker or by many at once on a shared storage.
+"""`ltr-hyperdpo tune`: an Optuna study maximising validation hypervolume (or, with targets, several validation
+NDCGs at once), run by one worker or by many at once on a shared storage.
 
-Searched: learning rate, Dirichlet α, β (or the β range of a temperature-conditioned model), model size (hidden
-width, or d_model/layers for the transformer), prompt length (transformer). Each study owns a folder
-``WORK/<study name>-<study id>`` (the id is drawn once per study and stored in it, so two studies, or two in-memory
-runs of one name, sharing ``--work`` never touch each other's files); each trial trains into ``trial_N`` there;
-intermediate validation hypervolumes are reported every epoch and unpromising trials are pruned (median pruner).
-The best trial's full config is written to ``best_config.json`` in the study's folder.
+The search space is the base config's ``search_space`` section, or the default space (learning rate, Dirichlet α, β
+or the β range, model size, prompt length) less the keys the base config sets (see :mod:`.space`). Each study owns a
+folder ``WORK/<study name>-<study id>`` (the id is drawn once per study and stored in it, so two studies, or two
+in-memory runs of one name, sharing ``--work`` never touch each other's files); each trial trains into ``trial_N``
+there; intermediate validation hypervolumes are reported every epoch and unpromising trials are pruned (median
+pruner). The best trial's full config is written to ``best_config.json`` in the study's folder.
 
 Several workers (processes or machines) share a study through ``--storage``:
 
@@ -25,16 +25,19 @@ removed; a trial that failed with an error keeps its folder for inspection.
 
 ``--trials`` is the study's total: before asking for a trial, a worker counts the study's complete, pruned and
 running trials under a lock beside the storage file (SQLite, journal), so concurrent workers stop at exactly that
-many; on a server database the count is not locked and concurrent workers may overshoot by at most one trial each.
-Every worker seeds its sampler from ``--seed``, its process id and its start time, so workers never propose the
-same parameters. Creating the study is serialised by the same lock (and retried on a server database).
+many; on PostgreSQL the same steps hold an advisory lock, so the budget is exact there too; on another server
+database the count is not locked and concurrent workers may overshoot by at most one trial each.
+Every worker seeds its sampler from ``--seed`` and its number in the study (counted in the storage): the first (or
+only) worker uses ``--seed`` itself, so a one-worker study on a fresh storage is reproducible, and later workers
+propose different parameters. The data are converted once per study: the first worker converts text inputs into
+``WORK/data_cache`` (content-keyed) under a lock while the others wait, then read that cache. Creating the study is
+serialised by the same lock (and retried on a server database).
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
 import fcntl
-import math
 import os
 import shutil
 import socket
@@ -46,16 +49,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from .errors import ConfigError
-from .training import RunConfig, load_run_splits, method_parameters, train, upgrade
-from .utils.io import atomic_write_json
-from .utils.procs import pid_alive
-from .utils.progress import say
+from ..errors import ConfigError
+from ..eval.front import evaluate_front
+from ..serving import load_run
+from ..training import RunConfig, load_run_splits, train, upgrade
+from ..utils.io import atomic_write_json
+from ..utils.procs import pid_alive
+from ..utils.progress import say
+from .space import SearchSpace, TargetSpec, suggest
 
 #: states that use up the ``--trials`` budget (failed trials do not: they are retried)
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -67,31 +74,9 @@ WORKER_ATTR = "ltr_hyperdpo_worker"
 STUDY_ID_ATTR = "ltr_hyperdpo_study_id"
 #: trial user attribute: the error a trial failed with (its folder is kept)
 ERROR_ATTR = "error"
-
-
-def suggest(trial: optuna.Trial, base: dict) -> dict:
-    """A config dict for this trial: ``base`` with the searched values set."""
-    c = upgrade(base)
-    h = c.setdefault("hyperdpo", {})
-    m = c.setdefault("model", {})
-    h["lr"] = trial.suggest_float("lr", 3e-4, 1e-2, log=True)
-    if "alpha" in method_parameters(c["method"]["name"]):  # the one-model methods
-        c["method"]["params"]["alpha"] = trial.suggest_float("alpha", 0.2, 2.0, log=True)
-    if m.get("temperature_conditioned"):
-        lo = trial.suggest_float("beta_lo", 0.05, 1.0, log=True)
-        hi = lo * trial.suggest_float("beta_span", 2.0, 20.0, log=True)
-        h["beta_range"] = [lo, hi]
-        h["beta"] = math.sqrt(lo * hi)  # validated and stored inside the trained range (its geometric mean)
-    else:
-        h["beta"] = trial.suggest_float("beta", 0.1, 5.0, log=True)
-    if m.get("kind", "mlp") == "transformer":
-        m["d_model"] = trial.suggest_categorical("d_model", [32, 64, 128])
-        m["n_layers"] = trial.suggest_int("n_layers", 1, 3)
-        m["n_prompts"] = trial.suggest_int("n_prompts", 1, 8)
-    else:
-        width = trial.suggest_categorical("width", [64, 128, 256])
-        m["hidden"] = [width, width // 2]
-    return c
+_engines: dict[str, Any] = {}
+#: study system attribute: how many workers have joined (each seeds its sampler with its own number)
+WORKERS_ATTR = "ltr_hyperdpo_workers"
 
 
 # storage -------------------------------------------------------------------------------------------------------
@@ -135,9 +120,25 @@ def warnings_off() -> Iterator[None]:
         yield
 
 
+#: the PostgreSQL advisory-lock key of the study's budget check and study creation (any constant of the project's)
+PG_LOCK_KEY = 0x4C545248
+
+
 @contextlib.contextmanager
 def storage_lock(spec: str | None) -> Iterator[None]:
-    """An exclusive lock beside a local storage file (blocking); nothing for in-memory or server storages."""
+    """An exclusive lock: beside a local storage file (blocking), or a PostgreSQL advisory lock on a PostgreSQL
+    storage (held by its own connection); nothing for in-memory or other server storages."""
+    if spec and spec.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = _engines.setdefault(spec, sqlalchemy.create_engine(spec, poolclass=sqlalchemy.pool.NullPool))
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({PG_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({PG_LOCK_KEY})")
+        return
     f = storage_file(spec)
     if f is None:
         yield
@@ -217,27 +218,62 @@ def study_folder(study: optuna.Study, work: Path) -> Path:
     return work / f"{study.study_name}-{uid}"
 
 
-def worker_seed(seed: int) -> int:
-    """A sampler seed distinct for every worker and start (pid and start time mixed into ``seed``)."""
-    return (seed * 1_000_003 + os.getpid() * 7919 + time.time_ns() // 1000) % (2 ** 31 - 1)
+def worker_seed(seed: int, index: int) -> int:
+    """The sampler seed of the study's ``index``-th worker (0 for the first, or only, one): ``seed`` itself for it,
+    so a one-worker study on a fresh storage is reproducible, and distinct for every later worker."""
+    return (seed + 1_000_003 * index) % (2 ** 31 - 1)
+
+
+def join_study(study: optuna.Study, store: Any) -> int:
+    """This worker's number in the study (counted in the study's system attributes; call under the storage lock)."""
+    if store is None:
+        return 0
+    n = int(store.get_study_system_attrs(study._study_id).get(WORKERS_ATTR, 0))
+    store.set_study_system_attr(study._study_id, WORKERS_ATTR, n + 1)
+    return n
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (blocking): the workers of a study convert the data once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 # the study -----------------------------------------------------------------------------------------------------
 def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None = None,
               study_name: str = "ltr_hyperdpo", seed: int = 0, heartbeat: int = 60,
-              progress: bool = True) -> dict:
+              progress: bool = True, targets: list[TargetSpec] | None = None) -> dict:
     """Run (or join, or resume) the study until it holds ``n_trials`` complete or pruned trials; returns the best
-    trial's value, params and config path."""
+    trial's value, params and config path (with ``targets``: the Pareto trials). ``base`` may hold a
+    ``search_space`` section (:mod:`ltr_hyperdpo.tune.space`)."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     base = upgrade(base)  # a copy in today's layout: method parameters under method.params
+    section = base.pop("search_space", None)
+    space = SearchSpace.parse(section, base) if section is not None else None
     base["progress"] = False
-    splits = load_run_splits(RunConfig.from_dict(base), work / "data_cache")  # text inputs converted once
+    cfg = RunConfig.from_dict(base)
+    with file_lock(work / "data_cache" / ".convert.lock"):  # the first worker converts; the others read its cache
+        splits = load_run_splits(cfg, work / "data_cache")
+    if targets:
+        check_targets(targets, list(splits[0].objective_names))
     store = open_storage(storage, heartbeat)
+    directions: list[Any] | None = ["maximize"] * len(targets) if targets else None
     with storage_lock(storage):  # two workers starting together create the study once
         study = optuna.create_study(study_name=study_name, storage=store, load_if_exists=True,
-                                    direction="maximize", sampler=optuna.samplers.TPESampler(seed=worker_seed(seed)),
+                                    direction=None if directions else "maximize", directions=directions,
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+        if len(study.directions) != (len(targets) if targets else 1):
+            raise ConfigError(f"study {study_name!r} has {len(study.directions)} objective(s) in {storage}; "
+                              f"this run asks for {len(targets) if targets else 1} (--target)")
+        study.sampler = optuna.samplers.TPESampler(seed=worker_seed(seed, join_study(study, store)))
         folder = study_folder(study, work)
     locked = storage_file(storage) is not None
     while True:
@@ -258,11 +294,12 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
                 if isinstance(store, RDBStorage):
                     store.record_heartbeat(trial._trial_id)
         with Heartbeat(store, trial._trial_id, heartbeat):
-            state, value = _run_trial(trial, base, folder, splits)
+            state, value = _run_trial(trial, base, folder, splits, space, targets)
         study.tell(trial, value, state=state)
-        say(progress, f"tune: trial {trial.number} {state.name.lower()}"
-                      + (f", validation hypervolume {value:.4f}" if value is not None else "")
-                      + f"; {_finished(study)} of {n_trials} done")
+        shown = (f", validation hypervolume {value:.4f}" if isinstance(value, float) else
+                 f", validation NDCG {', '.join(f'{v:.4f}' for v in value)}" if value is not None else "")
+        say(progress, f"tune: trial {trial.number} {state.name.lower()}{shown}; {_finished(study)} of {n_trials} "
+                      f"done")
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     summary = {"n_trials": len(study.trials), "finished_trials": _finished(study), "running_elsewhere": running,
@@ -271,33 +308,60 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
         if running:  # the budget is taken by other workers' trials: nothing to report yet
             return {"best_value": None, "best_params": None, "best_trial": None, "best_config": None, **summary}
         raise ConfigError(f"study {study_name!r}: no trial completed (all were pruned or failed)")
+    if targets:
+        pareto = [{"trial": t.number, "values": dict(zip([x.label for x in targets], t.values, strict=True)),
+                   "params": t.params, "config": str(folder / f"trial_{t.number}" / "config.json")}
+                  for t in sorted(study.best_trials, key=lambda t: t.number)]
+        atomic_write_json(folder / "pareto.json", pareto)
+        return {"targets": [t.label for t in targets], "pareto_trials": pareto, "pareto": str(folder / "pareto.json"),
+                **summary}
     best = study.best_trial
     atomic_write_json(folder / "best_config.json", best.user_attrs["config"])
     return {"best_value": best.value, "best_params": best.params, "best_trial": best.number,
             "best_config": str(folder / "best_config.json"), **summary}
 
 
+def check_targets(targets: list[TargetSpec], names: list[str]) -> None:
+    """Each target names an objective of the data and gives one weight per objective."""
+    for t in targets:
+        if t.objective not in names:
+            raise ConfigError(f"--target {t.label}: no objective {t.objective!r}; the data's objectives are "
+                              f"{', '.join(names)}")
+        if len(t.w) != len(names):
+            raise ConfigError(f"--target {t.label}: needs {len(names)} weights ({', '.join(names)})")
+
+
 def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def _run_trial(trial: optuna.Trial, base: dict, work: Path, splits: Any) -> tuple[TrialState, float | None]:
-    """Train one trial; (its final state, its value). An error other than pruning fails the trial and is raised
-    after the trial is told."""
-    cfg_d = suggest(trial, base)
+def _run_trial(trial: optuna.Trial, base: dict, work: Path, splits: Any, space: SearchSpace | None = None,
+               targets: list[TargetSpec] | None = None) -> tuple[TrialState, Any]:
+    """Train one trial; (its final state, its value: the validation hypervolume, or with ``targets`` each target's
+    validation NDCG). An error other than pruning fails the trial and is raised after the trial is told."""
+    cfg_d = suggest(trial, base, space)
     run_dir = work / f"trial_{trial.number}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     trial.set_user_attr("config", cfg_d)
 
     def on_epoch(stage: str, rec: dict[str, Any]) -> None:
-        if "val_hypervolume" in rec:
+        if "val_hypervolume" in rec and not targets:  # Optuna prunes single-objective studies only
             trial.report(rec["val_hypervolume"], rec["epoch"])
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
     try:
-        res = train(RunConfig.from_dict(cfg_d), run_dir, splits=(splits[0], splits[1], None), on_epoch=on_epoch)
+        cfg = RunConfig.from_dict(cfg_d)
+        res = train(cfg, run_dir, splits=(splits[0], splits[1], None), on_epoch=on_epoch)
+        if targets:
+            run = load_run(run_dir)
+            names = list(splits[1].objective_names)
+            weights = np.array([t.w for t in targets], dtype=np.float64)
+            front = evaluate_front(run.ranker, splits[1], weights, ks=(int(cfg.eval.ks[0]),), engine="kernel",
+                                   blank_policy=cfg.eval.blank_policy)
+            nd = front.metrics[f"ndcg@{int(cfg.eval.ks[0])}"]
+            return TrialState.COMPLETE, [float(nd[i, names.index(t.objective)]) for i, t in enumerate(targets)]
     except optuna.TrialPruned:
         return TrialState.PRUNED, None
     except BaseException as e:
