@@ -25,7 +25,9 @@ def test_sklearn_check_estimator_passes():
     results = check_estimator(small(), expected_failed_checks=NOT_FOR_A_RANKER, on_fail=None)
     failed = [(r["check_name"], repr(r["exception"])[:300]) for r in results if r["status"] == "failed"]
     assert not failed, failed
-    assert sum(r["status"] == "passed" for r in results) >= 30
+    counts = {s: sum(r["status"] == s for r in results) for s in ("passed", "skipped", "xfail")}
+    print("check_estimator:", counts, [r["check_name"] for r in results if r["status"] == "skipped"])
+    assert counts["passed"] >= 35
 
 
 def test_unfitted_estimator_raises_sklearn_not_fitted():

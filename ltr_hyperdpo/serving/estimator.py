@@ -156,6 +156,9 @@ class MultiObjectiveRanker(BaseEstimator):
     def fit(self, X: Any, Y: Any, group: Any = None, qid: Any = None, eval_set: list | None = None,
             eval_group: list | None = None, eval_qid: list | None = None) -> MultiObjectiveRanker:
         """Train the reference and the one-shot model on ``X [n, F]`` (dense or sparse), ``Y [n]`` or ``[n, K]``."""
+        if Y is None:
+            raise DataError("MultiObjectiveRanker requires y to be passed, but the target y is None (graded labels, "
+                            "[n] or [n, K])")
         x = check_features(X)
         y = check_array(Y, ensure_2d=False, dtype=np.float32, input_name="y")
         y = y[:, None] if y.ndim == 1 else y
