@@ -323,7 +323,8 @@ def test_22_fit_prompt_keeps_the_last_tokens():
 
     from ltr_hyperdpo.llm.generate import fit_prompt
 
-    enc = SimpleNamespace(max_length=10, tok=SimpleNamespace(bos_id=1, encode=lambda t: [ord(c) for c in t]))
+    enc = SimpleNamespace(max_length=10, tok=SimpleNamespace(bos_id=1, encode=lambda t: [ord(c) for c in t],
+                                                        render=lambda t: t))  # no chat template
     assert fit_prompt(enc, "abc", 4) == [1, 97, 98, 99]
     with pytest.warns(UserWarning, match="the prompt has 8 tokens: only its last 5 are used"):
         assert fit_prompt(enc, "abcdefgh", 4) == [1, 100, 101, 102, 103, 104]
