@@ -519,7 +519,7 @@ def test_09_15_run_score_and_the_estimator_refuse_nan_and_leave_no_temporary_dir
     est = MultiObjectiveRanker(hidden=(8,), epochs=1, reference_epochs=1, batch_size=4)
     bad = xa.copy()
     bad[0, 0] = np.nan
-    with pytest.raises(DataError, match="row 1 .*feature 1 = nan"):
+    with pytest.raises(DataError, match=r"X: row 1 \(qid \d+\) has feature 1 = NaN"):
         est.fit(bad, ya, qid=qa)
     temps = lambda: list(tmp_path.glob("ltr-hyperdpo-estimator-*"))  # noqa: E731
     assert temps() == []

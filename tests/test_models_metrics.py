@@ -268,6 +268,9 @@ def test_stacked_grid_kernel_equals_row_by_row_for_every_objective_and_cut_off()
     from ltr_hyperdpo.eval.metrics import ranx_ndcg_grid
 
     np.testing.assert_allclose(ranx_ndcg_grid(scores, labels, lengths, ks), got, atol=1e-12)
+    for one in ((10,), (1,), (0,)):  # a single cut-off too (ranx's one-metric path differs)
+        np.testing.assert_allclose(ranx_ndcg_grid(scores, labels, lengths, one),
+                                   ndcg_grid(scores, labels, lengths, one), atol=1e-12)
     with pytest.raises(ValueError, match="integer grades"):
         ranx_ndcg_grid(scores, labels + 0.5, lengths, ks)
     with pytest.raises(ValueError, match="not a multiple"):

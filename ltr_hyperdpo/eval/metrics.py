@@ -124,6 +124,9 @@ def ranx_ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, 
         q.add_multi(qids, docs, [y[i, :n, o].astype(np.int64).tolist() for i, n in enumerate(lens)])
         qrels.append(q)
     names = [f"ndcg_burges@{k}" if k else "ndcg_burges" for k in ks]
+    # ranx's evaluate with one metric and return_mean=False looks its result up by the bare metric name and fails
+    # (ranx 0.3.x): ask for a second, ignored cut-off so its dictionary path is taken
+    asked = names + ([f"ndcg_burges@{2 if ks[0] == 1 else 1}"] if len(names) == 1 else [])
     ranks = [list(range(n, 0, -1)) for n in lens]
     for b in range(rows // n_lists):
         run = Run()
@@ -133,9 +136,9 @@ def ranx_ndcg_grid(scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, 
         for o, q in enumerate(qrels):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # numba's uint64->int64 prange index notice inside ranx
-                res = evaluate(q, run, names, return_mean=False, save_results_in_run=False)
+                res = evaluate(q, run, asked, return_mean=False, save_results_in_run=False)
             for c, name in enumerate(names):
-                out[o, c, b * n_lists:(b + 1) * n_lists] = res[name] if len(names) > 1 else res
+                out[o, c, b * n_lists:(b + 1) * n_lists] = res[name]
     return out
 
 

@@ -47,11 +47,23 @@ class NotFitted(ConfigError, NotFittedError):
     ``NotFittedError`` for pipelines."""
 
 
+def check_finite(a: np.ndarray, q: np.ndarray, name: str, what: str) -> None:
+    """Refuse NaN or infinity naming the first row, its query and the column (a ``DataError``, a ``ValueError``)."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        r, *c = np.argwhere(bad)[0]
+        col = f" has {what} {int(c[0]) + 1}" if c else f" has {what}"
+        v = float(a[(r, *c)])
+        raise DataError(f"{name}: row {int(r) + 1} (qid {q[r]}){col} = {'NaN' if np.isnan(v) else v}")
+
+
 def check_features(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
     """``X`` as a dense float32 ``[rows, features]`` array (sparse matrices and arrays accepted, as LightGBM's
-    ranker does); NaN, infinity, complex values, 1-D input and empty data are refused by scikit-learn's own checks,
-    and a width other than ``n_features`` in scikit-learn's words."""
-    x = check_array(X, accept_sparse=["csr", "csc", "coo"], dtype=np.float32, input_name=name)
+    ranker does); complex values, 1-D input and empty data are refused by scikit-learn's own checks, a width other
+    than ``n_features`` in scikit-learn's words; NaN and infinity are refused later naming the row, query and
+    feature (the dataset's own check)."""
+    x = check_array(X, accept_sparse=["csr", "csc", "coo"], dtype=np.float32, input_name=name,
+                    ensure_all_finite=False)
     if hasattr(x, "toarray"):
         x = x.toarray()
     if n_features is not None and x.shape[1] != n_features:
@@ -160,12 +172,14 @@ class MultiObjectiveRanker(BaseEstimator):
             raise DataError("MultiObjectiveRanker requires y to be passed, but the target y is None (graded labels, "
                             "[n] or [n, K])")
         x = check_features(X)
-        y = check_array(Y, ensure_2d=False, dtype=np.float32, input_name="y")
+        y = check_array(Y, ensure_2d=False, dtype=np.float32, input_name="y", ensure_all_finite=False)
         y = y[:, None] if y.ndim == 1 else y
         if y.shape[0] != x.shape[0]:
             raise DataError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}")
         k = y.shape[1]
         q = _queries(x.shape[0], group, qid)
+        check_finite(x, q, "X", "feature")
+        check_finite(y, q, "Y", "objective")
         objectives = self._objectives(x.shape[1], k)
         raw = self._raw(x, y, k)
         cfg = self._config()
@@ -262,8 +276,9 @@ class MultiObjectiveRanker(BaseEstimator):
         if group is None and qid is None and self.run_.config.model.kind != "mlp":
             raise ConfigError("the transformer scores whole lists: pass group or qid")
         wv = w if w is not None else self.w_
-        return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta,
-                               qid=_queries(x.shape[0], group, qid))
+        q = _queries(x.shape[0], group, qid)
+        check_finite(x, q, "X", "feature")
+        return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta, qid=q)
 
     def score(self, X: Any, y: Any, group: Any = None, qid: Any = None, w: Any = None, k: int = 10) -> float:
         """Mean NDCG@k of the main objective (``y``'s first column, or ``y`` itself) at ``w`` (default: the serving
