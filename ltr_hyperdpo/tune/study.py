@@ -75,6 +75,7 @@ STUDY_ID_ATTR = "ltr_hyperdpo_study_id"
 #: trial user attribute: the error a trial failed with (its folder is kept)
 ERROR_ATTR = "error"
 _engines: dict[str, Any] = {}
+_LOAD_LOCK = threading.Lock()
 #: study system attribute: how many workers have joined (each seeds its sampler with its own number)
 WORKERS_ATTR = "ltr_hyperdpo_workers"
 
@@ -260,7 +261,9 @@ def run_study(base: dict, work: str | Path, n_trials: int, storage: str | None =
     space = SearchSpace.parse(section, base) if section is not None else None
     base["progress"] = False
     cfg = RunConfig.from_dict(base)
-    with file_lock(work / "data_cache" / ".convert.lock"):  # the first worker converts; the others read its cache
+    # the first worker converts, the others read its cache; workers that are threads of one process also take turns
+    # (the loaders' numba parallel kernels are not launched from two threads at once)
+    with _LOAD_LOCK, file_lock(work / "data_cache" / ".convert.lock"):
         splits = load_run_splits(cfg, work / "data_cache")
     if targets:
         check_targets(targets, list(splits[0].objective_names))
