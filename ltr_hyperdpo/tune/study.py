@@ -144,14 +144,8 @@ def storage_lock(spec: str | None) -> Iterator[None]:
     if f is None:
         yield
         return
-    f.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(f) + ".ltr-hyperdpo-lock", os.O_RDWR | os.O_CREAT, 0o644)  # not Optuna's own ".lock"
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(Path(str(f) + ".ltr-hyperdpo-lock")):  # not Optuna's own ".lock"
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class Heartbeat:
