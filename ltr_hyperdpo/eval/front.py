@@ -71,8 +71,38 @@ def ndcg_matrix(ds: RankingDataset, scores: list[np.ndarray], ks: tuple[int, ...
 class FrontResult:
     """A front: each metric per objective at every grid weight, the non-dominated subset and the hypervolume.
 
-    ``metrics`` maps a metric name (``ndcg@10``; ``pairwise_accuracy`` in the LLM module) to ``[points,
-    objectives]``; ``front_metric`` names the one the front and its hypervolume are built on.
+    Conventions: NDCG with gain 2^y − 1 and discount 1/log2(i + 1) (ranx's ``ndcg_burges``), ties broken by document
+    position before ranx sees a run, blank queries by ``blank_policy`` and counted; the hypervolume is exact (moocore),
+    maximised, from ``ref_point``.
+
+    Parameters
+    ----------
+    objective_names : list of str
+        The objectives, in the order of a weight's entries.
+    weights : numpy.ndarray
+        ``[points, objectives]`` the grid weights.
+    metrics : dict
+        Metric name (``ndcg@10``, ``ndcg@5``; ``pairwise_accuracy`` in the LLM module) -> ``[points, objectives]``.
+    reference_metrics : dict
+        Metric name -> ``[objectives]``: the reference model's figures.
+    front_metric : str
+        The metric the front and its hypervolume are built on.
+    ref_point : numpy.ndarray
+        ``[objectives]`` the hypervolume reference point.
+    hypervolume : float
+        Hypervolume of the non-dominated points.
+    reference_hypervolume : float
+        Hypervolume of the reference model's single point.
+    nondominated : numpy.ndarray
+        ``[points]`` bool, True = on the front.
+    blank_queries : list of int
+        Per objective, queries with no relevant document.
+    blank_policy : str
+        ``skip`` (excluded from the mean), ``zero`` or ``one``.
+    beta : float, optional
+        The temperature the front was evaluated at (temperature-conditioned models).
+    extra : dict
+        Further figures written with the front (``ndcg_engine``, controllability, significance, ...).
     """
 
     objective_names: list[str]
@@ -95,6 +125,14 @@ class FrontResult:
         return self.metrics[self.front_metric]
 
     def to_dict(self) -> dict:
+        """The front as a JSON-ready mapping: the layout of ``front.json``.
+
+        Returns
+        -------
+        dict
+            ``objectives``, ``hypervolume``, ``points`` (one per weight: ``w``, every metric, ``nondominated``),
+            ``reference`` and the conventions.
+        """
         return {
             "objectives": self.objective_names, "front_metric": self.front_metric,
             "hypervolume": self.hypervolume, "reference_hypervolume": self.reference_hypervolume,
@@ -110,7 +148,18 @@ class FrontResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> FrontResult:
-        """Rebuild from :meth:`to_dict` output (e.g. a ``front.json``)."""
+        """Rebuild a front from `to_dict` output (e.g. a ``front.json``).
+
+        Parameters
+        ----------
+        d : dict
+            The mapping.
+
+        Returns
+        -------
+        FrontResult
+            The front.
+        """
         known = {"objectives", "front_metric", "hypervolume", "reference_hypervolume", "hypervolume_ref_point",
                  "hypervolume_sense", "blank_policy", "blank_queries", "beta", "points", "reference"}
         metric_names = list(d["reference"])
@@ -187,12 +236,47 @@ def evaluate_front(ranker: Ranker, ds: RankingDataset, weights: np.ndarray, *, k
                    beta: float | None = None, ref_point: np.ndarray | float | list | None = None,
                    blank_policy: str = "skip", batch_size: int = 64,
                    device: torch.device | str = "cpu", engine: str = "ranx") -> FrontResult:
-    """NDCG@k per objective at every weight (ranx ``ndcg_burges`` conventions), the front and its hypervolume
-    (the ranker's forward passes on ``device``, where its weights are).
+    """NDCG@k per objective at every weight, the front and its hypervolume.
 
-    ``engine``: ``ranx`` (the default: the reported figures are computed by ranx's ``Qrels``/``Run``/``evaluate``,
-    see :func:`~ltr_hyperdpo.eval.metrics.ranx_ndcg_grid`) or ``kernel`` (the numba kernel, equal to ranx to 1e-12,
-    for searches over many weights); the front records which in ``extra["ndcg_engine"]``."""
+    The ranker scores ``ds`` once per weight (forward passes on ``device``, where its weights are); NDCG follows the
+    stated conventions (gain 2^y − 1, discount 1/log2(i + 1), ties broken by document position); the reference
+    model's scores give the reference point of the report.
+
+    Parameters
+    ----------
+    ranker : Ranker
+        The conditioned ranker (``run.ranker``).
+    ds : RankingDataset
+        Labelled data, transformed with the run's state (``RankingDataset.load(path, state=run.state)``).
+    weights : numpy.ndarray
+        ``[points, objectives]`` preferences, each finite, >= 0 and not all 0.
+    ks : tuple of int, default (10, 5)
+        NDCG cut-offs; the first is the front's metric.
+    beta : float, optional
+        The temperature of a temperature-conditioned model (default: the training one).
+    ref_point : float, list or numpy.ndarray, optional
+        The hypervolume reference point: one value, or one per objective (default 0).
+    blank_policy : {"skip", "zero", "one"}, default "skip"
+        Queries with no relevant document: excluded from the mean, or counted as 0 or 1.
+    batch_size : int, default 64
+        Queries per forward pass.
+    device : torch.device or str, default "cpu"
+        Where the ranker's weights are.
+    engine : {"ranx", "kernel"}, default "ranx"
+        ``ranx`` computes the reported figures with ranx's ``Qrels``/``Run``/``evaluate``; ``kernel`` is the numba
+        kernel (equal to ranx to 1e-12), for searches over many weights. Recorded in ``extra["ndcg_engine"]``.
+
+    Returns
+    -------
+    FrontResult
+        Every metric at every weight, the non-dominated points, the hypervolume and the reference's figures.
+
+    Raises
+    ------
+    ValueError
+        ``weights`` is not a non-empty ``[points, objectives]`` array of valid preferences, or ``ref_point``,
+        ``blank_policy`` or ``engine`` is invalid (the message names the value).
+    """
     if engine not in ("ranx", "kernel"):
         raise ValueError(f"engine must be ranx or kernel, got {engine!r}")
     weights = np.asarray(weights, dtype=np.float32)

@@ -15,20 +15,92 @@ RESUME_HARMLESS_KEYS = ("progress", "threads")
 
 @dataclass(kw_only=True)
 class LLMConfig(Validated):
-    """Model, data, Hyper Prompt Tuning and training settings.
+    """Model, data, Hyper Prompt Tuning and training settings of an LLM run (validated when built, never mutated).
 
-    ``model`` is a Hugging Face directory, a GGUF file or a known model's name (``smollm2``; see
-    :mod:`ltr_hyperdpo.llm.gguf`). ``lora``, ``precision`` and ``dtype`` may be ``auto``; their rules are in
-    :mod:`ltr_hyperdpo.llm.plan`, and what they resolved to is written to the run's ``plan.json``.
-    ``grad_clip`` bounds the gradient norm of each optimizer group separately (the prompt network; the adapters):
-    the adapters' gradient, summed over hundreds of matrices, would otherwise dominate a joint norm and shrink the
-    prompt network's steps, which carry the steering. ``lora_lr``: the adapters' learning rate (``None``: ``lr``
-    times :data:`~ltr_hyperdpo.defaults.LLM_LORA_LR_SCALE`, recorded in ``plan.json``). ``gradient_checkpointing``
-    recomputes the decoder's activations in the backward pass (less memory, ~30 % more compute); off by default
-    because at the sequence lengths of preference data memory is not what limits a 135M model. ``group_by_length``
-    forms each epoch's batches from lists of similar length (among ~50 batches' worth of lists at a time, then the
-    batches shuffled), so less of every forward pass is padding. ``chat_template``: how a plain-text prompt is
-    rendered (see :attr:`ltr_hyperdpo.llm.tokenize.TextTokenizer.templates_text`).
+    ``lora``, ``precision`` and ``dtype`` may be ``auto``: their rules, with the reasons, are in
+    ``ltr_hyperdpo.llm.plan``, and what they resolved to is written to the run's ``plan.json``.
+
+    Parameters
+    ----------
+    model : str
+        A Hugging Face model directory, a GGUF file (or a directory holding one), or a known model's name
+        (``smollm2``; see ``ltr_hyperdpo.llm.gguf``).
+    tokenizer : str, optional
+        A tokenizer directory or SentencePiece ``*.model`` (default: the model's).
+    data : str
+        The preference lists (the list format, or another format with ``source``).
+    source : str, default "jsonl"
+        ``jsonl`` or a converter name (see `CONVERTERS`).
+    heldout : str, optional
+        A file of held-out lists (default: a seeded ``heldout_fraction`` of ``data``).
+    heldout_fraction : float, default 0.2
+        Share of the lists held out when no ``heldout`` file is given.
+    max_train_lists : int, optional
+        Train on at most this many lists.
+    list_size : int, default 4
+        Responses per training list (drawn from each prompt's candidates).
+    max_prompt_tokens : int, default 64
+        Prompts are cut to this many tokens from their start (counted and warned about).
+    max_length : int, optional
+        Sequence length limit (default: the model's context); responses are cut to it.
+    n_prompts : int, default 4
+        Soft-prompt embeddings the hyper network produces from (w, β).
+    prompt_hidden : int, default 64
+        Hidden width of the hyper network.
+    temperature_conditioned : bool, default False
+        β is also an input of the hyper network (sampled log-uniformly in ``beta_range``).
+    beta : float, default 0.1
+        The DPO temperature β.
+    beta_range : list of float, default [0.05, 0.5]
+        β's range for a temperature-conditioned model.
+    alpha : float, default 0.3
+        Dirichlet concentration of the sampled weights.
+    lr : float, default 3e-3
+        Learning rate of the hyper network.
+    lora_lr : float, optional
+        The adapters' learning rate (default ``lr`` × ``defaults.LLM_LORA_LR_SCALE``, recorded in ``plan.json``).
+    weight_decay : float, default 0.0
+        AdamW weight decay.
+    epochs : int, default 1
+        Passes over the training lists.
+    batch_lists : int, default 2
+        Lists per forward pass.
+    grad_accum : int, default 4
+        Forward passes per optimizer step.
+    grad_clip : float, default 1.0
+        Bound on the gradient norm of each optimizer group separately (the prompt network; the adapters): the
+        adapters' gradient, summed over hundreds of matrices, would otherwise dominate a joint norm and shrink the
+        prompt network's steps, which carry the steering. 0 disables clipping.
+    lora : dict, "auto" or None, default "auto"
+        LoRA adapters beside the prompts: ``auto`` (rank 8 on ``q_proj``/``v_proj`` for models of 50M parameters or
+        more), a peft config mapping such as ``{r: 4}``, or ``None``.
+    gradient_checkpointing : bool, default False
+        Recompute the decoder's activations in the backward pass (less memory, ~30 % more compute); off because at the
+        sequence lengths of preference data memory does not limit a 135M model.
+    group_by_length : bool, default True
+        Form each epoch's batches from lists of similar length (among ~50 batches' worth at a time, then the batches
+        shuffled), so less of every forward pass is padding.
+    seed : int, default 0
+        Seeds the run.
+    device : str, default "auto"
+        ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    dtype : {"auto", "float32", "bfloat16", "float16"}, default "auto"
+        The base model's weights' dtype.
+    precision : {"auto", "fp32", "bf16"}, default "auto"
+        bf16 autocast where the device computes bf16 natively (``auto``), or as given.
+    chat_template : {"auto", "on", "off"}, default "auto"
+        Whether a plain-text prompt is sent as one user turn through the model's chat template (``auto``: when the
+        model has one).
+    eval_grid : int, default 5
+        Points per simplex edge of the weight grid of the final front.
+    eval_max_lists : int, optional
+        Held-out lists in the final front (default 100).
+    eval_list_size : int, optional
+        Responses per held-out list in the final front (default 8).
+    threads : int, optional
+        torch's intra-op threads.
+    progress : bool, default True
+        Progress bars on stderr.
     """
 
     model: str = ""
@@ -69,6 +141,13 @@ class LLMConfig(Validated):
     progress: bool = True
 
     def check(self) -> None:
+        """Cross-key checks run when the config is built.
+
+        Raises
+        ------
+        ConfigError
+            ``device`` is malformed, or ``beta_range`` is not [low, high] with low <= high.
+        """
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise FieldError("device", f"expected auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.beta_range[0] > self.beta_range[1]:
@@ -76,13 +155,52 @@ class LLMConfig(Validated):
 
     @classmethod
     def from_dict(cls, d: dict) -> LLMConfig:
-        """Build and validate from a mapping."""
+        """Build and validate from a mapping.
+
+        Parameters
+        ----------
+        d : dict
+            Keys as in the class parameters.
+
+        Returns
+        -------
+        LLMConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a bad value (the message names the key).
+        """
         return from_dict(cls, d)
 
     @classmethod
     def load(cls, path: str | Path) -> LLMConfig:
-        """Read and validate a JSON or YAML LLM config."""
+        """Read and validate a JSON or YAML LLM config.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+
+        Returns
+        -------
+        LLMConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            The file cannot be read or a value is invalid (the message names the file and key).
+        """
         return cls.from_dict(load_config_file(path))
 
     def to_dict(self) -> dict:
+        """The config as a plain mapping (what ``config.json`` holds).
+
+        Returns
+        -------
+        dict
+            Every key, defaults included.
+        """
         return to_dict(self)

@@ -243,10 +243,34 @@ CONVERTERS: dict[str, Callable[..., PreferenceLists]] = {
     "alpacaeval": convert_alpacaeval, "oasst": convert_oasst, "hh_rlhf": convert_hh_rlhf, "trl": convert_trl,
     "long": convert_long,
 }
+"""Converter name -> function ``(path, **options) -> PreferenceLists``: ``alpacaeval`` (``preference``, ``brevity`` =
+−characters), ``oasst`` (``human_rank`` = −rank), ``hh_rlhf`` (``harmless``, lists of 2), ``trl`` (trl preference rows,
+standard or conversational: lists of 2, ``preference``), ``long`` (one response a row with numeric attribute columns,
+HelpSteer style)."""
 
 
 def load_preferences(path: str | os.PathLike, source: str = "jsonl", **options: Any) -> PreferenceLists:
-    """Read the list format (``source='jsonl'``) or convert another format (see the module table)."""
+    """Read the list format, or convert another format with one of `CONVERTERS`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (JSON lines, a JSON array or Parquet for converters; gzip is read transparently).
+    source : str, default "jsonl"
+        ``jsonl`` (the list format) or a converter: ``alpacaeval``, ``oasst``, ``hh_rlhf``, ``trl``, ``long``.
+    **options : Any
+        The converter's options (``long``: ``objectives``, ``group_by``, ...).
+
+    Returns
+    -------
+    PreferenceLists
+        The lists.
+
+    Raises
+    ------
+    PreferenceFormatError
+        An unknown source, or a file the converter finds nothing of its format in (the message names file and line).
+    """
     if source == "jsonl":
         return read_lists(path)
     if source not in CONVERTERS:

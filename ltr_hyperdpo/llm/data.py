@@ -52,7 +52,17 @@ def check_prompt(value: Any, where: str) -> Prompt:
 
 @dataclass
 class PreferenceLists:
-    """Prompts with their candidate responses and per-objective scores (higher is better)."""
+    """Prompts with their candidate responses and per-objective scores (higher is better).
+
+    Parameters
+    ----------
+    prompts : list
+        One prompt per list: a string, or a conversation (a list of ``{"role", "content"}`` messages).
+    responses : list of list of str
+        The candidate responses of each prompt (at least 2).
+    scores : dict
+        Objective name -> one ``[responses]`` float array per list.
+    """
 
     prompts: list[Prompt]
     responses: list[list[str]]
@@ -60,31 +70,73 @@ class PreferenceLists:
 
     @property
     def objectives(self) -> list[str]:
+        """The objectives' names, in the order of ``w``."""
         return list(self.scores)
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def score_matrix(self, i: int) -> np.ndarray:
-        """``[responses, objectives]`` scores of list i."""
+        """Scores of list i.
+
+        Parameters
+        ----------
+        i : int
+            The list.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``[responses, objectives]``.
+        """
         return np.stack([self.scores[o][i] for o in self.objectives], axis=1)
 
     def subset(self, idx: Any) -> PreferenceLists:
-        """The lists at the given indices."""
+        """The lists at the given indices.
+
+        Parameters
+        ----------
+        idx : sequence of int
+            List indices, in the order wanted.
+
+        Returns
+        -------
+        PreferenceLists
+            The subset.
+        """
         idx = list(idx)
         return PreferenceLists([self.prompts[i] for i in idx], [self.responses[i] for i in idx],
                                {o: [v[i] for i in idx] for o, v in self.scores.items()})
 
     def split(self, fraction: float, seed: int = 0) -> tuple[PreferenceLists, PreferenceLists]:
-        """(train, held-out) split by prompt."""
+        """A seeded (train, held-out) split by prompt.
+
+        Parameters
+        ----------
+        fraction : float
+            The held-out share of the lists.
+        seed : int, default 0
+            Seed of the split.
+
+        Returns
+        -------
+        tuple of PreferenceLists
+            (train, held-out), each in the original order.
+        """
         perm = np.random.default_rng(seed).permutation(len(self))
         n = int(round(len(self) * (1 - fraction)))
         return self.subset(np.sort(perm[:n])), self.subset(np.sort(perm[n:]))
 
     # Arrow -------------------------------------------------------------------------------------------------
     def to_table(self) -> pa.Table:
-        """Columns ``prompt`` (text; a conversation as JSON with ``prompt_is_chat`` true), ``responses``,
-        ``score:NAME`` per objective."""
+        """The lists as an Arrow table.
+
+        Returns
+        -------
+        pyarrow.Table
+            Columns ``prompt`` (text; a conversation as JSON with ``prompt_is_chat`` true), ``responses`` and
+            ``score:NAME`` per objective.
+        """
         is_chat = [not isinstance(p, str) for p in self.prompts]
         cols = {"prompt": pa.array([p if isinstance(p, str) else json.dumps(p) for p in self.prompts], pa.string()),
                 "prompt_is_chat": pa.array(is_chat, pa.bool_()),
@@ -95,6 +147,18 @@ class PreferenceLists:
 
     @classmethod
     def from_table(cls, t: pa.Table) -> PreferenceLists:
+        """Rebuild from a table written by `to_table`.
+
+        Parameters
+        ----------
+        t : pyarrow.Table
+            The table.
+
+        Returns
+        -------
+        PreferenceLists
+            The lists.
+        """
         scores = {c[len("score:"):]: [np.asarray(x, dtype=np.float64) for x in t.column(c).to_pylist()]
                   for c in t.column_names if c.startswith("score:")}
         raw = t.column("prompt").to_pylist()
@@ -103,7 +167,13 @@ class PreferenceLists:
         return cls(prompts, t.column("responses").to_pylist(), scores)
 
     def save(self, path: str | os.PathLike) -> None:
-        """``.jsonl`` (the documented format) or ``.parquet``/``.arrow``; written atomically."""
+        """Write ``.jsonl`` (the documented format) or ``.parquet``/``.arrow``, atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; the extension picks the format.
+        """
         path = Path(path)
         if path.suffix in (".parquet", ".arrow", ".ipc", ".feather"):
             write_table(path, self.to_table())
@@ -122,7 +192,24 @@ def open_text(path: Path) -> IO[str]:
 
 
 def read_lists(path: str | os.PathLike) -> PreferenceLists:
-    """Read the list format (JSONL, or a saved Parquet/Arrow table), validating every line."""
+    """Read the list format (JSONL, gzip or not, or a saved Parquet/Arrow table), validating every line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    PreferenceLists
+        The lists.
+
+    Raises
+    ------
+    PreferenceFormatError
+        A malformed line: bad JSON, a missing key, fewer than 2 responses, a missing or non-finite score (the
+        message names file and line).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")

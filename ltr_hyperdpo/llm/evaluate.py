@@ -70,8 +70,48 @@ def evaluate_llm_front(model: HyperPromptLM, enc: Encoder, held: PreferenceLists
                        beta: float = 0.1, max_lists: int | None = 100, list_size: int | None = 8,
                        ref_point=None, seed: int = 0, eval_beta: float | None = None,
                        ref_cache: RefLogprobCache | None = None) -> FrontResult:
-    """Front over ``grid`` weights on held-out lists; the metrics are described in the module doc (reference
-    log-probs from ``ref_cache`` when given)."""
+    """The implicit-reward front over a grid of weights on held-out lists.
+
+    Per objective and weight: pairwise accuracy of the implicit reward β(log π − log π_ref) (the front's metric) and
+    NDCG@10 against within-list grades (see the module doc); the reference's reward is 0 (accuracy 1/2).
+
+    Parameters
+    ----------
+    model : HyperPromptLM
+        The trained model (from `load_llm_run`).
+    enc : Encoder
+        Its encoder.
+    held : PreferenceLists
+        Held-out lists.
+    dev : torch.device
+        Where the model is.
+    grid : int, default 5
+        Points per simplex edge of the weight grid.
+    beta : float, default 0.1
+        The training β.
+    max_lists : int, optional
+        Evaluate the first ``max_lists`` lists (default 100; ``None``: all).
+    list_size : int, optional
+        Responses per list, drawn seeded (default 8; ``None``: all).
+    ref_point : float or list, optional
+        The hypervolume reference point (default 0).
+    seed : int, default 0
+        Seed of the response draw.
+    eval_beta : float, optional
+        Evaluate at this β (temperature-conditioned models).
+    ref_cache : RefLogprobCache, optional
+        Cached reference log-probabilities (the run's).
+
+    Returns
+    -------
+    FrontResult
+        ``pairwise_accuracy`` and ``ndcg@10`` per weight and objective, the front and its hypervolume.
+
+    Raises
+    ------
+    ValueError
+        ``ref_point`` has the wrong length or a non-finite value.
+    """
     K = len(held.objectives)
     W = weight_grid(K, grid)
     lists, picks = select(held, max_lists, list_size, seed)

@@ -149,6 +149,22 @@ def epoch_lists(train: PreferenceLists, cfg: LLMConfig, epoch: int) -> Callable[
 
 @dataclass
 class LLMRunResult:
+    """What an LLM run produced.
+
+    Parameters
+    ----------
+    run_dir : str
+        The run directory (``config.json``, ``plan.json``, ``prompt_model.pt``, ``log.jsonl``, the reference cache).
+    train_seconds : float
+        Wall time of the training.
+    steps : int
+        Optimizer steps taken.
+    history : list of dict
+        One record per logged step and epoch, as in ``log.jsonl``.
+    truncation : dict, optional
+        Sequences encoded, and how many had their response cut to the context or their prompt to
+        ``max_prompt_tokens``.
+    """
     run_dir: str
     train_seconds: float
     steps: int
@@ -159,7 +175,36 @@ class LLMRunResult:
 
 def llm_train(cfg: LLMConfig, run_dir: str | Path, *, resume: bool = False,
               on_epoch: Callable[[str, dict], None] | None = None) -> LLMRunResult:
-    """Train the prompt network (and adapters) with PL-DPO over response lists; returns an :class:`LLMRunResult`."""
+    """Train the prompt network (and LoRA adapters) with the PL-DPO loss over response lists.
+
+    The base model stays frozen; the reference is the base model without prompts or adapters, its log-probabilities
+    cached on disk in the run directory. What ``auto`` settings resolved to is written to ``RUN/plan.json``.
+
+    Parameters
+    ----------
+    cfg : LLMConfig
+        The run's configuration.
+    run_dir : str or pathlib.Path
+        A new or empty directory, or (with ``resume``) an interrupted run of the same config.
+    resume : bool, default False
+        Continue from the last checkpoint.
+    on_epoch : callable, optional
+        ``on_epoch(stage, record)`` after every epoch.
+
+    Returns
+    -------
+    LLMRunResult
+        Paths, timings, steps, the history and the truncation counts.
+
+    Raises
+    ------
+    ConfigError
+        The model cannot be found or loaded, or a setting is invalid for it.
+    PreferenceFormatError
+        The data file is malformed (the message names file and line).
+    UserError
+        The run directory is in use or holds another run, or a resume does not match it.
+    """
     run_dir = Path(run_dir)
     created = not run_dir.exists()
     claimed: list[bool] = []
@@ -266,8 +311,23 @@ def llm_run_plan(run_dir: str | Path) -> LLMPlan | None:
 
 
 def load_llm_run(run_dir: str | Path) -> tuple[HyperPromptLM, Encoder, LLMConfig, list[str], torch.device]:
-    """(model with trained prompts, encoder, config, objective names, device) of a finished run; the adapters are
-    the ones its ``plan.json`` records (not re-resolved: the rule may have changed since)."""
+    """Load a finished LLM run: the model with its trained prompts (and the adapters its ``plan.json`` records).
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        The run directory.
+
+    Returns
+    -------
+    tuple
+        (``HyperPromptLM`` model in eval mode, ``Encoder``, ``LLMConfig``, objective names, ``torch.device``).
+
+    Raises
+    ------
+    UserError
+        The directory holds no finished run (``RunDirError``), or a file in it is damaged.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "prompt_model.pt").exists():
         raise RunDirError(f"{run_dir}: no prompt_model.pt (is the run finished?)")

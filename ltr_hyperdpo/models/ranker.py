@@ -48,15 +48,64 @@ class Ranker(Protocol):
 
     def score(self, x: torch.Tensor, mask: torch.Tensor | None, w: WeightsLike | None, beta: float | None = None,
               *, reference_scores: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores ``[batch, list]``; padded items (mask False) score 0."""
+        """Scores of every list at preference ``w``; padded items (mask False) score 0.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``[batch, list, features]`` model inputs.
+        mask : torch.Tensor or None
+            ``[batch, list]`` bool, True = real item; ``None``: every item is real.
+        w : torch.Tensor, numpy.ndarray or sequence of float
+            ``[objectives]``, ``[batch, objectives]``, or ``[batch, m, objectives]`` for m weights per list.
+        beta : float, optional
+            The temperature (default: the training one).
+        reference_scores : torch.Tensor, optional
+            ``[batch, list]`` the reference model's scores when already computed (a conditioned policy adds its
+            implicit reward to them).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, list]``, or ``[batch, m, list]`` for ``[batch, m, objectives]`` weights.
+
+        Raises
+        ------
+        ValueError
+            ``w`` does not have one value per objective.
+        """
         ...
 
     def reference_score(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The frozen reference model's scores ``[batch, list]``."""
+        """The frozen reference model's scores.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``[batch, list, features]`` model inputs.
+        mask : torch.Tensor, optional
+            ``[batch, list]`` bool, True = real item.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, list]``.
+        """
         ...
 
     def to(self, device: torch.device | str) -> Ranker:
-        """Every model of the ranker on ``device`` (inputs must then be there too); returns the ranker."""
+        """Move every model of the ranker to ``device`` (inputs must then be there too).
+
+        Parameters
+        ----------
+        device : torch.device or str
+            The device.
+
+        Returns
+        -------
+        Ranker
+            The ranker itself.
+        """
         ...
 
 

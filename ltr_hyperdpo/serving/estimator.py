@@ -90,7 +90,56 @@ def _queries(n: int, group: Any = None, qid: Any = None) -> np.ndarray:
 
 
 class MultiObjectiveRanker(BaseEstimator):
-    """One model for every trade-off between K ranking objectives; pick ``w`` at ``predict`` time."""
+    """One model for every trade-off between K ranking objectives (a scikit-learn estimator); pick ``w`` at predict.
+
+    In the style of LightGBM's ``LGBMRanker``: ``fit(X, Y, group=...)`` with ``Y`` ``[n, K]`` (the first column the main
+    relevance grade), ``predict(X, group=..., w=...)``. The defaults are the run config's (``ltr_hyperdpo.defaults``),
+    each with its rule there. Fitted attributes: ``run_`` (a `Run`), ``n_features_in_``, ``n_objectives_``,
+    ``objective_names_``, ``w_`` (the serving weight: the main objective alone), ``evals_result_`` (every validation
+    figure per epoch), ``best_iteration_`` (the epoch whose weights were kept), ``feature_importances_`` (the main
+    objective's NDCG@10 drop when a feature is shuffled within queries, at ``w_``, on the validation part).
+
+    Parameters
+    ----------
+    method : str, default "hyperdpo"
+        The method (``hyperdpo``, ``dpo_ls``, ``dpo_soup``, ``modpo``, ``cosmos``, ...).
+    kind : {"mlp", "transformer"}, default "mlp"
+        The scorer.
+    hidden : tuple of int, default (256, 128)
+        Hidden widths of the MLP.
+    dropout : float, default 0.1
+        Dropout of the scorer.
+    conditioning : str, default "auto"
+        How ``w`` enters the model (FiLM for MLPs, hyper prompts for transformers under ``auto``).
+    epochs : int, default 20
+        Epochs of the method's stage.
+    reference_epochs : int, default 20
+        Epochs of the reference stage.
+    lr : float, default 1e-3
+        Learning rate of the method's stage.
+    reference_lr : float, default 1e-3
+        Learning rate of the reference stage.
+    reference_loss : str, default "listnet"
+        The reference model's listwise loss.
+    alpha : float, default 0.3
+        Dirichlet concentration of the sampled weights (one-model methods only; not passed to a method without it).
+    beta : float, default 1.0
+        DPO temperature β.
+    batch_size : int, default 32
+        Queries per training batch.
+    slate_length : int, default 120
+        Documents per training list (longer lists are sampled).
+    objective_names : tuple of str, optional
+        Names of ``Y``'s columns (default ``relevance``, ``objective_1``, ...).
+    normalize : bool, default True
+        Fit a feature normaliser on the training part.
+    vali_fraction : float, default 0.15
+        Share of queries held out for validation when no ``eval_set`` is given.
+    seed : int, default 0
+        Seeds the run.
+    work_dir : str, optional
+        Where the run directory is written (default: a temporary directory removed with the estimator).
+    """
 
     def __init__(self, method: str = "hyperdpo", kind: str = "mlp", hidden: tuple[int, ...] = defaults.HIDDEN,
                  dropout: float = defaults.DROPOUT, conditioning: str = "auto", epochs: int = defaults.EPOCHS,
@@ -100,8 +149,6 @@ class MultiObjectiveRanker(BaseEstimator):
                  slate_length: int = defaults.SLATE_LENGTH, objective_names: tuple[str, ...] | None = None,
                  normalize: bool = True, vali_fraction: float = defaults.VALI_FRACTION, seed: int = defaults.SEED,
                  work_dir: str | None = None):
-        """Defaults are the run config's (:mod:`ltr_hyperdpo.defaults`); ``alpha`` applies to the one-model methods
-        (``hyperdpo``, ``cosmos``) and is not passed to a method without it."""
         self.method = method
         self.kind = kind
         self.hidden = hidden
@@ -167,7 +214,37 @@ class MultiObjectiveRanker(BaseEstimator):
     # learning --------------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, group: Any = None, qid: Any = None, eval_set: list | None = None,
             eval_group: list | None = None, eval_qid: list | None = None) -> MultiObjectiveRanker:
-        """Train the reference and the one-shot model on ``X [n, F]`` (dense or sparse), ``Y [n]`` or ``[n, K]``."""
+        """Train the reference and the one-shot model.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            ``[n, F]`` features (sparse is densified).
+        Y : array-like
+            ``[n]`` or ``[n, K]`` graded labels; column 0 is the main relevance, the others the auxiliary objectives.
+        group : array-like, optional
+            Query sizes in row order (LightGBM's ``group``).
+        qid : array-like, optional
+            ``[n]`` query id per row (contiguous), instead of ``group``.
+        eval_set : list, optional
+            ``[(X_val, Y_val)]`` validation data (default: a seeded ``vali_fraction`` of the queries).
+        eval_group : list, optional
+            ``[group_val]`` for ``eval_set``.
+        eval_qid : list, optional
+            ``[qid_val]`` for ``eval_set``.
+
+        Returns
+        -------
+        MultiObjectiveRanker
+            The fitted estimator.
+
+        Raises
+        ------
+        DataError
+            ``Y`` missing, rows disagreeing, NaN/inf (naming row, query and feature), or too few queries to hold out.
+        ConfigError
+            A parameter is invalid (the message names it).
+        """
         if Y is None:
             raise DataError("MultiObjectiveRanker requires y to be passed, but the target y is None (graded labels, "
                             "[n] or [n, K])")
@@ -268,8 +345,36 @@ class MultiObjectiveRanker(BaseEstimator):
     # prediction ------------------------------------------------------------------------------------------------
     def predict(self, X: Any, group: Any = None, qid: Any = None, w: Any = None,
                 beta: float | None = None) -> np.ndarray:
-        """Scores ``[n]`` at preference ``w`` (default: the main objective alone). Without ``group``/``qid`` each row
-        is its own list (fine for the per-document MLP; the transformer scores lists, so pass the queries)."""
+        """Scores at preference ``w``.
+
+        Without ``group``/``qid`` each row is its own list: fine for the per-document MLP; a transformer scores lists,
+        so pass the queries.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            ``[n, n_features_in_]`` features.
+        group : array-like, optional
+            Query sizes in row order.
+        qid : array-like, optional
+            ``[n]`` query id per row.
+        w : array-like, optional
+            The preference, one weight per objective (default ``w_``: the main objective alone).
+        beta : float, optional
+            The temperature of a temperature-conditioned model.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``[n]`` scores, in row order.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The estimator is not fitted.
+        ValueError
+            ``X`` has the wrong width (naming ``n_features_in_``), NaN/inf, or ``w`` is invalid.
+        """
         if not hasattr(self, "run_"):
             raise NotFitted("this MultiObjectiveRanker is not fitted: call fit (or load) first")
         x = check_features(X, self.n_features_in_)
@@ -281,8 +386,35 @@ class MultiObjectiveRanker(BaseEstimator):
         return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta, qid=q)
 
     def score(self, X: Any, y: Any, group: Any = None, qid: Any = None, w: Any = None, k: int = 10) -> float:
-        """Mean NDCG@k of the main objective (``y``'s first column, or ``y`` itself) at ``w`` (default: the serving
-        weight ``w_``), over queries with a relevant document (gain 2^y − 1, ties by position)."""
+        """Mean NDCG@k of the main objective at ``w``, over queries with a relevant document.
+
+        Gain 2^y − 1, discount 1/log2(i + 1), ties broken by position.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            ``[n, n_features_in_]`` features.
+        y : array-like
+            ``[n]`` main relevance grades, or ``[n, K]`` (the first column is used).
+        group : array-like, optional
+            Query sizes in row order (default: each row its own query, as in `predict`).
+        qid : array-like, optional
+            ``[n]`` query id per row.
+        w : array-like, optional
+            The preference (default ``w_``).
+        k : int, default 10
+            The cut-off.
+
+        Returns
+        -------
+        float
+            Mean NDCG@k.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The estimator is not fitted.
+        """
         if not hasattr(self, "run_"):
             raise NotFitted("this MultiObjectiveRanker is not fitted: call fit (or load) first")
         x = check_features(X, self.n_features_in_)
@@ -302,7 +434,25 @@ class MultiObjectiveRanker(BaseEstimator):
 
     # persistence -----------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
-        """Copy the fitted run directory to ``path`` (an ordinary run directory)."""
+        """Copy the fitted run directory to ``path``: an ordinary run directory (``ltr-hyperdpo predict`` serves it).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A new directory.
+
+        Returns
+        -------
+        str
+            The directory written.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The estimator is not fitted.
+        ConfigError
+            ``path`` exists.
+        """
         if not hasattr(self, "run_dir_"):
             raise NotFitted("nothing to save: the estimator is not fitted")
         dest = Path(path)
@@ -313,7 +463,18 @@ class MultiObjectiveRanker(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiObjectiveRanker:
-        """An estimator from a directory written by :meth:`save`."""
+        """An estimator from a directory written by `save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory.
+
+        Returns
+        -------
+        MultiObjectiveRanker
+            The fitted estimator.
+        """
         meta = read_structured_file(Path(path) / ESTIMATOR_FILE)
         params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         est = cls(**params)

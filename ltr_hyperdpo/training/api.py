@@ -46,7 +46,37 @@ DATA_CACHE = "data_cache"
 
 @dataclass(kw_only=True)
 class RunResult:
-    """What a run produced: paths, the validation figures, timings, and the test front when a test split is set."""
+    """What a run produced: paths, the validation figures, timings, and the test front when a test split is set.
+
+    Parameters
+    ----------
+    run_dir : str
+        The run directory.
+    method : str
+        The method that was trained (``hyperdpo``, ``dpo_ls``, ...).
+    reference_path : str
+        The reference model's weights (``reference.pt``).
+    config_path : str
+        ``config.json``: the config as given.
+    plan_path : str
+        ``plan.json``: what the run resolved from the config and trained with.
+    best_val_reference : float
+        The reference model's best validation NDCG of the main objective.
+    best_val_hypervolume : float
+        The method's best validation hypervolume (over the validation grid of weights).
+    train_seconds : float
+        Wall time of the whole run.
+    reference_seconds : float
+        Wall time of the reference stage.
+    method_seconds : float
+        Wall time of the method's stage(s).
+    method_cpu_seconds : float
+        CPU time of the method's stage(s) (user + system).
+    history : list of dict
+        One record per epoch and stage, as in ``log.jsonl``.
+    front : dict or None
+        The test front (``FrontResult.to_dict()``) when the config has a test split.
+    """
 
     run_dir: str
     method: str
@@ -68,6 +98,13 @@ class RunResult:
         return str(Path(self.run_dir) / "model.pt")
 
     def to_dict(self) -> dict:
+        """The result as a JSON-ready mapping (what ``ltr-hyperdpo train`` prints).
+
+        Returns
+        -------
+        dict
+            Every field by name.
+        """
         return dict(self.__dict__)
 
 
@@ -136,16 +173,46 @@ def _cpu() -> float:
 
 def train(cfg: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, splits: Splits | None = None,
           on_epoch: Callable[[str, dict], None] | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
-    """Run both stages into ``run_dir`` (held under a lock); with ``resume`` continue to the same result.
+    """Train a run: the reference stage, then the method (HyperDPO by default), into ``run_dir``.
 
-    ``cfg`` is not modified; what the run trains is ``resolve(cfg, data)``, written as ``RUN/plan.json``.
-    ``splits`` (train, vali, test) skips loading the data (benchmarks reuse loaded splits).
+    The directory is held under a lock for the whole run. ``cfg`` is not modified; what the run trains is
+    ``resolve(cfg, data)``, written as ``RUN/plan.json`` beside ``config.json``, the models, ``log.jsonl``, the
+    checkpoints and, when a test split is set, the test front (``front/``).
 
-    ``callbacks``: :class:`~ltr_hyperdpo.runs.callbacks.Callback` objects added to every stage's loop (reference,
-    the method's model or each member), beside the built-in ones (early stopping, progress, log, checkpoints, memory
-    release); each event gets a :class:`~ltr_hyperdpo.runs.callbacks.CallbackEnv` (``env.stage.name``,
-    ``env.record``, ``env.state.done = True`` stops the stage). ``on_epoch(stage, record)`` is the short form of a
-    callback called after every epoch, once its checkpoint is written.
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration (the user's intent, validated when it was built).
+    run_dir : str or os.PathLike
+        The run directory: new, empty, or (with ``resume``) an interrupted run of the same config and data.
+    resume : bool, default False
+        Continue an interrupted run from its last checkpoint; the result equals an uninterrupted run's.
+    splits : tuple of RankingDataset, optional
+        Already loaded (train, vali, test) splits; skips loading the data (benchmarks reuse loaded splits).
+    on_epoch : callable, optional
+        ``on_epoch(stage, record)``, called after every epoch once its checkpoint is written (the short form of a
+        callback).
+    callbacks : sequence of Callback, default ()
+        ``ltr_hyperdpo.runs.callbacks.Callback`` objects added to every stage's loop (reference, the method's model
+        or each member) beside the built-in ones (early stopping, progress, log, checkpoints, memory release); each
+        event gets a ``CallbackEnv`` (``env.stage.name``, ``env.record``; ``env.state.done = True`` stops the
+        stage).
+
+    Returns
+    -------
+    RunResult
+        Paths, validation figures, timings and, when a test split is set, the test front.
+
+    Raises
+    ------
+    ConfigError
+        A setting cannot be resolved against the data (e.g. a method parameter out of range for K objectives).
+    DataError
+        A split cannot be read or does not match the training split (features, objectives).
+    UserError
+        The run directory is in use or holds another run (``RunDirError``), a resume does not match the run
+        (config, data fingerprints), a checkpoint is damaged, or the loss diverged (the last good checkpoint is
+        kept).
     """
     run_dir = Path(run_dir)
     device = resolve_device(cfg.device)

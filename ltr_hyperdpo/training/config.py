@@ -157,7 +157,42 @@ class LoggingConfig(Validated):
 
 @dataclass(kw_only=True)
 class RunConfig(Validated):
-    """A whole run: data, model, the two stages, the method, evaluation (the user's intent)."""
+    """A whole run: data, model, the two stages, the method and the evaluation (the user's intent).
+
+    Built from a mapping (`from_dict`) or a JSON/YAML file (`load`), validated when built (an unknown key or a bad value
+    is a `ConfigError` naming its dotted key) and never mutated: what a run resolves from it (every ``auto``) is its
+    plan, written as ``RUN/plan.json``. Every section and key, with its default and the rule behind it, is listed in the
+    README's "Training and the front".
+
+    Parameters
+    ----------
+    data : DataConfig
+        ``train``/``vali``/``test`` files, ``objectives`` (a preset such as ``mq2008`` or a list of specs),
+        ``batch_size``, ``slate_length``, the validation split rule, caches.
+    model : ModelConfig
+        The scorer: ``kind`` (``mlp`` or ``transformer``), sizes, ``conditioning`` (FiLM, hyper prompts),
+        ``temperature_conditioned``.
+    reference : ReferenceConfig
+        The reference stage (the frozen π_ref): its loss, epochs, learning rate.
+    hyperdpo : HyperDPOConfig
+        The method's training stage: β, epochs, learning rate, early stopping.
+    eval : EvalConfig
+        Cut-offs ``ks``, the test grid of weights, the hypervolume reference point, ``blank_policy``.
+    method : MethodConfig
+        ``name`` (``hyperdpo``, ``dpo_ls``, ``dpo_soup``, ``modpo``, ...) and its ``params``.
+    logging : LoggingConfig
+        ``tensorboard`` and ``mlflow`` targets (may change on ``--resume``).
+    seed : int, default 0
+        Seeds every random choice of the run (data order, weights sampled, initialisation).
+    threads : int, optional
+        torch's intra-op threads (default: torch's choice).
+    progress : bool, default True
+        Progress bars on stderr.
+    device : str, default "auto"
+        ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``cuda:LOCAL_RANK`` under torchrun.
+    precision : {"fp32", "bf16", "fp16-amp"}, default "fp32"
+        Training precision (``fp16-amp`` needs CUDA).
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -173,6 +208,14 @@ class RunConfig(Validated):
     precision: Literal["fp32", "bf16", "fp16-amp"] = "fp32"
 
     def check(self) -> None:
+        """Cross-key checks run when the config is built (single keys are checked by their field's bounds).
+
+        Raises
+        ------
+        ConfigError
+            ``device`` is malformed, ``fp16-amp`` is asked on the CPU, or ``hyperdpo.beta`` lies outside the
+            ``hyperdpo.beta_range`` of a temperature-conditioned model.
+        """
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise FieldError("device", f"expected auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.precision == "fp16-amp" and self.device == "cpu":
@@ -186,16 +229,56 @@ class RunConfig(Validated):
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        """Build and validate a run config from a mapping (unknown keys and bad values name their key; older layouts
-        are upgraded with a warning, see :func:`upgrade`)."""
+        """Build and validate a run config from a mapping.
+
+        Older layouts are upgraded with a ``FutureWarning`` (see ``ltr_hyperdpo.training.config.upgrade``).
+
+        Parameters
+        ----------
+        d : dict
+            Sections by name, e.g. ``{"data": {"train": "train.parquet"}, "hyperdpo": {"epochs": 5}}``.
+
+        Returns
+        -------
+        RunConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key, a value of the wrong type or out of range (the message names the dotted key).
+        """
         return from_dict(cls, upgrade(d))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        """Read and validate a JSON or YAML run config (relative paths in it are relative to its folder)."""
+        """Read and validate a JSON or YAML run config; relative paths in it are relative to its folder.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+
+        Returns
+        -------
+        RunConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            The file cannot be read or parsed, or a value is invalid (the message names the file and key).
+        """
         return cls.from_dict(load_run_config_dict(path))
 
     def to_dict(self) -> dict:
+        """The config as a plain mapping (what ``config.json`` holds); ``RunConfig.from_dict`` reads it back equal.
+
+        Returns
+        -------
+        dict
+            Every section and key, defaults included.
+        """
         return to_dict(self)
 
 
