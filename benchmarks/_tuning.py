@@ -51,16 +51,17 @@ def apply(cfg: dict, chosen: dict[str, object]) -> dict:
 
 
 def tune_method(method: str, multi_run: bool, make_cfg: Callable[[int], dict], splits: tuple, work: Path,
-                n_trials: int, seed: int = 0) -> dict:
+                n_trials: int, seed: int = 0, fixed: dict | None = None) -> dict:
     """Run ``n_trials`` trials of ``method`` (``make_cfg(seed)``: its config at a seed); returns the chosen values
-    (by dotted key), the best validation hypervolume and every trial's value."""
+    (by dotted key), the best validation hypervolume and every trial's value. Keys in ``fixed`` (a variant's
+    settings, e.g. ``model.head_hidden`` of the equal-capacity one-shot model) are not searched."""
     tr, va, _ = splits
     epochs = int(make_cfg(0)["hyperdpo"]["epochs"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
 
     def objective(trial: optuna.Trial) -> float:
-        chosen = suggest(trial, method, multi_run, epochs)
+        chosen = {k: v for k, v in suggest(trial, method, multi_run, epochs).items() if k not in (fixed or {})}
         trial.set_user_attr("chosen", chosen)
         cfg = apply(make_cfg(TUNING_SEED_BASE + trial.number), chosen)
         res = train(RunConfig.from_dict(cfg), work / f"{method}_t{trial.number}", splits=(tr, va, None))

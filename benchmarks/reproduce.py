@@ -34,7 +34,7 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _claims import honest_targets, parameter_counts  # noqa: E402
+from _claims import VARIANTS, honest_targets, parameter_counts  # noqa: E402
 from _common import DEFAULT_DATA_ROOT, ROOT, peak_rss_bytes, reset_peak_rss  # noqa: E402
 from _tuning import apply as apply_tuned  # noqa: E402
 from _tuning import tune_method  # noqa: E402
@@ -54,8 +54,8 @@ from ltr_hyperdpo.serving import load_run  # noqa: E402
 from ltr_hyperdpo.training import DataSummary, RunConfig, load_run_splits, resolve, train  # noqa: E402
 from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 
-METHODS = list(method_names())
-LABELS = labels()
+METHODS = list(method_names()) + list(VARIANTS)
+LABELS = {**labels(), **{k: v[2] for k, v in VARIANTS.items()}}
 MAIN_TOLERANCE = 0.005  # main NDCG@10 at e_main may trail the reference's by at most this
 
 
@@ -365,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                 def cfg_for(m: str, s: int, ds: dict = ds, ref_dir: Path = ref_dir, k: int = splits[0].n_objectives
                             ) -> dict:
                     c = base_config(ds, a, s)
-                    c["method"] = m
-                    if m != "reference" and not get_method(m).multi_run:
+                    name, overrides, _ = VARIANTS.get(m, (m, {}, m))
+                    c["method"] = name
+                    apply_overrides(c, [f"{k}={v}" for k, v in overrides.items()])
+                    if m != "reference" and not get_method(name).multi_run:
                         c["hyperdpo"]["epochs"] = one_run_epochs(a, k)
                         c["hyperdpo"]["patience"] = a.patience or c["hyperdpo"]["epochs"]
                     if m != "reference":
@@ -375,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 for m in ["reference"] + [x for x in a.methods if x != "reference"]:
                     if m != "reference" and a.tune and m not in tuned.setdefault(dname, {}):
-                        tuned[dname][m] = tune_method(m, get_method(m).multi_run, lambda s, m=m: cfg_for(m, s),
-                                                      splits, work / "tune", a.tune, seed=a.tune_seed)
+                        base_m, fixed, _ = VARIANTS.get(m, (m, {}, m))
+                        tuned[dname][m] = tune_method(base_m, get_method(base_m).multi_run,
+                                                      lambda s, m=m: cfg_for(m, s), splits, work / "tune" / m, a.tune,
+                                                      seed=a.tune_seed, fixed=fixed)
                         print(f"[{time.perf_counter() - t0:6.0f}s] {dname} {m} tuned ({a.tune} trials): "
                               f"{tuned[dname][m]['chosen']}, validation HV {tuned[dname][m]['val_hypervolume']:.4g}",
                               file=sys.stderr)

@@ -180,10 +180,17 @@ def test_reproduce_gives_every_method_the_same_tuning_budget(tmp_path, capsys):
     reproduce = load_reproduce()
     out = tmp_path / "rep"
     assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "1", "--epochs", "1", "--ref-epochs", "1",
-                           "--ref-losses", "listnet", "--methods", "hyperdpo", "dpo_soup", "--synth-scale", "0.15",
-                           "--tune", "2", "--boot", "50", "--out", str(out)]) == 0
-    tuned = json.loads((out / "results.json").read_text())["targets"]["synth_conflict"]["tuned"]
-    assert set(tuned) == {"hyperdpo", "dpo_soup"}
+                           "--ref-losses", "listnet", "--methods", "hyperdpo", "hyperdpo_lean", "dpo_soup",
+                           "--synth-scale", "0.15", "--tune", "2", "--boot", "50", "--out", str(out)]) == 0
+    targets = json.loads((out / "results.json").read_text())["targets"]["synth_conflict"]
+    tuned = targets["tuned"]
+    assert set(tuned) == {"hyperdpo", "hyperdpo_lean", "dpo_soup"}
+    # the equal-capacity variant: its towers are not searched back in, and it is smaller than the default one-shot
+    assert "model.head_hidden" not in tuned["hyperdpo_lean"]["chosen"]
+    params = targets["claims"]["parameters"]
+    assert params["dpo_soup"]["model"] < params["hyperdpo_lean"]["model"] <= params["hyperdpo"]["model"]
+    assert targets["claims"]["hyperdpo_lean:dpo_soup"]["hv_dense"]["verdict"] in ("met", "tie", "missed")
+    assert "HyperDPO, linear heads (equal capacity)" in (out / "report.md").read_text()
     assert all(len(v["trials"]) == 2 for v in tuned.values())  # the same budget
     assert {"method.params.vertex_prob", "model.head_hidden"} <= set(tuned["hyperdpo"]["chosen"])
     assert set(tuned["dpo_soup"]["chosen"]) == {"hyperdpo.lr", "hyperdpo.epochs", "hyperdpo.beta"}
