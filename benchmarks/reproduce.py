@@ -107,10 +107,17 @@ def materialise(ds: dict, a: argparse.Namespace, seed: int, tmp: Path) -> dict:
     return {**{k: v for k, v in ds.items() if k != "synthetic"}, **paths}
 
 
+#: the scorer every method shares (``--scorer``): the MLP, or allRank's MQ2008 transformer (2 layers of width 64,
+#: d_ff 128) with its hyper prompts for the one-shot model
+SCORERS = {"mlp": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
+           "transformer": {"kind": "transformer", "d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 128,
+                           "dropout": 0.1}}
+
+
 def base_config(ds: dict, a: argparse.Namespace, seed: int) -> dict:
     data = {k: v for k, v in ds.items() if k != "batch_size"}
     cfg = {"data": {**data, "batch_size": ds["batch_size"], "slate_length": 120},
-           "model": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
+           "model": dict(SCORERS[a.scorer]),
            "reference": {"epochs": a.ref_epochs, "lr": 2e-3, "patience": 8},
            "hyperdpo": {"epochs": a.epochs, "lr": 2e-3, "beta": 0.5, "patience": a.patience or a.epochs},
            "eval": {"ks": [10, 5], "grid_method": "lattice"},
@@ -309,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ref-epochs", type=int, help="reference epochs")
     ap.add_argument("--ref-losses", nargs="*", help="single-objective losses for the main-objective bar")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--scorer", choices=sorted(SCORERS), default="mlp",
+                    help="the scorer every method trains: mlp [128, 64], or a 2-layer transformer (hyper prompts for "
+                         "the one-shot model; the equal-capacity variant hyperdpo_lean is an MLP variant and is "
+                         "left out)")
     ap.add_argument("--synth-scale", type=float, default=1.0,
                     help="scale the synthetic sets' query counts (the test suite's smoke run uses 0.2)")
     ap.add_argument("--synth-test-queries", type=int, default=600,
@@ -342,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "approxndcg", "neuralndcg"])
     if "hyperdpo" not in a.methods:
         a.methods = ["hyperdpo"] + a.methods
+    if a.scorer != "mlp":
+        a.methods = [m for m in a.methods if m not in VARIANTS]
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     results: dict = {}
@@ -415,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{a.one_run_epochs or f'{a.one_run_budget:g} x M x {a.epochs}'} epochs at most; "
               f"{stopping}; "
               f"reference epochs {a.ref_epochs}; every stage-2 training at lr 2e-3 and beta 0.5; "
-              f"MLP scorer [128, 64]; synthetic sets of 300/80/{a.synth_test_queries} train/vali/test queries "
+              f"scorer {SCORERS[a.scorer]}; synthetic sets of 300/80/{a.synth_test_queries} train/vali/test queries "
               f"(x {a.synth_scale:g}). Every method on the same dense test grid (K=2: 11 weights on the segment; K>=3: "
               f"the smallest simplex lattice with >= 50 weights); multi-run methods train M members (11 for K=2, the "
               f"lattice that fits 15 for K>=3) and answer a weight with the nearest member. NDCG@10 (ranx "

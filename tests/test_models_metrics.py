@@ -66,13 +66,15 @@ def test_hyper_prompts_start_as_an_exact_no_op_then_condition_the_transformer(dr
     x = torch.randn(2, 5, 6)
     m = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
     w1, w2 = torch.tensor([[1.0, 0, 0]] * 2), torch.tensor([[0, 0, 1.0]] * 2)
-    # the zero-initialised gate: exactly the reference, whatever w
+    # the prompts' zero-initialised values: exactly the reference, whatever w, with the gates open
     assert torch.equal(pol(x, m, w1), ref(x, m)) and torch.equal(pol(x, m, w2), ref(x, m))
+    assert torch.all(pol.prompt_net.gate == 1.0)
     pol.train()
     pol(x, m, w1).sum().backward()
-    assert pol.prompt_net.gate.grad.abs().sum() > 0  # the gate learns first, then the prompts through it
+    # the values learn from the first step (the gates and keys once the values leave zero)
+    assert pol.prompt_net.values.last_layer().weight.grad.abs().sum() > 0
     with torch.no_grad():
-        pol.prompt_net.gate.fill_(0.5)
+        pol.prompt_net.values.last_layer().bias.normal_()
     pol.eval()
     a, b = pol(x, m, w1), pol(x, m, w2)
     assert a.shape == (2, 5) and not torch.allclose(a, b)
@@ -80,6 +82,26 @@ def test_hyper_prompts_start_as_an_exact_no_op_then_condition_the_transformer(dr
     # the backbone is the reference's: same parameter names and shapes, plus only the prompt network
     extra = set(pol.state_dict()) - set(ref.state_dict())
     assert extra and all(k.startswith("prompt_net.") for k in extra)
+
+
+def test_the_older_hyper_prompt_layout_loads_and_starts_closed():
+    """A transformer saved before prompt values (no ``prompt_values`` in its config) is rebuilt as it was: values
+    projected by the layers, gates starting at 0 (the prompts get gradient only through an opening gate)."""
+    from ltr_hyperdpo.models.base import ScorerConfig
+
+    new = cfg("transformer", n_prompts=2)
+    saved = {k: v for k, v in new.to_dict().items() if k != "prompt_values"}
+    old = ScorerConfig.from_saved(saved)
+    assert old.prompt_values is False and ScorerConfig.from_saved(new.to_dict()).prompt_values is True
+    assert ScorerConfig.from_saved({k: v for k, v in cfg("mlp").to_dict().items()
+                                    if k != "prompt_values"}).prompt_values is True  # no effect on an MLP
+    torch.manual_seed(0)
+    pol = build_scorer(old, conditioned=True)
+    assert pol.prompt_net.values is None and torch.all(pol.prompt_net.gate == 0)
+    x, w = torch.randn(2, 4, 6), torch.tensor([[1.0, 0, 0]] * 2)
+    pol(x, None, w).sum().backward()
+    assert pol.prompt_net.gate.grad.abs().sum() > 0
+    assert pol.prompt_net.net.last_layer().weight.grad.abs().sum() == 0  # closed gates: no gradient to the prompts
 
 
 def test_temperature_conditioned_model_needs_beta_and_ranker_rescales():

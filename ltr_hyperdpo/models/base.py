@@ -124,8 +124,11 @@ class ScorerConfig(Validated):
     """A scorer's complete architecture, every value resolved (no ``auto``): what a scorer file and a run's
     ``plan.json`` record, and what the scorer modules are built from.
 
-    ``conditioned_layers`` 0 means every layer, ``head_hidden`` 0 linear heads. :meth:`from_saved` reads the files
-    written before these fields existed (the one legacy shim)."""
+    ``conditioned_layers`` 0 means every layer, ``head_hidden`` 0 linear heads. ``prompt_values`` (transformer):
+    hyper prompts carry their own zero-initialised value vectors and start with open gates, so the prompts learn from
+    the first step while a conditioned copy still starts as its reference (see :mod:`ltr_hyperdpo.models.transformer`
+    for the reason and the measurement). :meth:`from_saved` reads the files written before these fields existed (the
+    one legacy shim)."""
 
     kind: Literal["mlp", "transformer"] = "mlp"
     n_features: int = opt(0, ge=0)
@@ -145,6 +148,7 @@ class ScorerConfig(Validated):
     output_activation: str | None = None
     n_prompts: int = opt(4, ge=0)
     cond_hidden: int = opt(64, ge=1)
+    prompt_values: bool = True
     temperature_conditioned: bool = False
     freeze_backbone: bool = False
 
@@ -158,7 +162,7 @@ class ScorerConfig(Validated):
     def from_saved(cls, d: dict) -> ScorerConfig:
         """A scorer config from a file, older layouts included: ``ff_mult`` (now ``d_ff``), ``None`` for
         ``conditioned_layers`` / ``head_hidden`` (every layer, linear heads), ``film`` / ``auto`` on a transformer
-        (hyper prompts)."""
+        (hyper prompts), no ``prompt_values`` (hyper prompts whose values the layers project)."""
         v = dict(d)
         ff_mult = v.pop("ff_mult", None)
         if v.get("d_ff") is None:
@@ -167,6 +171,8 @@ class ScorerConfig(Validated):
             if v.get(key) is None:
                 v[key] = old_default
         kind = v.get("kind", "mlp")
+        if "prompt_values" not in v:  # an older transformer's prompts: values projected by the layers
+            v["prompt_values"] = kind != "transformer"
         if kind == "transformer" and v.get("conditioning") in ("film", "auto", "concat"):
             v["conditioning"] = "prompts"
         elif kind == "mlp" and v.get("conditioning") == "auto":

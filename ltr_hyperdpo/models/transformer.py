@@ -2,9 +2,20 @@
 
 Documents of a list attend to each other (no positional encoding: the scores are permutation-equivariant). The
 conditioned variant adds hyper prompts: a small network maps (w, β) to ``n_prompts`` prompt vectors per layer that
-every document's query also attends to, as extra keys and values projected by the layer's own weights (HyperPrompt /
-prefix tuning). Their contribution enters through a gate per layer and head, ``tanh(g)``, initialised at zero, so a
-conditioned copy of a trained reference scores exactly like it before fine-tuning (and prompts get no score).
+every document's query also attends to (HyperPrompt / prefix tuning): their keys are projected by the layer's own
+weights, and their contribution enters through a gate per layer and head, ``tanh(g)``.
+
+How a conditioned copy of a trained reference starts, scoring exactly like it (and prompts get no score):
+
+- ``prompt_values`` (the default): the network also produces each prompt's value vectors, its last layer
+  zero-initialised, and the gates start open (g = 1). The values get gradient from the first step (the attention
+  weights on the prompts are not zero), and the prompt keys as soon as the values leave zero.
+- Without it (the layout of runs written before it), the values are projected by the layer like the keys, and the
+  gates start at 0. Then the prompts get no gradient until a gate opens, and a gate opens by about one learning rate
+  a step while its gradient (random prompts) is noise: with a short budget every weight scores alike. On MQ2008 with
+  allRank's transformer (2 epochs, 16 steps), all 55 test weights gave one ranking (4 % distinct points) and the
+  gates ended at |g| < 0.01. With prompt values, 98-100 % of the points were distinct, and at 5 epochs the
+  validation hypervolume rose from 0.319 to 0.409 (3 seeds).
 """
 from __future__ import annotations
 
@@ -43,14 +54,16 @@ class PrefixBlock(nn.Module):
         return self.drop(torch.softmax(scores, dim=-1)) @ v
 
     def forward(self, h: torch.Tensor, keep: torch.Tensor, prompts: torch.Tensor | None = None,
-                gate: torch.Tensor | None = None) -> torch.Tensor:
+                gate: torch.Tensor | None = None, values: torch.Tensor | None = None) -> torch.Tensor:
         """``h`` ``[batch, list, d]``; ``keep`` ``[batch, 1, 1, list]`` True = attend; ``prompts`` ``[batch, P, d]``;
-        ``gate`` ``[heads]``."""
+        ``gate`` ``[heads]``; ``values`` ``[batch, P, d]`` the prompts' own value vectors (else projected here)."""
         a = self.norm1(h)
         q, k, v = (self._heads(t) for t in self.qkv(a).chunk(3, dim=-1))
         o = self._attend(q, k, v, keep)
         if prompts is not None and gate is not None:
             _, kp, vp = (self._heads(t) for t in self.qkv(self.norm1(prompts)).chunk(3, dim=-1))
+            if values is not None:
+                vp = self._heads(values)
             o = o + torch.tanh(gate)[None, :, None, None] * self._attend(q, kp, vp, None)
         b, _, n, _ = o.shape
         h = h + self.drop(self.out(o.transpose(1, 2).reshape(b, n, -1)))
@@ -58,16 +71,23 @@ class PrefixBlock(nn.Module):
 
 
 class HyperPrompts(nn.Module):
-    """(w, β) -> prompt vectors ``[batch, layers, P, d]``, and the zero-initialised gates ``[layers, heads]``."""
+    """(w, β) -> prompt vectors ``[batch, layers, P, d]`` (and with ``values`` their value vectors, zero at start),
+    and the gates ``[layers, heads]`` (open at start with values, else closed: see the module doc)."""
 
-    def __init__(self, cond_dim: int, hidden: int, n_layers: int, n_prompts: int, d: int, n_heads: int):
+    def __init__(self, cond_dim: int, hidden: int, n_layers: int, n_prompts: int, d: int, n_heads: int,
+                 values: bool = True):
         super().__init__()
         self.shape = (n_layers, n_prompts, d)
         self.net = ConditionNet(cond_dim, hidden, n_layers * n_prompts * d, zero_init=False)
-        self.gate = nn.Parameter(torch.zeros(n_layers, n_heads))
+        self.values = ConditionNet(cond_dim, hidden, n_layers * n_prompts * d, zero_init=True) if values else None
+        self.gate = nn.Parameter(torch.full((n_layers, n_heads), 1.0 if values else 0.0))
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         return self.net(c).reshape(c.shape[0], *self.shape)
+
+    def value_vectors(self, c: torch.Tensor) -> torch.Tensor | None:
+        """``[batch, layers, P, d]`` the prompts' value vectors, or ``None`` (the layers project them)."""
+        return None if self.values is None else self.values(c).reshape(c.shape[0], *self.shape)
 
 
 class TransformerScorer(Scorer):
@@ -87,7 +107,7 @@ class TransformerScorer(Scorer):
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         if self._conditioned:
             self.prompt_net = HyperPrompts(config.cond_dim, config.cond_hidden, config.n_layers, config.n_prompts, d,
-                                           config.n_heads)
+                                           config.n_heads, values=config.prompt_values)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, weights: torch.Tensor | None = None,
                 beta: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -99,9 +119,10 @@ class TransformerScorer(Scorer):
         # a list with no real item would make its attention rows all -inf: let it attend to itself (scores masked)
         keep = (mask | ~mask.any(dim=1, keepdim=True))[:, None, None, :]
         prompts = self.prompt_net(c) if c is not None else None
+        values = self.prompt_net.value_vectors(c) if c is not None else None
         for i, blk in enumerate(self.blocks):
             h = blk(h, keep, None if prompts is None else prompts[:, i], self.prompt_net.gate[i] if prompts is not None
-                    else None)
+                    else None, None if values is None else values[:, i])
         s = self.head(self.norm(h)).squeeze(-1)
         if self.out_act is not None:
             s = self.out_act(s)
