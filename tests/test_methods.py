@@ -196,3 +196,19 @@ def test_reproduce_gives_every_method_the_same_tuning_budget(tmp_path, capsys):
     assert set(tuned["dpo_soup"]["chosen"]) == {"hyperdpo.lr", "hyperdpo.epochs", "hyperdpo.beta"}
     assert tuned["hyperdpo"]["val_hypervolume"] == max(tuned["hyperdpo"]["trials"])  # chosen on validation
     assert "Equal tuning: 2 trials per method" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_reproduce_trains_every_method_with_the_transformer(tmp_path, capsys):
+    reproduce = load_reproduce()
+    out = tmp_path / "rep"
+    assert reproduce.main(["--datasets", "synth_conflict", "--seeds", "1", "--epochs", "1", "--ref-epochs", "1",
+                           "--ref-losses", "listnet", "--methods", "hyperdpo", "hyperdpo_lean", "dpo_soup",
+                           "--synth-scale", "0.15", "--boot", "20", "--scorer", "transformer", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    methods = res["raw"]["synth_conflict"]["seeds"]["0"]["methods"]
+    assert set(methods) == {"reference", "hyperdpo", "dpo_soup"}  # the MLP-only variant is left out
+    params = res["targets"]["synth_conflict"]["claims"]["parameters"]
+    # an expert is the reference transformer; the one-shot model adds only its prompt network
+    assert params["dpo_soup"]["model"] == params["reference"]["model"] < params["hyperdpo"]["model"]
+    assert "'kind': 'transformer'" in (out / "report.md").read_text()
