@@ -12,6 +12,8 @@ trained on (the run's held-out split):
   ``--max-new-tokens``): the mean generated length per w_brevity, its Spearman correlation with w_brevity (target
   <= -0.8), the ratio of the mean length at w_brevity = 1 to that at 0 (target <= 0.8), and whether the reference's
   mean length lies inside the weights' range;
+* under each decoding loop guard of ``--no-repeat-ngram`` (default: the toolkit's; the targets are checked under
+  the first), from the same trained model;
 * fluency: empty or degenerate generations (a word 3-gram that occurs 4 or more times: a repetition loop) per weight
   against the reference's count, and distinct-2 (distinct word bigrams / bigrams) per weight within 0.1 of the
   reference's;
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_ROOT, ROOT, emit  # noqa: E402
 
 from ltr_hyperdpo.core.grids import weight_grid  # noqa: E402
+from ltr_hyperdpo.defaults import LLM_NO_REPEAT_NGRAM  # noqa: E402
 from ltr_hyperdpo.llm.config import LLMConfig  # noqa: E402
 from ltr_hyperdpo.llm.convert import convert_alpacaeval  # noqa: E402
 from ltr_hyperdpo.llm.data import PreferenceLists  # noqa: E402
@@ -108,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="LLM config overrides")
+    ap.add_argument("--no-repeat-ngram", type=int, nargs="+", default=[LLM_NO_REPEAT_NGRAM], metavar="N",
+                    help="the decoding loop guard(s) to generate under, each from the same trained model (0 = off; "
+                         "the first is the one the targets are checked on; default: the toolkit's default guard)")
     ap.add_argument("--max-response-chars", type=int,
                     help="keep only responses of at most this many characters (lists with >= --list-size of them)")
     a = ap.parse_args(argv)
@@ -141,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
             model, enc, cfg, objectives, dev = load_llm_run(run)
             held = load_data(cfg)[1]
             precision = plan.precision if plan else "fp32"
-            t = time.perf_counter()
-            with autocast(precision, dev):
-                gen = generate_front(model, enc, held.prompts[: a.prompts], grid, {"brevity": length_objective},
-                                     dev, weight_names=objectives, beta=cfg.beta, max_new_tokens=a.max_new_tokens,
-                                     seed=seed)
-            gen_s = time.perf_counter() - t
+            gens, gen_s = {}, 0.0
+            for guard in a.no_repeat_ngram:
+                t = time.perf_counter()
+                with autocast(precision, dev):
+                    gens[guard] = generate_front(model, enc, held.prompts[: a.prompts], grid,
+                                                 {"brevity": length_objective}, dev, weight_names=objectives,
+                                                 beta=cfg.beta, max_new_tokens=a.max_new_tokens, seed=seed,
+                                                 no_repeat_ngram=guard)
+                gen_s += time.perf_counter() - t
             t = time.perf_counter()
             with autocast(precision, dev):
                 front = evaluate_llm_front(model, enc, held, dev, grid=5, beta=cfg.beta, max_lists=a.eval_lists,
@@ -165,20 +174,24 @@ def main(argv: list[str] | None = None) -> int:
                          "front_accuracy": acc.tolist()}
             res["front_ok"] = all(v["own_vertex"] >= 0.60 and v["own_vertex"] > v["opposite_vertex"]
                                   for v in res["front"].values())
-            for mode in ("greedy", "sampled"):
-                length = -gen.scores[mode][:, 0]
-                ref = -float(gen.reference[mode][0])
-                rho = float(spearmanr(grid[:, k], length).statistic)
-                at1, at0 = length[int(np.argmax(grid[:, k]))], length[int(np.argmin(grid[:, k]))]
-                fl = fluency(gen.generations, mode, grid)
-                res[mode] = {"mean_length": length.tolist(), "reference_length": ref, "spearman": rho,
-                             "ratio_w1_w0": float(at1 / at0), "reference_inside": bool(length.min() <= ref
-                                                                                      <= length.max()),
-                             "fluency": fl}
-                rows.append([seed, mode, *[f"{v:.0f}" for v in length], f"{ref:.0f}", f"{rho:+.2f}",
-                             f"{at1 / at0:.2f}"])
-                fl_rows.append([seed, mode, *[f"{p['degenerate']}/{p['distinct2']:.2f}" for p in fl["weights"]],
-                                f"{fl['reference']['degenerate']}/{fl['reference']['distinct2']:.2f}"])
+            for guard, gen in gens.items():
+                for mode in ("greedy", "sampled"):
+                    length = -gen.scores[mode][:, 0]
+                    ref = -float(gen.reference[mode][0])
+                    rho = float(spearmanr(grid[:, k], length).statistic)
+                    at1, at0 = length[int(np.argmax(grid[:, k]))], length[int(np.argmin(grid[:, k]))]
+                    fl = fluency(gen.generations, mode, grid)
+                    out = {"mean_length": length.tolist(), "reference_length": ref, "spearman": rho,
+                           "ratio_w1_w0": float(at1 / at0),
+                           "reference_inside": bool(length.min() <= ref <= length.max()), "fluency": fl}
+                    res.setdefault("by_guard", {}).setdefault(str(guard), {})[mode] = out
+                    if guard == a.no_repeat_ngram[0]:
+                        res[mode] = out
+                    rows.append([seed, guard, mode, *[f"{v:.0f}" for v in length], f"{ref:.0f}", f"{rho:+.2f}",
+                                 f"{at1 / at0:.2f}"])
+                    fl_rows.append([seed, guard, mode,
+                                    *[f"{p['degenerate']}/{p['distinct2']:.2f}" for p in fl["weights"]],
+                                    f"{fl['reference']['degenerate']}/{fl['reference']['distinct2']:.2f}"])
             front_rows.append([seed, *[f"{res['front'][o]['own_vertex']:.3f} / {res['front'][o]['opposite_vertex']:.3f}"
                                        for o in objectives], f"{train_s:.0f}", f"{gen_s:.0f}", f"{eval_s:.0f}",
                                f"{res['train_tokens_per_s']:.0f}", f"{res['peak_rss_mb']:.0f}"])
@@ -192,12 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     ok["front"] = all(r["front_ok"] for r in runs)
     emit({"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
           "settings": vars(a) | {"data_root": str(a.data_root)}},
-         rows, ["seed", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]], "reference", "Spearman",
+         rows, ["seed", "no-repeat n-gram", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]], "reference",
+                "Spearman",
                 "len(w=1)/len(w=0)"])
     print()
-    print("| seed | mode | " + " | ".join(f"degenerate/distinct-2 at w_brevity={w:.2f}" for w in grid[:, k])
-          + " | reference |")
-    print("|" + "---|" * (3 + len(grid)))
+    print("| seed | no-repeat n-gram | mode | " + " | ".join(f"degenerate/distinct-2 at w_brevity={w:.2f}"
+                                                         for w in grid[:, k]) + " | reference |")
+    print("|" + "---|" * (4 + len(grid)))
     for r in fl_rows:
         print("| " + " | ".join(map(str, r)) + " |")
     print()

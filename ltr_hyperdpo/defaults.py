@@ -52,6 +52,13 @@ LLM_BETA_RANGE = (0.05, 0.5)
 LLM_LR = 3e-3
 #: gradient-norm clipping of the LLM trainer, as is usual for transformer LMs.
 LLM_GRAD_CLIP = 1.0
+#: the decoding guard against repetition loops of ``llm-generate`` and generated fronts: no token n-gram of this
+#: size occurs twice in one generated response (Hugging Face's ``no_repeat_ngram_size``; 0 = off). Why: small
+#: instruction models fall into loops under greedy decoding (a phrase repeated until the token budget ends); every
+#: periodic loop repeats its n-grams, so it is cut after one period, while a normal answer of a few hundred tokens
+#: rarely repeats six tokens verbatim (a shorter n, such as 3, would also forbid ordinary phrases such as "of the
+#: model" used twice). The reference model and every weight decode under the same guard.
+LLM_NO_REPEAT_NGRAM = 6
 #: LoRA adapters are added to the hyper prompts (``lora: auto``) for base models of at least this many parameters.
 LLM_LORA_MIN_PARAMETERS = 50_000_000
 #: the adapters ``lora: auto`` adds: rank 8 on the attention's query and value projections (the LoRA paper's choice).

@@ -239,3 +239,42 @@ def test_llm_device_and_dtype_selection():
     if not cuda:
         with pytest.raises(Exception, match="CUDA"):
             resolve_device(LLMConfig.from_dict({"device": "cuda"}))
+
+
+def _repeated_ngrams(ids: list[int], n: int) -> int:
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+def test_the_loop_guard_stops_repeated_ngrams_in_generations(lm):
+    """Greedy decoding of the tiny model loops on these prompts; the guard (the default) leaves no token 6-gram twice
+    in a response, for the reference model and for a weight alike, and 0 turns it off."""
+    from ltr_hyperdpo import defaults
+    from ltr_hyperdpo.llm.generate import generate_front, length_objective
+
+    model, enc = lm
+    prompts = ["Once upon a time", "The little dog", "Tom and Sue went to the park"]
+    w = np.array([[1.0, 0.0], [0.5, 0.5]])
+
+    def repeats(no_repeat: int) -> list[int]:
+        gen = generate_front(model, enc, prompts, w, {"brevity": length_objective}, torch.device("cpu"),
+                             weight_names=["a", "b"], max_new_tokens=120, no_repeat_ngram=no_repeat)
+        assert gen.settings["no_repeat_ngram"] == no_repeat
+        return [_repeated_ngrams(enc.tok.encode(g["response"]), defaults.LLM_NO_REPEAT_NGRAM)
+                for g in gen.generations if g["mode"] == "greedy"]
+
+    off = repeats(0)
+    assert sum(off) > 0  # the unguarded model does loop here, so the guard has something to stop
+    assert defaults.LLM_NO_REPEAT_NGRAM > 0
+    on = repeats(defaults.LLM_NO_REPEAT_NGRAM)
+    assert len(on) == len(off) == (len(w) + 1) * len(prompts)
+    assert sum(on) == 0
+
+
+def test_a_negative_loop_guard_is_refused():
+    from ltr_hyperdpo.errors import ConfigError
+    from ltr_hyperdpo.llm.generate import loop_guard
+
+    assert loop_guard(0) == {} and loop_guard(4) == {"no_repeat_ngram_size": 4}
+    with pytest.raises(ConfigError, match="no-repeat-ngram"):
+        loop_guard(-1)

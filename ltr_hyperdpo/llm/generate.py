@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import defaults
 from ..errors import ConfigError
 from ..eval.pareto import hypervolume, nondominated
 from ..eval.plots import plot_fronts
@@ -196,6 +197,29 @@ def fit_prompt(enc: Encoder, text: str, max_new_tokens: int) -> list[int]:
     return bos + ids
 
 
+def loop_guard(no_repeat_ngram: int) -> dict[str, int]:
+    """Generation keywords of the loop guard: no token ``no_repeat_ngram``-gram twice in a response (0 = none).
+
+    Parameters
+    ----------
+    no_repeat_ngram : int
+        The n-gram size (0 = no guard).
+
+    Returns
+    -------
+    dict
+        ``{"no_repeat_ngram_size": n}`` for ``generate``, or ``{}``.
+
+    Raises
+    ------
+    ConfigError
+        A negative size.
+    """
+    if no_repeat_ngram < 0:
+        raise ConfigError(f"--no-repeat-ngram must be >= 0 (0 = no guard), got {no_repeat_ngram}")
+    return {"no_repeat_ngram_size": int(no_repeat_ngram)} if no_repeat_ngram else {}
+
+
 def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
     """The encoder's ``[BOS] prompt`` ids (rendered and truncated as in training)."""
     ids, start = enc.encode_pair(prompt, "")
@@ -205,12 +229,13 @@ def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
 def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], weights: np.ndarray,
                    objectives: dict[str, ObjectiveFn], dev: torch.device, *, weight_names: list[str],
                    beta: float | None = None, max_new_tokens: int = 64, temperature: float = 0.8,
-                   seed: int = 0) -> GeneratedFront:
+                   seed: int = 0, no_repeat_ngram: int = defaults.LLM_NO_REPEAT_NGRAM) -> GeneratedFront:
     """Generate for every prompt at every weight (and with the reference model) and score the generations.
 
-    Per prompt and mode, all weights are generated as one batch (the prompt repeated, each row with its own soft
-    prompts) and the reference model as another; sampling is seeded per prompt (``seed``), so a rerun draws the
-    same tokens."""
+    ``no_repeat_ngram``: the loop guard (:data:`ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM`; 0 = off), the same for
+    the reference model and every weight. Per prompt and mode, all weights are generated as one batch (the prompt
+    repeated, each row with its own soft prompts) and the reference model as another; sampling is seeded per prompt
+    (``seed``), so a rerun draws the same tokens."""
     names = list(objectives)
     tok = enc.tok
     gens: list[dict] = []
@@ -224,7 +249,8 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
         text = tok.render(p)
         for mode in MODES:
             kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": mode == "sampled",
-                                  "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id}
+                                  "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id,
+                                  **loop_guard(no_repeat_ngram)}
             if mode == "sampled":
                 kw["temperature"] = temperature
             for batch_w in (None, W):  # the reference model, then every weight in one batch
@@ -247,4 +273,5 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
                           scores={m: per[m].mean(axis=1) for m in MODES},
                           reference={m: ref[m].mean(axis=0) for m in MODES}, generations=gens,
                           settings={"prompts": len(prompts), "max_new_tokens": max_new_tokens,
+                                    "no_repeat_ngram": no_repeat_ngram,
                                     "temperature": temperature, "seed": seed, "beta": beta})

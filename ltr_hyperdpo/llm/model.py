@@ -5,6 +5,7 @@ without prompts or adapters. ``sequence_logprobs`` sums the log-probabilities of
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -124,6 +125,13 @@ class HyperPromptLM(nn.Module):
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:
         """Generate continuations with the soft prompts of ``weights`` (``None`` = the reference model)."""
+        with warnings.catch_warnings():
+            # the prompt is passed as embeddings, so an n-gram guard sees the response only: what the loop guard
+            # intends (transformers warns about exactly that)
+            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size`")
+            return self._generate(input_ids, weights, beta, **kw)
+
+    def _generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:
         emb = self.embeddings()(input_ids)
         att = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
         if weights is not None:
