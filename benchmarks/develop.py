@@ -147,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds (synthetic tasks, MSLR validation draws) per set")
     ap.add_argument("--candidates", nargs="*", default=CANDIDATES,
                     help="defaults and one-knob changes KNOB=VALUE (knobs: " + ", ".join(KNOBS) + ")")
+    ap.add_argument("--base", nargs="*", default=[], metavar="KNOB=VALUE",
+                    help="changes adopted by earlier rounds: applied to every candidate, the defaults included")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "develop", help="output directory")
     a = ap.parse_args(argv)
     cands = ["defaults"] + [c for c in a.candidates if c != "defaults"]
-    for c in cands:
+    for c in cands + a.base:
         overrides(c)
+    base_overrides = [o for b in a.base for o in overrides(b)]
     t0 = time.perf_counter()
     scores: dict = {}
     with tempfile.TemporaryDirectory() as td:
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                 for c in cands:
                     cfg = apply_overrides({**base, "method": {"name": "hyperdpo", "params": {}}},
                                           [f"hyperdpo.epochs={epochs}", f"hyperdpo.patience={epochs}",
-                                           f"reference.checkpoint={work / 'ref' / 'reference.pt'}", *overrides(c)])
+                                           f"reference.checkpoint={work / 'ref' / 'reference.pt'}", *base_overrides,
+                                           *overrides(c)])
                     train(RunConfig.from_dict(cfg), work / c, splits=(tr, va, None))
                     row[c] = validation_scores(work / c, va)
                     print(f"[{time.perf_counter() - t0:6.0f}s] {name} seed {seed} {c}: validation HV dense "
@@ -182,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     adopted = max((c for c in table if table[c]["adopt"]), key=lambda c: table[c]["overall"], default=None)
     names = list(scores)
     md = (f"# Development procedure ({a.seeds} seeds per set; {time.perf_counter() - t0:.0f} s)\n\n"
-          f"Validation HV ratio to the defaults (geometric mean over seeds and the dense / members' grids). Rule: "
+          + (f"Round on top of the earlier rounds' changes: {', '.join(a.base)} (in every candidate, `defaults` "
+             f"included).\n\n" if a.base else "")
+          + f"Validation HV ratio to the defaults (geometric mean over seeds and the dense / members' grids). Rule: "
           f"adopt when the mean over sets is >= {ADOPT_GAIN} and no set is below {1 - MAX_SET_LOSS}.\n\n"
           f"| candidate | {' | '.join(names)} | over the sets | adopted by the rule |\n|---|"
           + "---|" * (len(names) + 2) + "\n"
@@ -193,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     (a.out / "report.md").write_text(md)
     atomic_write_json(a.out / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
                                                    "rule": {"adopt_gain": ADOPT_GAIN, "max_set_loss": MAX_SET_LOSS},
-                                                   "seeds": a.seeds, "candidates": cands})
+                                                   "seeds": a.seeds, "candidates": cands, "base": a.base})
     print(json.dumps({"adopted": adopted, "overall": {c: round(t["overall"], 4) for c, t in table.items()}}))
     print(md)
     return 0

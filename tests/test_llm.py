@@ -275,6 +275,9 @@ def test_a_negative_loop_guard_is_refused():
     from ltr_hyperdpo.errors import ConfigError
     from ltr_hyperdpo.llm.generate import loop_guard
 
+    from ltr_hyperdpo import defaults
+
     assert loop_guard(0) == {} and loop_guard(4) == {"no_repeat_ngram_size": 4}
+    assert loop_guard() == loop_guard(None) == {"no_repeat_ngram_size": defaults.LLM_NO_REPEAT_NGRAM}
     with pytest.raises(ConfigError, match="no-repeat-ngram"):
         loop_guard(-1)

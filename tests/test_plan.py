@@ -50,7 +50,7 @@ def test_defaults_resolve_to_the_documented_mlp_plan():
     s = plan.scorer
     assert (s.conditioning, s.conditioned_layers, s.head_hidden, s.rank) == ("lowrank", 1, 32, 16)
     p = plan.method.params
-    assert p == {"alpha": defaults.ALPHA, "weights_per_list": 8, "vertex_prob": 0.85,
+    assert p == {"alpha": defaults.ALPHA, "weights_per_list": 16, "vertex_prob": 0.85,
                  "cond_lr_mult": defaults.COND_LR_MULT}
     assert plan.method.learning_rates == {"backbone": defaults.LR, "conditioning": defaults.LR * defaults.COND_LR_MULT}
     assert len(plan.eval.val_weights) == 5 and len(plan.eval.test_weights) == 11 and plan.eval.grid_method == "lattice"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..defaults import LLM_NO_REPEAT_NGRAM
 from .common import (
     command,
     finite_float,
@@ -81,9 +80,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--temperature", type=positive_float, default=0.8,
                    help="sampling temperature of the sampled generations (default 0.8; greedy ones are also made)")
     f.add_argument("--seed", type=int, default=0, help="sampling seed (the same draws for every weight)")
-    f.add_argument("--no-repeat-ngram", type=nonnegative_int, default=LLM_NO_REPEAT_NGRAM, metavar="N",
-                   help="loop guard: no token n-gram of this size twice in a response (0 = off; default: "
-                        "ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM, 6)")
+    f.add_argument("--no-repeat-ngram", type=nonnegative_int, metavar="N",
+                   help="loop guard: no token n-gram of this size twice in a response (0 = off; default: the "
+                        "rule ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM, 6)")
     f.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_front"))
 
     g = command(sub, "llm-generate", "generate with a chosen trade-off w (and β)",
@@ -97,7 +96,7 @@ def add_commands(sub: Any) -> None:
     g.add_argument("--max-new-tokens", type=positive_int, default=80, help="tokens to generate (default 80)")
     g.add_argument("--temperature", type=nonnegative_float, default=0.0, help="sampling temperature; 0 = greedy")
     g.add_argument("--seed", type=int, default=0, help="sampling seed")
-    g.add_argument("--no-repeat-ngram", type=nonnegative_int, default=LLM_NO_REPEAT_NGRAM, metavar="N",
-                   help="loop guard: no token n-gram of this size twice in a response (0 = off; default: "
-                        "ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM, 6)")
+    g.add_argument("--no-repeat-ngram", type=nonnegative_int, metavar="N",
+                   help="loop guard: no token n-gram of this size twice in a response (0 = off; default: the "
+                        "rule ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM, 6)")
     g.set_defaults(fn=lazy_command(__name__ + "_cmds", "cmd_generate"))

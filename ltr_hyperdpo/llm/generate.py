@@ -197,13 +197,13 @@ def fit_prompt(enc: Encoder, text: str, max_new_tokens: int) -> list[int]:
     return bos + ids
 
 
-def loop_guard(no_repeat_ngram: int) -> dict[str, int]:
+def loop_guard(no_repeat_ngram: int | None = None) -> dict[str, int]:
     """Generation keywords of the loop guard: no token ``no_repeat_ngram``-gram twice in a response (0 = none).
 
     Parameters
     ----------
-    no_repeat_ngram : int
-        The n-gram size (0 = no guard).
+    no_repeat_ngram : int or None
+        The n-gram size (0 = no guard; None = :data:`ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM`).
 
     Returns
     -------
@@ -215,6 +215,8 @@ def loop_guard(no_repeat_ngram: int) -> dict[str, int]:
     ConfigError
         A negative size.
     """
+    if no_repeat_ngram is None:
+        no_repeat_ngram = defaults.LLM_NO_REPEAT_NGRAM
     if no_repeat_ngram < 0:
         raise ConfigError(f"--no-repeat-ngram must be >= 0 (0 = no guard), got {no_repeat_ngram}")
     return {"no_repeat_ngram_size": int(no_repeat_ngram)} if no_repeat_ngram else {}
@@ -229,13 +231,14 @@ def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
 def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], weights: np.ndarray,
                    objectives: dict[str, ObjectiveFn], dev: torch.device, *, weight_names: list[str],
                    beta: float | None = None, max_new_tokens: int = 64, temperature: float = 0.8,
-                   seed: int = 0, no_repeat_ngram: int = defaults.LLM_NO_REPEAT_NGRAM) -> GeneratedFront:
+                   seed: int = 0, no_repeat_ngram: int | None = None) -> GeneratedFront:
     """Generate for every prompt at every weight (and with the reference model) and score the generations.
 
-    ``no_repeat_ngram``: the loop guard (:data:`ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM`; 0 = off), the same for
+    ``no_repeat_ngram``: the loop guard (None: :data:`ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM`; 0 = off), the same for
     the reference model and every weight. Per prompt and mode, all weights are generated as one batch (the prompt
     repeated, each row with its own soft prompts) and the reference model as another; sampling is seeded per prompt
     (``seed``), so a rerun draws the same tokens."""
+    guard = loop_guard(no_repeat_ngram)
     names = list(objectives)
     tok = enc.tok
     gens: list[dict] = []
@@ -250,7 +253,7 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
         for mode in MODES:
             kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": mode == "sampled",
                                   "pad_token_id": tok.pad_id, "eos_token_id": tok.eos_id,
-                                  **loop_guard(no_repeat_ngram)}
+                                  **guard}
             if mode == "sampled":
                 kw["temperature"] = temperature
             for batch_w in (None, W):  # the reference model, then every weight in one batch
@@ -273,5 +276,5 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
                           scores={m: per[m].mean(axis=1) for m in MODES},
                           reference={m: ref[m].mean(axis=0) for m in MODES}, generations=gens,
                           settings={"prompts": len(prompts), "max_new_tokens": max_new_tokens,
-                                    "no_repeat_ngram": no_repeat_ngram,
+                                    "no_repeat_ngram": guard.get("no_repeat_ngram_size", 0),
                                     "temperature": temperature, "seed": seed, "beta": beta})

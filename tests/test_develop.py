@@ -1,0 +1,72 @@
+"""benchmarks/develop.py: the development procedure reads no test split, and its adoption rule is the stated one."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_develop():
+    spec = importlib.util.spec_from_file_location("develop", ROOT / "benchmarks" / "develop.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_development_sets_never_name_a_test_split(tmp_path):
+    develop = load_develop()
+    for d in ("mq2008_fold1", "mslr_msn1_fold1_5k"):
+        (tmp_path / "ltr" / d).mkdir(parents=True)
+        for split in ("train", "vali", "test"):
+            (tmp_path / "ltr" / d / f"{split}.txt").write_text("")
+    sets = develop.dev_sets(tmp_path, tmp_path)
+    assert set(sets) == {"synth_conflict", "mq2008", "mslr3", "mslr5s"}
+    for name, make in sets.items():
+        data = make(1)
+        assert "test" not in data, name
+        assert all("test" not in Path(str(v)).name for v in data.values()), name
+    assert sets["mslr5s"](0)["objectives"] == "mslr5_strict"  # the strict set: no near-copy of a target
+
+
+def _scores(ratios: dict[str, dict[str, float]]) -> dict:
+    """scores[set][seed][candidate] with the defaults at 1 and each candidate at its ratio on both grids."""
+    out: dict = {}
+    for s, by_cand in ratios.items():
+        out[s] = {0: {"defaults": {"dense": 0.5, "members": 0.4},
+                      **{c: {"dense": 0.5 * r, "members": 0.4 * r} for c, r in by_cand.items()}}}
+    return out
+
+
+def test_the_rule_adopts_a_change_that_helps_overall_and_hurts_no_set():
+    develop = load_develop()
+    table = develop.decide(_scores({"a": {"x=1": 1.01, "y=1": 1.03, "z=1": 1.001},
+                                    "b": {"x=1": 1.00, "y=1": 0.99, "z=1": 1.002}}),
+                           ["defaults", "x=1", "y=1", "z=1"])
+    assert table["x=1"]["per_set"] == pytest.approx({"a": 1.01, "b": 1.0})
+    assert table["x=1"]["overall"] == pytest.approx((1.01 * 1.0) ** 0.5)
+    assert table["x=1"]["adopt"]  # +0.5 % overall, no set worse
+    assert not table["y=1"]["adopt"]  # +1 % overall, but one set loses 1 % (> MAX_SET_LOSS)
+    assert not table["z=1"]["adopt"]  # no set worse, but the gain is below ADOPT_GAIN
+
+
+def test_an_unknown_candidate_is_refused():
+    develop = load_develop()
+    with pytest.raises(SystemExit, match="unknown candidate 'depth=3'"):
+        develop.main(["--candidates", "defaults", "depth=3"])
+
+
+@pytest.mark.slow
+def test_development_smoke(tmp_path, capsys):
+    develop = load_develop()
+    out = tmp_path / "dev"
+    assert develop.main(["--sets", "synth_conflict", "--seeds", "1", "--candidates", "defaults", "alpha=1.0",
+                         "--out", str(out)]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    res = json.loads((out / "development.json").read_text())
+    row = res["scores"]["synth_conflict"]["0"]
+    assert set(row) == {"defaults", "alpha=1.0"} and all(0 < v["dense"] <= 1 for v in row.values())
+    ratio = row["alpha=1.0"]["dense"] / row["defaults"]["dense"]
+    assert first["overall"]["alpha=1.0"] == pytest.approx(ratio, rel=1e-3)  # K = 2: both grids are the members'
+    assert "alpha=1.0" in (out / "report.md").read_text()
