@@ -272,10 +272,9 @@ def test_the_loop_guard_stops_repeated_ngrams_in_generations(lm):
 
 
 def test_a_negative_loop_guard_is_refused():
+    from ltr_hyperdpo import defaults
     from ltr_hyperdpo.errors import ConfigError
     from ltr_hyperdpo.llm.generate import loop_guard
-
-    from ltr_hyperdpo import defaults
 
     assert loop_guard(0) == {} and loop_guard(4) == {"no_repeat_ngram_size": 4}
     assert loop_guard() == loop_guard(None) == {"no_repeat_ngram_size": defaults.LLM_NO_REPEAT_NGRAM}
