@@ -9,6 +9,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data"
+#: the scorer every method shares (reproduce.py and develop.py ``--scorer``): the MLP, or allRank's MQ2008
+#: transformer (2 layers of width 64, d_ff 128) with its hyper prompts for the one-shot model
+SCORERS = {"mlp": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
+           "transformer": {"kind": "transformer", "d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 128,
+                           "dropout": 0.1}}
 
 
 def median_time(fn, repeats: int = 3) -> float:

@@ -3,12 +3,14 @@ validation hypervolume of the set's validation split (the test split is never re
 
 | methods | knobs searched |
 |---|---|
-| one-run (hyperdpo, cosmos) | `hyperdpo.lr`, `cond_lr_mult`, `vertex_prob`, `alpha`, `model.head_hidden` |
+| one-run (hyperdpo, cosmos) | `hyperdpo.lr`, `hyperdpo.beta`, `cond_lr_mult`, `vertex_prob`, `alpha`, `head_hidden` |
 | `dpo_ls`, `dpo_soup` (members, experts) | `hyperdpo.lr`, `hyperdpo.epochs`, `hyperdpo.beta` |
 | `modpo` | those three, `method.params.margin_scale`, `w0_min` |
 
-Trials train with seeds 10000 + trial (never a reported seed) on the first seed's splits; TPE is seeded, so a
-study is reproducible. The chosen values are stated in ``report.md`` and applied to every reported seed.
+β (the loss's temperature) is every method's knob; a one-run method's epochs are not, since they are its time budget
+(``--one-run-budget``). Trials train with seeds 10000 + trial (never a reported seed) on the first seed's splits;
+TPE is seeded, so a study is reproducible. The chosen values are stated in ``report.md`` and applied to every
+reported seed.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ TUNING_SEED_BASE = 10_000
 
 def suggest(trial: optuna.Trial, method: str, multi_run: bool, epochs: int) -> dict[str, object]:
     """The method's own knobs for one trial, by dotted config key."""
-    s: dict[str, object] = {"hyperdpo.lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True)}
+    s: dict[str, object] = {"hyperdpo.lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
+                            "hyperdpo.beta": trial.suggest_float("beta", 0.1, 2.0, log=True)}
     if not multi_run:
         s["method.params.cond_lr_mult"] = trial.suggest_float("cond_lr_mult", 1.0, 8.0, log=True)
         s["method.params.vertex_prob"] = trial.suggest_float("vertex_prob", 0.2, 0.95)
@@ -35,7 +38,6 @@ def suggest(trial: optuna.Trial, method: str, multi_run: bool, epochs: int) -> d
         s["model.head_hidden"] = trial.suggest_categorical("head_hidden", [0, 16, 32, 64])
         return s
     s["hyperdpo.epochs"] = trial.suggest_categorical("epochs", sorted({max(1, epochs // 2), epochs, 2 * epochs}))
-    s["hyperdpo.beta"] = trial.suggest_float("beta", 0.1, 2.0, log=True)
     if method == "modpo":
         s["method.params.margin_scale"] = trial.suggest_float("margin_scale", 0.25, 4.0, log=True)
         s["method.params.w0_min"] = trial.suggest_float("w0_min", 0.01, 0.2, log=True)

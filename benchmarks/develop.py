@@ -3,6 +3,7 @@
 
     python benchmarks/develop.py --seeds 3                # ~25 min on 2 cores
     python benchmarks/develop.py --seeds 1 --sets synth_conflict --candidates defaults alpha=1    # a smoke run
+    python benchmarks/develop.py --scorer transformer --candidates defaults head_hidden=32 ...   # the transformer
 
 Development data (never a split that ``reproduce.py`` reports):
 - ``synth_conflict``: synthetic tasks 0, 1, 2, ... (task seed = run seed); reproduce's report sets draw tasks 100+.
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, ROOT  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS  # noqa: E402
 
 from ltr_hyperdpo.config import apply_overrides  # noqa: E402
 from ltr_hyperdpo.core.grids import default_test_points, member_grid, weight_grid  # noqa: E402
@@ -53,7 +54,8 @@ from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 #: the knobs a candidate may move, by short name -> dotted config key
 KNOBS = {"alpha": "method.params.alpha", "vertex_prob": "method.params.vertex_prob",
          "weights_per_list": "method.params.weights_per_list", "cond_lr_mult": "method.params.cond_lr_mult",
-         "head_hidden": "model.head_hidden", "rank": "model.rank", "lr": "hyperdpo.lr", "beta": "hyperdpo.beta"}
+         "head_hidden": "model.head_hidden", "rank": "model.rank", "lr": "hyperdpo.lr", "beta": "hyperdpo.beta",
+         "n_prompts": "model.n_prompts", "cond_hidden": "model.cond_hidden"}
 #: the first round's candidates: each knob of the one-shot model one step either side of its default
 CANDIDATES = ["defaults", "alpha=0.15", "alpha=1.0", "vertex_prob=0.5", "vertex_prob=0.95", "weights_per_list=4",
               "weights_per_list=16", "cond_lr_mult=1", "cond_lr_mult=4", "head_hidden=0", "head_hidden=64", "rank=8",
@@ -91,11 +93,11 @@ def dev_sets(data_root: Path, tmp: Path) -> dict:
     return out
 
 
-def config(data: dict, seed: int, threads: int) -> dict:
+def config(data: dict, seed: int, threads: int, scorer: str = "mlp") -> dict:
     """reproduce.py --quick's configuration of a one-run cell (``method`` and epochs set by the caller)."""
     return {"data": {**{k: v for k, v in data.items() if k != "batch_size"}, "batch_size": data["batch_size"],
                      "slate_length": 120},
-            "model": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
+            "model": dict(SCORERS[scorer]),
             "reference": {"epochs": REF_EPOCHS, "lr": 2e-3, "patience": 8},
             "hyperdpo": {"epochs": MEMBER_EPOCHS, "lr": 2e-3, "beta": 0.5, "patience": MEMBER_EPOCHS},
             "eval": {"ks": [10, 5], "grid_method": "lattice"}, "seed": seed, "progress": False, "threads": threads}
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="defaults and one-knob changes KNOB=VALUE (knobs: " + ", ".join(KNOBS) + ")")
     ap.add_argument("--base", nargs="*", default=[], metavar="KNOB=VALUE",
                     help="changes adopted by earlier rounds: applied to every candidate, the defaults included")
+    ap.add_argument("--scorer", choices=sorted(SCORERS), default="mlp",
+                    help="the scorer whose one-shot defaults are developed (reproduce.py's --scorer)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "develop", help="output directory")
     a = ap.parse_args(argv)
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, make in sets.items():
             scores[name] = {}
             for seed in range(a.seeds):
-                base = config(make(seed), seed, a.threads)
+                base = config(make(seed), seed, a.threads, a.scorer)
                 tr, va, _ = load_run_splits(RunConfig.from_dict(base))
                 k = tr.n_objectives
                 epochs = max(1, round(ONE_RUN_BUDGET * len(member_grid(k)) * MEMBER_EPOCHS))
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     table = decide(scores, cands)
     adopted = max((c for c in table if table[c]["adopt"]), key=lambda c: table[c]["overall"], default=None)
     names = list(scores)
-    md = (f"# Development procedure ({a.seeds} seeds per set; {time.perf_counter() - t0:.0f} s)\n\n"
+    md = (f"# Development procedure ({a.scorer}; {a.seeds} seeds per set; {time.perf_counter() - t0:.0f} s)\n\n"
           + (f"Round on top of the earlier rounds' changes: {', '.join(a.base)} (in every candidate, `defaults` "
              f"included).\n\n" if a.base else "")
           + f"Validation HV ratio to the defaults (geometric mean over seeds and the dense / members' grids). Rule: "
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     (a.out / "report.md").write_text(md)
     atomic_write_json(a.out / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
                                                    "rule": {"adopt_gain": ADOPT_GAIN, "max_set_loss": MAX_SET_LOSS},
-                                                   "seeds": a.seeds, "candidates": cands, "base": a.base})
+                                                   "seeds": a.seeds, "candidates": cands, "base": a.base,
+                                                   "scorer": a.scorer})
     print(json.dumps({"adopted": adopted, "overall": {c: round(t["overall"], 4) for c, t in table.items()}}))
     print(md)
     return 0

@@ -12,8 +12,9 @@ trained on (the run's held-out split):
   ``--max-new-tokens``): the mean generated length per w_brevity, its Spearman correlation with w_brevity (target
   <= -0.8), the ratio of the mean length at w_brevity = 1 to that at 0 (target <= 0.8), and whether the reference's
   mean length lies inside the weights' range;
-* under each decoding loop guard of ``--no-repeat-ngram`` (default: the toolkit's; the targets are checked under
-  the first), from the same trained model;
+* under each decoding loop guard of ``--no-repeat-ngram`` (default: the toolkit's) and at each temperature of
+  ``--decode-beta`` (the trained policy rescaled to β' at decoding; default: the trained β), all from the same
+  trained model; the targets are checked on the first of each;
 * fluency: empty or degenerate generations (a word 3-gram that occurs 4 or more times: a repetition loop) per weight
   against the reference's count, and distinct-2 (distinct word bigrams / bigrams) per weight within 0.1 of the
   reference's;
@@ -114,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-repeat-ngram", type=int, nargs="+", default=[LLM_NO_REPEAT_NGRAM], metavar="N",
                     help="the decoding loop guard(s) to generate under, each from the same trained model (0 = off; "
                          "the first is the one the targets are checked on; default: the toolkit's default guard)")
+    ap.add_argument("--decode-beta", type=float, nargs="+", metavar="BETA",
+                    help="temperatures β' to decode the trained policy at, each from the same trained model "
+                         "(rescaled from --beta: next-token log p_ref + (β/β')(log p - log p_ref); the first is the "
+                         "one the targets are checked on; default: the trained β)")
     ap.add_argument("--max-response-chars", type=int,
                     help="keep only responses of at most this many characters (lists with >= --list-size of them)")
     a = ap.parse_args(argv)
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.max_response_chars:
         lists = short_responses(lists, a.max_response_chars, a.list_size)
     grid = weight_grid(2, 5)
+    decodings = [(g, b) for g in a.no_repeat_ngram for b in (a.decode_beta or [a.beta])]
     rows, fl_rows, front_rows, runs = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="llm_control_") as td:
         data = Path(td) / "alpaca.jsonl"
@@ -147,15 +153,16 @@ def main(argv: list[str] | None = None) -> int:
             model, enc, cfg, objectives, dev = load_llm_run(run)
             held = load_data(cfg)[1]
             precision = plan.precision if plan else "fp32"
-            gens, gen_s = {}, 0.0
-            for guard in a.no_repeat_ngram:
+            gens, gen_s, gen_each = {}, 0.0, {}
+            for guard, decode_beta in decodings:
                 t = time.perf_counter()
                 with autocast(precision, dev):
-                    gens[guard] = generate_front(model, enc, held.prompts[: a.prompts], grid,
-                                                 {"brevity": length_objective}, dev, weight_names=objectives,
-                                                 beta=cfg.beta, max_new_tokens=a.max_new_tokens, seed=seed,
-                                                 no_repeat_ngram=guard)
-                gen_s += time.perf_counter() - t
+                    gens[guard, decode_beta] = generate_front(
+                        model, enc, held.prompts[: a.prompts], grid, {"brevity": length_objective}, dev,
+                        weight_names=objectives, beta=decode_beta, trained_beta=cfg.beta,
+                        max_new_tokens=a.max_new_tokens, seed=seed, no_repeat_ngram=guard)
+                gen_each[f"{guard}@{decode_beta:g}"] = time.perf_counter() - t
+                gen_s += gen_each[f"{guard}@{decode_beta:g}"]
             t = time.perf_counter()
             with autocast(precision, dev):
                 front = evaluate_llm_front(model, enc, held, dev, grid=5, beta=cfg.beta, max_lists=a.eval_lists,
@@ -164,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             k = objectives.index("brevity")
             acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
             vertex = {o: int(np.argmax(grid[:, j])) for j, o in enumerate(objectives)}
-            res: dict = {"seed": seed, "train_s": train_s, "generate_s": gen_s, "eval_s": eval_s,
+            res: dict = {"seed": seed, "train_s": train_s, "generate_s": gen_s, "generate_s_each": gen_each,
+                         "eval_s": eval_s,
                          "train_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in log if "tokens_per_s" in r])),
                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                          "plan": plan.to_dict() if plan else None,
@@ -174,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                          "front_accuracy": acc.tolist()}
             res["front_ok"] = all(v["own_vertex"] >= 0.60 and v["own_vertex"] > v["opposite_vertex"]
                                   for v in res["front"].values())
-            for guard, gen in gens.items():
+            for (guard, decode_beta), gen in gens.items():
                 for mode in ("greedy", "sampled"):
                     length = -gen.scores[mode][:, 0]
                     ref = -float(gen.reference[mode][0])
@@ -184,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                     out = {"mean_length": length.tolist(), "reference_length": ref, "spearman": rho,
                            "ratio_w1_w0": float(at1 / at0),
                            "reference_inside": bool(length.min() <= ref <= length.max()), "fluency": fl}
-                    res.setdefault("by_guard", {}).setdefault(str(guard), {})[mode] = out
-                    if guard == a.no_repeat_ngram[0]:
+                    res.setdefault("by_decoding", {}).setdefault(f"{guard}@{decode_beta:g}", {})[mode] = out
+                    if (guard, decode_beta) == decodings[0]:
                         res[mode] = out
-                    rows.append([seed, guard, mode, *[f"{v:.0f}" for v in length], f"{ref:.0f}", f"{rho:+.2f}",
-                                 f"{at1 / at0:.2f}"])
-                    fl_rows.append([seed, guard, mode,
+                    rows.append([seed, guard, f"{decode_beta:g}", mode, *[f"{v:.0f}" for v in length],
+                                 f"{ref:.0f}", f"{rho:+.2f}", f"{at1 / at0:.2f}"])
+                    fl_rows.append([seed, guard, f"{decode_beta:g}", mode,
                                     *[f"{p['degenerate']}/{p['distinct2']:.2f}" for p in fl["weights"]],
                                     f"{fl['reference']['degenerate']}/{fl['reference']['distinct2']:.2f}"])
             front_rows.append([seed, *[f"{res['front'][o]['own_vertex']:.3f} / {res['front'][o]['opposite_vertex']:.3f}"
@@ -205,13 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     ok["front"] = all(r["front_ok"] for r in runs)
     emit({"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
           "settings": vars(a) | {"data_root": str(a.data_root)}},
-         rows, ["seed", "no-repeat n-gram", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]], "reference",
+         rows, ["seed", "no-repeat n-gram", "decoded at β'", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]],
+                "reference",
                 "Spearman",
                 "len(w=1)/len(w=0)"])
     print()
-    print("| seed | no-repeat n-gram | mode | " + " | ".join(f"degenerate/distinct-2 at w_brevity={w:.2f}"
-                                                         for w in grid[:, k]) + " | reference |")
-    print("|" + "---|" * (4 + len(grid)))
+    print("| seed | no-repeat n-gram | decoded at β' | mode | "
+          + " | ".join(f"degenerate/distinct-2 at w_brevity={w:.2f}" for w in grid[:, k]) + " | reference |")
+    print("|" + "---|" * (5 + len(grid)))
     for r in fl_rows:
         print("| " + " | ".join(map(str, r)) + " |")
     print()

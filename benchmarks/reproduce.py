@@ -35,7 +35,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _claims import VARIANTS, honest_targets, parameter_counts  # noqa: E402
-from _common import DEFAULT_DATA_ROOT, ROOT, peak_rss_bytes, reset_peak_rss  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS, peak_rss_bytes, reset_peak_rss  # noqa: E402
 from _tuning import apply as apply_tuned  # noqa: E402
 from _tuning import tune_method  # noqa: E402
 
@@ -105,13 +105,6 @@ def materialise(ds: dict, a: argparse.Namespace, seed: int, tmp: Path) -> dict:
                                       task_seed=task))
         paths[split] = str(p)
     return {**{k: v for k, v in ds.items() if k != "synthetic"}, **paths}
-
-
-#: the scorer every method shares (``--scorer``): the MLP, or allRank's MQ2008 transformer (2 layers of width 64,
-#: d_ff 128) with its hyper prompts for the one-shot model
-SCORERS = {"mlp": {"kind": "mlp", "hidden": [128, 64], "dropout": 0.1},
-           "transformer": {"kind": "transformer", "d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 128,
-                           "dropout": 0.1}}
 
 
 def base_config(ds: dict, a: argparse.Namespace, seed: int) -> dict:
@@ -427,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
               f"Stage-2 epochs {a.epochs} per multi-run member; one-run methods "
               f"{a.one_run_epochs or f'{a.one_run_budget:g} x M x {a.epochs}'} epochs at most; "
               f"{stopping}; "
-              f"reference epochs {a.ref_epochs}; every stage-2 training at lr 2e-3 and beta 0.5; "
+              f"reference epochs {a.ref_epochs}; every stage-2 training at lr 2e-3 and beta 0.5"
+              f"{f' unless --tune {a.tune} chose otherwise (each set: Equal tuning, below)' if a.tune else ''}; "
               f"scorer {SCORERS[a.scorer]}; synthetic sets of 300/80/{a.synth_test_queries} train/vali/test queries "
               f"(x {a.synth_scale:g}). Every method on the same dense test grid (K=2: 11 weights on the segment; K>=3: "
               f"the smallest simplex lattice with >= 50 weights); multi-run methods train M members (11 for K=2, the "

@@ -70,3 +70,18 @@ def test_development_smoke(tmp_path, capsys):
     ratio = row["alpha=1.0"]["dense"] / row["defaults"]["dense"]
     assert first["overall"]["alpha=1.0"] == pytest.approx(ratio, rel=1e-3)  # K = 2: both grids are the members'
     assert "alpha=1.0" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_development_of_the_transformer_scores_its_towers(tmp_path, capsys):
+    """``--scorer transformer``: the candidates train reproduce's transformer, and a knob of the transformer's own
+    (its output towers) is a candidate like any other."""
+    develop = load_develop()
+    out = tmp_path / "dev"
+    assert develop.main(["--sets", "synth_conflict", "--seeds", "1", "--scorer", "transformer", "--candidates",
+                         "defaults", "head_hidden=8", "--out", str(out)]) == 0
+    res = json.loads((out / "development.json").read_text())
+    row = res["scores"]["synth_conflict"]["0"]
+    assert res["scorer"] == "transformer" and set(row) == {"defaults", "head_hidden=8"}
+    assert row["head_hidden=8"] != row["defaults"]  # the towers change the trained model
+    assert "# Development procedure (transformer;" in (out / "report.md").read_text()

@@ -192,6 +192,12 @@ def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys, monkey
     assert main(["llm-generate", str(tmp_path / "full"), "--prompt", "Once upon a time", "--w", "1", "0",
                  "--max-new-tokens", "12"]) == 0
     assert capsys.readouterr().out.strip()
+    # --beta on a run that is not temperature-conditioned: decoded rescaled from the trained β, and recorded
+    trained = LLMConfig.from_dict(base).beta
+    assert main(["llm-front", str(tmp_path / "full"), "--grid", "3", "--out", str(tmp_path / "b"), "--list-size", "4",
+                 "--generate", "--prompts", "1", "--max-new-tokens", "4", "--beta", str(trained / 4)]) == 0
+    settings = json.loads((tmp_path / "b" / "generated" / "front.json").read_text())["settings"]
+    assert settings["beta"] == pytest.approx(trained / 4) and settings["decoding_strength"] == pytest.approx(4.0)
 
 
 def test_reference_logprob_cache_on_disk(lm, model_dir, alpaca, tmp_path):
@@ -280,3 +286,58 @@ def test_a_negative_loop_guard_is_refused():
     assert loop_guard() == loop_guard(None) == {"no_repeat_ngram_size": defaults.LLM_NO_REPEAT_NGRAM}
     with pytest.raises(ConfigError, match="no-repeat-ngram"):
         loop_guard(-1)
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 2}])
+def test_a_policy_decoded_at_another_beta_mixes_its_log_probs_with_the_reference_by_hand(lm, model_dir, lora):
+    """``strength`` λ = β_trained/β': each greedy token is the argmax of ``log p_ref + λ (log p_θ − log p_ref)``,
+    computed here by hand from full forward passes (no caches) of the policy (soft prompts, trained adapters) and
+    of a separately loaded base model; λ = 0 decodes the reference model and λ = 1 the policy as trained."""
+    from ltr_hyperdpo.errors import ConfigError
+    from ltr_hyperdpo.llm.generate import decoding_strength, prompt_ids
+    from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
+
+    model, enc = lm
+    if lora:
+        torch.manual_seed(0)
+        model = HyperPromptLM(load_causal_lm(model_dir), n_objectives=2, n_prompts=3, hidden=16, lora=lora)
+        with torch.no_grad():  # adapters as if trained (peft starts them at zero)
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
+    plain = load_causal_lm(model_dir).eval()
+    model.eval()
+    ids = torch.tensor([prompt_ids(enc, "Tom and Sue went to the park")])
+    w = torch.tensor([[0.3, 0.7]])
+    steps = 8
+
+    def next_logp(seq: list[int], policy: bool) -> torch.Tensor:
+        t = torch.tensor([seq])
+        with torch.no_grad():
+            if not policy:
+                return torch.log_softmax(plain(input_ids=t).logits[0, -1].float(), -1)
+            emb = model.embeddings()(t)
+            emb = torch.cat([emb[:, :1], model.soft_prompts(w).to(emb.dtype), emb[:, 1:]], dim=1)
+            return torch.log_softmax(model.base(inputs_embeds=emb).logits[0, -1].float(), -1)
+
+    def by_hand(strength: float) -> list[int]:
+        seq = ids[0].tolist()
+        for _ in range(steps):
+            ref = next_logp(seq, policy=False)
+            seq.append(int((ref + strength * (next_logp(seq, policy=True) - ref)).argmax()))
+        return seq[ids.shape[1]:]
+
+    def decoded(strength: float, weights=w) -> list[int]:
+        return model.generate(ids, weights, strength=strength, max_new_tokens=steps, min_new_tokens=steps,
+                              do_sample=False, eos_token_id=None, pad_token_id=0)[0].tolist()
+
+    policy = decoded(1.0)
+    assert policy == by_hand(1.0)
+    assert decoded(0.0) == decoded(1.0, weights=None) == by_hand(0.0)  # λ = 0: the reference model
+    assert policy != decoded(0.0)  # the soft prompts move this prompt's tokens, so λ has something to scale
+    for strength in (0.5, 2.5):
+        assert decoded(strength) == by_hand(strength)
+    assert decoding_strength(0.1, 0.05, False) == pytest.approx(2.0)
+    assert decoding_strength(0.1, None, False) == decoding_strength(0.1, 0.05, True) == 1.0
+    with pytest.raises(ConfigError, match="beta"):
+        decoding_strength(0.1, 0.0, False)

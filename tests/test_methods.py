@@ -192,7 +192,9 @@ def test_reproduce_gives_every_method_the_same_tuning_budget(tmp_path, capsys):
     assert targets["claims"]["hyperdpo_lean:dpo_soup"]["hv_dense"]["verdict"] in ("met", "tie", "missed")
     assert "HyperDPO, linear heads (equal capacity)" in (out / "report.md").read_text()
     assert all(len(v["trials"]) == 2 for v in tuned.values())  # the same budget
-    assert {"method.params.vertex_prob", "model.head_hidden"} <= set(tuned["hyperdpo"]["chosen"])
+    # β is every method's knob; a one-run method's epochs are its time budget, not searched
+    assert {"method.params.vertex_prob", "model.head_hidden", "hyperdpo.beta"} <= set(tuned["hyperdpo"]["chosen"])
+    assert "hyperdpo.epochs" not in tuned["hyperdpo"]["chosen"]
     assert set(tuned["dpo_soup"]["chosen"]) == {"hyperdpo.lr", "hyperdpo.epochs", "hyperdpo.beta"}
     assert tuned["hyperdpo"]["val_hypervolume"] == max(tuned["hyperdpo"]["trials"])  # chosen on validation
     assert "Equal tuning: 2 trials per method" in (out / "report.md").read_text()

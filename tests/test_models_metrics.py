@@ -426,9 +426,46 @@ def test_output_towers_are_affine_in_w_and_match_a_by_hand_computation(tmp_path)
     ref = build_scorer(cfg("mlp"), conditioned=False)
     copy = conditioned_copy(ref, auto_scorer("mlp", head_hidden=3))
     assert type(copy.lowrank[-1]).__name__ == "TowerDelta" and copy.config.head_hidden == 3
-    for bad in ({"conditioning": "film", "head_hidden": 4}, {"kind": "transformer", "head_hidden": 4}):
+    for bad in ({"conditioning": "film", "head_hidden": 4},
+                {"kind": "transformer", "conditioning": "none", "head_hidden": 4}):
         with pytest.raises(FieldError, match="head_hidden"):
             ModelConfig(**bad).check()
+
+
+def test_transformer_output_towers_add_a_hand_computed_term_and_start_at_zero(tmp_path):
+    """The transformer with ``head_hidden`` H: its score is the prompted transformer's plus ``Σ_k w_k g_k(h)`` on the
+    last (normalised) hidden state h, each tower computed here by hand; a conditioned copy of a reference still
+    scores as the reference at start; the towers learn at the conditioning rate and survive saving."""
+    from ltr_hyperdpo.methods.hyperdpo import CONDITIONING_PREFIXES
+    from ltr_hyperdpo.models.io import load_scorer, save_scorer
+    torch.manual_seed(3)
+    ref = build_scorer(cfg("transformer"), conditioned=False).eval()
+    x = torch.randn(2, 5, 6)
+    w = torch.tensor([0.2, 0.3, 0.5])
+    start = conditioned_copy(ref, cfg("transformer", head_hidden=4)).eval()
+    torch.testing.assert_close(start(x, None, w), ref(x, None))
+    assert auto_scorer("transformer").head_hidden == 0 and auto_scorer("transformer", head_hidden=4).head_hidden == 4
+    pol = start.double()
+    for p in pol.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    tower = pol.towers
+    assert tower is not None and tower.U.shape == (3, 4, 16)
+    seen = {}
+    pol.norm.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", out))
+    xd = x.double()
+    got = pol(xd, None, w.double())
+    h = seen["h"]
+    no_towers = pol.head(h).squeeze(-1)
+    by_hand = no_towers.clone()
+    for k in range(3):
+        by_hand = by_hand + w[k] * (torch.relu(h @ tower.U[k].T + tower.a[k]) @ tower.v[k] + tower.e[k])
+    torch.testing.assert_close(got, by_hand, rtol=1e-12, atol=1e-12)
+    assert (got - no_towers).abs().max() > 1e-3  # the towers contribute
+    assert all(n.startswith(CONDITIONING_PREFIXES) for n, _ in pol.named_parameters() if n.startswith("towers"))
+    save_scorer(pol.float(), tmp_path / "t.pt", beta=1.0)
+    back, _ = load_scorer(tmp_path / "t.pt")
+    assert back.config.head_hidden == 4
+    torch.testing.assert_close(back.eval()(x, None, w), pol.float()(x, None, w))
 
 
 def test_rankers_score_m_weights_at_once():

@@ -64,7 +64,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--out", required=True, help="output directory for front.csv/json/png")
     f.add_argument("--max-lists", type=positive_int, help="evaluate on at most this many lists")
     f.add_argument("--list-size", type=positive_int, help="responses per list (sampled)")
-    f.add_argument("--beta", type=positive_float, help="evaluate at another temperature β (> 0)")
+    f.add_argument("--beta", type=positive_float,
+                   help="evaluate (and with --generate, generate) at another temperature β (> 0); a model that is "
+                        "not temperature-conditioned is decoded rescaled from its trained β (see llm-generate)")
     f.add_argument("--ref-point", type=finite_float, nargs="*", help="hypervolume reference point (default 0)")
     f.add_argument("--generate", action="store_true",
                    help="also generate for held-out prompts at every grid weight and write the generated front "
@@ -88,11 +90,15 @@ def add_commands(sub: Any) -> None:
     g = command(sub, "llm-generate", "generate with a chosen trade-off w (and β)",
                 "Greedy or sampled continuation of --prompt with the soft prompts of --w (omit --w for the "
                 "reference model).",
-                ["ltr-hyperdpo llm-generate runs/llm --prompt 'Once upon a time' --w 1 0"])
+                ["ltr-hyperdpo llm-generate runs/llm --prompt 'Once upon a time' --w 1 0",
+                 "ltr-hyperdpo llm-generate runs/llm --prompt 'Summarise DPO' --w 0 1 --beta 0.05"])
     g.add_argument("run_dir", help="a finished LLM run directory")
     g.add_argument("--prompt", required=True, help="the prompt text")
     g.add_argument("--w", type=nonnegative_float, nargs="*", help="weights per objective (normalised to sum 1)")
-    g.add_argument("--beta", type=positive_float, help="temperature β of a temperature-conditioned run")
+    g.add_argument("--beta", type=positive_float,
+                   help="temperature β (> 0): the input of a temperature-conditioned run; any other run's policy is "
+                        "rescaled to it at decoding, next-token log p_ref + (β_trained/β)(log p - log p_ref) "
+                        "(smaller β: further from the reference model); default: the trained β")
     g.add_argument("--max-new-tokens", type=positive_int, default=80, help="tokens to generate (default 80)")
     g.add_argument("--temperature", type=nonnegative_float, default=0.0, help="sampling temperature; 0 = greedy")
     g.add_argument("--seed", type=int, default=0, help="sampling seed")

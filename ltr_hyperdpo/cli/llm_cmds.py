@@ -15,7 +15,7 @@ from ..eval.report import markdown_table, write_front
 from ..llm.config import LLMConfig
 from ..llm.convert import CONVERTERS, load_preferences
 from ..llm.evaluate import evaluate_llm_front
-from ..llm.generate import fit_prompt, generate_front, loop_guard, parse_objectives
+from ..llm.generate import decoding_strength, fit_prompt, generate_front, loop_guard, parse_objectives
 from ..llm.refcache import RefLogprobCache, cache_path
 from ..llm.train import llm_run_plan, llm_train, load_data, load_llm_run, resolve_device
 from ..runs.device import autocast
@@ -86,7 +86,7 @@ def cmd_front(a: argparse.Namespace) -> int:
         prompts = held.prompts[: a.prompts]
         with autocast(precision, dev):
             gen = generate_front(model, enc, prompts, res.weights, fns, dev, weight_names=objectives,
-                                 beta=(a.beta or cfg.beta), max_new_tokens=a.max_new_tokens,
+                                 beta=(a.beta or cfg.beta), trained_beta=cfg.beta, max_new_tokens=a.max_new_tokens,
                                  temperature=a.temperature, seed=a.seed, no_repeat_ngram=a.no_repeat_ngram)
         gpaths = gen.write(Path(a.out) / "generated")
         print()
@@ -106,12 +106,13 @@ def cmd_generate(a: argparse.Namespace) -> int:
     ids = fit_prompt(enc, a.prompt, a.max_new_tokens)
     w = None if a.w is None else torch.tensor([a.w], dtype=torch.float32).to(dev) / sum(a.w)
     beta = (a.beta or cfg.beta) if model.temperature_conditioned else None
+    strength = decoding_strength(cfg.beta, a.beta, model.temperature_conditioned)
     kw: dict[str, Any] = {"max_new_tokens": a.max_new_tokens, "do_sample": a.temperature > 0,
                           **loop_guard(a.no_repeat_ngram)}
     if a.temperature > 0:
         kw["temperature"] = a.temperature
         torch.manual_seed(a.seed)
     with autocast(run_precision(a.run_dir), dev):
-        out = model.generate(torch.tensor([ids]).to(dev), w, beta, **kw)
+        out = model.generate(torch.tensor([ids]).to(dev), w, beta, strength=strength if w is not None else 1.0, **kw)
     print(enc.tok.decode(out[0].tolist()))
     return 0

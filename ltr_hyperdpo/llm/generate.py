@@ -222,6 +222,19 @@ def loop_guard(no_repeat_ngram: int | None = None) -> dict[str, int]:
     return {"no_repeat_ngram_size": int(no_repeat_ngram)} if no_repeat_ngram else {}
 
 
+def decoding_strength(trained_beta: float, beta: float | None, temperature_conditioned: bool) -> float:
+    """λ = β_trained / β: how far from the reference a run's policy is decoded to serve temperature ``beta``.
+
+    A temperature-conditioned model takes β as an input (λ = 1); any other model trained at β is rescaled to β' at
+    decoding (:class:`ltr_hyperdpo.llm.model.RescaledPolicy`), the LLM form of rescaling β after training. ``None``:
+    the trained β (λ = 1)."""
+    if beta is None or temperature_conditioned:
+        return 1.0
+    if not beta > 0:
+        raise ConfigError(f"--beta must be > 0, got {beta}")
+    return float(trained_beta) / float(beta)
+
+
 def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
     """The encoder's ``[BOS] prompt`` ids (rendered and truncated as in training)."""
     ids, start = enc.encode_pair(prompt, "")
@@ -231,8 +244,12 @@ def prompt_ids(enc: Encoder, prompt: Prompt) -> list[int]:
 def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], weights: np.ndarray,
                    objectives: dict[str, ObjectiveFn], dev: torch.device, *, weight_names: list[str],
                    beta: float | None = None, max_new_tokens: int = 64, temperature: float = 0.8,
-                   seed: int = 0, no_repeat_ngram: int | None = None) -> GeneratedFront:
+                   seed: int = 0, no_repeat_ngram: int | None = None,
+                   trained_beta: float | None = None) -> GeneratedFront:
     """Generate for every prompt at every weight (and with the reference model) and score the generations.
+
+    ``beta``: the temperature to serve: a temperature-conditioned model's input; any other model is decoded rescaled
+    from ``trained_beta`` to ``beta`` (:func:`decoding_strength`; both needed, else the policy as trained).
 
     ``no_repeat_ngram``: the loop guard (None: :data:`ltr_hyperdpo.defaults.LLM_NO_REPEAT_NGRAM`; 0 = off), the same for
     the reference model and every weight. Per prompt and mode, all weights are generated as one batch (the prompt
@@ -246,6 +263,7 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
     per = {m: np.zeros((len(W), len(prompts), len(names))) for m in MODES}
     ref = {m: np.zeros((len(prompts), len(names))) for m in MODES}
     cond_beta = beta if model.temperature_conditioned else None
+    strength = decoding_strength(trained_beta, beta, model.temperature_conditioned) if trained_beta else 1.0
     model.eval()
     for i, p in enumerate(prompts):
         ids = torch.tensor([prompt_ids(enc, p)], device=dev)
@@ -260,7 +278,8 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
                 if mode == "sampled":
                     torch.manual_seed(seed * 100_003 + i)
                 wt = None if batch_w is None else torch.as_tensor(batch_w, dtype=torch.float32, device=dev)
-                out = model.generate(ids if batch_w is None else ids.expand(len(batch_w), -1), wt, cond_beta, **kw)
+                out = model.generate(ids if batch_w is None else ids.expand(len(batch_w), -1), wt, cond_beta,
+                                     strength=strength, **kw)
                 for r, seq in enumerate(out.tolist()):
                     response = tok.decode([t for t in seq if t not in (tok.pad_id, tok.eos_id)])
                     vals = [float(objectives[n](text, response)) for n in names]
@@ -277,4 +296,5 @@ def generate_front(model: HyperPromptLM, enc: Encoder, prompts: list[Prompt], we
                           reference={m: ref[m].mean(axis=0) for m in MODES}, generations=gens,
                           settings={"prompts": len(prompts), "max_new_tokens": max_new_tokens,
                                     "no_repeat_ngram": guard.get("no_repeat_ngram_size", 0),
-                                    "temperature": temperature, "seed": seed, "beta": beta})
+                                    "temperature": temperature, "seed": seed, "beta": beta,
+                                    "decoding_strength": strength})

@@ -5,6 +5,7 @@ without prompts or adapters. ``sequence_logprobs`` sums the log-probabilities of
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,7 +16,7 @@ from torch import nn
 from ..models.conditioning import ConditionNet, condition_vector
 from .gguf import hf_bars, resolve_model_dir
 
-__all__ = ["HyperPromptLM", "hf_bars", "load_causal_lm"]
+__all__ = ["HyperPromptLM", "RescaledPolicy", "hf_bars", "load_causal_lm"]
 
 
 def load_causal_lm(path: str | Path, dtype=None, progress: bool = False):
@@ -123,13 +124,31 @@ class HyperPromptLM(nn.Module):
         return self._inner().get_output_embeddings()
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:
-        """Generate continuations with the soft prompts of ``weights`` (``None`` = the reference model)."""
+    def generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, strength: float = 1.0,
+                 **kw) -> torch.Tensor:
+        """Generate continuations with the soft prompts of ``weights`` (``None`` = the reference model).
+
+        ``input_ids`` ``[batch, prompt]`` (no padding); ``beta``: the input of a temperature-conditioned model;
+        ``strength`` λ = β_trained / β' decodes the policy rescaled to temperature β' (see :class:`RescaledPolicy`;
+        1 = the policy as trained, 0 = the reference model). Returns the new tokens ``[batch, new]``."""
+        if strength < 0:
+            raise ValueError(f"strength must be >= 0, got {strength}")
+        if weights is not None and strength != 1.0:
+            kw["logits_processor"] = [*kw.get("logits_processor", []), RescaledPolicy(self, input_ids, strength)]
         with warnings.catch_warnings():
             # the prompt is passed as embeddings, so an n-gram guard sees the response only: what the loop guard
             # intends (transformers warns about exactly that)
             warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size`")
             return self._generate(input_ids, weights, beta, **kw)
+
+    def reference_next_logits(self, feed: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
+        """The reference model's next-token logits ``[batch, vocab]`` after ``feed`` ``[batch, t]`` (the tokens not
+        yet in ``cache``), and the updated cache (no soft prompts, adapters off)."""
+        # transformers 5 renamed ``past_key_values`` to ``cache`` (the extra allows 4.x)
+        key = "cache" if "cache" in inspect.signature(self._inner().forward).parameters else "past_key_values"
+        with self._adapters_off():
+            out = self.base(input_ids=feed, use_cache=True, logits_to_keep=1, **{key: cache})
+        return out.logits[:, -1], out[key]
 
     def _generate(self, input_ids: torch.Tensor, weights: torch.Tensor | None, beta=None, **kw) -> torch.Tensor:
         emb = self.embeddings()(input_ids)
@@ -141,3 +160,37 @@ class HyperPromptLM(nn.Module):
             return self.base.generate(inputs_embeds=emb, attention_mask=att, **kw)
         with self._adapters_off():
             return self.base.generate(inputs_embeds=emb, attention_mask=att, **kw)
+
+
+class RescaledPolicy:
+    """A logits processor for ``generate``: the policy trained at β decoded as the policy at β'.
+
+    The optimum of DPO at temperature β is ``π*_β(y|x) ∝ π_ref(y|x) exp(r(x, y) / β)``, so the policy at β' is
+    ``log π_β' = log π_ref + λ (log π_β − log π_ref) + const`` with λ = β / β' (exact for whole sequences; applied
+    here per next token, as classifier-free guidance and model extrapolation do). Each step mixes the policy's
+    next-token log-probabilities with the reference model's, which runs beside it on the prompt and the tokens
+    generated so far with its own cache: λ > 1 moves further from the reference (a smaller β'), λ < 1 back toward it,
+    λ = 0 is the reference. Tokens the loop guard banned (``-inf``) stay banned.
+
+    ``prompt_ids`` ``[batch, prompt]``: the prompt without soft prompts (what the reference reads)."""
+
+    def __init__(self, lm: HyperPromptLM, prompt_ids: torch.Tensor, strength: float):
+        self.lm = lm
+        self.prompt_ids = prompt_ids
+        self.strength = float(strength)
+        self.cache: object | None = None  # the reference's key-value cache, once the prompt is read
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """``input_ids`` ``[batch, new so far]`` (generation from embeddings passes the new tokens only);
+        ``scores`` ``[batch, vocab]`` the policy's -> the rescaled policy's log-probabilities ``[batch, vocab]``."""
+        if self.cache is None:
+            rows = scores.shape[0]
+            feed = torch.cat([self.prompt_ids.expand(rows, -1), input_ids], dim=1)
+        else:
+            feed = input_ids[:, -1:]
+        ref_logits, self.cache = self.lm.reference_next_logits(feed, self.cache)
+        ref = torch.log_softmax(ref_logits.float(), dim=-1)
+        if self.strength == 0:
+            return ref.masked_fill(torch.isneginf(scores), float("-inf")).to(scores.dtype)
+        pol = torch.log_softmax(scores.float(), dim=-1)
+        return (ref + self.strength * (pol - ref)).to(scores.dtype)

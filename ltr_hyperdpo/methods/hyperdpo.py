@@ -29,8 +29,9 @@ from .base import (
     write_method_json,
 )
 
-#: parameters of the conditioning network (FiLM generator, hyper-prompt MLP): they may get their own learning rate
-CONDITIONING_PREFIXES = ("film.", "prompt_net.", "lowrank.")
+#: parameters of the conditioning network (FiLM generator, low-rank deltas, hyper-prompt MLP, the transformer's output
+#: towers): they may get their own learning rate
+CONDITIONING_PREFIXES = ("film.", "prompt_net.", "lowrank.", "towers.")
 
 
 def sample_preferences(n: int, n_objectives: int, alpha: float | list[float], vertex_prob: float,

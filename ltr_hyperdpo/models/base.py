@@ -58,7 +58,8 @@ class ModelConfig(Validated):
     conditioning: Literal["auto", "film", "lowrank", "concat", "prompts", "none"] = "auto"
     rank: int | None = opt(None, ge=1, doc="rank of the low-rank weight deltas (lowrank only); auto: 16")
     # lowrank MLP: each objective's output head is a tower with this many hidden units, s_k(x) = v_kᵀ relu(U_k h(x)),
-    # instead of a linear map of the last hidden layer (0); the score stays affine in w. auto: training.auto
+    # instead of a linear map of the last hidden layer (0); the score stays affine in w. Transformer with hyper
+    # prompts: such towers are added to its shared output head. auto: training.auto
     head_hidden: int | None = opt(None, ge=0)
     d_model: int = opt(64, ge=1)
     n_layers: int = opt(2, ge=1)
@@ -79,6 +80,10 @@ class ModelConfig(Validated):
     def low_rank_mlp(self) -> bool:
         """Whether this is the MLP with low-rank conditioning (``auto`` counted as what it resolves to)."""
         return self.kind == "mlp" and self.conditioning in ("lowrank", "auto")
+
+    def prompted_transformer(self) -> bool:
+        """Whether this is the transformer with hyper prompts (``auto`` and the older ``film`` counted)."""
+        return self.kind == "transformer" and self.conditioning in ("prompts", "auto", "film")
 
     def check(self) -> None:
         for key in ("activation", "output_activation"):
@@ -113,8 +118,9 @@ class ModelConfig(Validated):
             if self.conditioning == "film" and self.conditioned_layers < 2:
                 raise FieldError("conditioned_layers", "FiLM conditions hidden layers, not the output layer: "
                                                        "use 2 or more")
-        if self.head_hidden and not self.low_rank_mlp():
-            raise FieldError("head_hidden", "per-objective output towers belong to the MLP with lowrank conditioning")
+        if self.head_hidden and not (self.low_rank_mlp() or self.prompted_transformer()):
+            raise FieldError("head_hidden", "per-objective output towers belong to the MLP with lowrank conditioning "
+                                            "or the transformer with hyper prompts")
         if self.kind == "transformer" and self.d_model % self.n_heads:
             raise FieldError("d_model", f"{self.d_model} must be divisible by n_heads {self.n_heads}")
 

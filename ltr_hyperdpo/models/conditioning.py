@@ -1,6 +1,7 @@
 """Conditioning inputs: the preference weights w and (optionally) the temperature β, as one vector."""
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import torch
@@ -36,3 +37,27 @@ class ConditionNet(nn.Module):
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         return self.net(c)
+
+
+class TowerDelta(nn.Module):
+    """``x [b, n, in], c [b, J] -> Σ_j c_j g_j(x)`` ``[b, n, 1]``, one tower per condition input,
+    ``g_j(x) = v_jᵀ relu(U_j x + a_j) + e_j``; zero at initialisation (``v``, ``e`` start at 0)."""
+
+    def __init__(self, d_in: int, cond_dim: int, hidden: int):
+        super().__init__()
+        self.U = nn.Parameter(torch.randn(cond_dim, hidden, d_in) / math.sqrt(d_in))
+        self.a = nn.Parameter(torch.zeros(cond_dim, hidden))
+        self.v = nn.Parameter(torch.zeros(cond_dim, hidden))
+        self.e = nn.Parameter(torch.zeros(cond_dim))
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        """The J tower outputs ``[b, n, J]``."""
+        u = torch.relu(torch.einsum("bni,jri->bnjr", x, self.U) + self.a)
+        return (u * self.v).sum(-1) + self.e
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return (self.basis(x) * c[:, None, :]).sum(-1, keepdim=True)
+
+    def per_weight(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The delta ``[b, m, n, 1]`` of one shared input ``x [b, n, in]`` under m conditions ``c [b, m, J]``."""
+        return torch.bmm(c, self.basis(x).transpose(1, 2))[..., None]

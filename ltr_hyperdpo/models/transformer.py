@@ -16,6 +16,10 @@ How a conditioned copy of a trained reference starts, scoring exactly like it (a
   allRank's transformer (2 epochs, 16 steps), all 55 test weights gave one ranking (4 % distinct points) and the
   gates ended at |g| < 0.01. With prompt values, 98-100 % of the points were distinct, and at 5 epochs the
   validation hypervolume rose from 0.319 to 0.409 (3 seeds).
+
+With ``head_hidden`` H > 0 the conditioned variant also adds, to the shared output head, one tower per condition input
+on the last hidden state, ``Σ_j c_j g_j(h)`` (as the MLP's; zero at start): each objective gets its own output
+nonlinearity, which prompts alone reach only through attention.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Scorer, ScorerConfig, make_activation
-from .conditioning import ConditionNet
+from .conditioning import ConditionNet, TowerDelta
 
 
 class PrefixBlock(nn.Module):
@@ -108,6 +112,9 @@ class TransformerScorer(Scorer):
         if self._conditioned:
             self.prompt_net = HyperPrompts(config.cond_dim, config.cond_hidden, config.n_layers, config.n_prompts, d,
                                            config.n_heads, values=config.prompt_values)
+        #: ``head_hidden`` H > 0: one output tower per condition input on the last hidden state (zero at start)
+        self.towers = (TowerDelta(d, config.cond_dim, config.head_hidden)
+                       if self._conditioned and config.head_hidden else None)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, weights: torch.Tensor | None = None,
                 beta: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -123,7 +130,11 @@ class TransformerScorer(Scorer):
         for i, blk in enumerate(self.blocks):
             h = blk(h, keep, None if prompts is None else prompts[:, i], self.prompt_net.gate[i] if prompts is not None
                     else None, None if values is None else values[:, i])
-        s = self.head(self.norm(h)).squeeze(-1)
+        h = self.norm(h)
+        s = self.head(h)
+        if self.towers is not None and c is not None:
+            s = s + self.towers(h, c)
+        s = s.squeeze(-1)
         if self.out_act is not None:
             s = self.out_act(s)
         return torch.where(mask, s, torch.zeros_like(s))

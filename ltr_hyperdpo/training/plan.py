@@ -209,7 +209,7 @@ def _scorer(config: RunConfig, data: DataSummary, auto: list[str]) -> ScorerConf
         kind=m.kind, n_features=data.n_features, n_objectives=data.n_objectives, hidden=list(m.hidden),
         dropout=m.dropout, conditioning=conditioning,
         rank=pick("rank", m.rank, facts) if conditioning == "lowrank" else 0,
-        head_hidden=pick("head_hidden", m.head_hidden, facts) if conditioning == "lowrank" else 0,
+        head_hidden=pick("head_hidden", m.head_hidden, facts) if conditioning in ("lowrank", "prompts") else 0,
         conditioned_layers=layers, d_model=m.d_model, n_layers=m.n_layers, n_heads=m.n_heads,
         d_ff=pick("d_ff", m.d_ff, facts) if m.kind == "transformer" else 2 * m.d_model,
         activation=activation_name(m.activation),
