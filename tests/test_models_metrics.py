@@ -444,7 +444,9 @@ def test_transformer_output_towers_add_a_hand_computed_term_and_start_at_zero(tm
     w = torch.tensor([0.2, 0.3, 0.5])
     start = conditioned_copy(ref, cfg("transformer", head_hidden=4)).eval()
     torch.testing.assert_close(start(x, None, w), ref(x, None))
-    assert auto_scorer("transformer").head_hidden == 0 and auto_scorer("transformer", head_hidden=4).head_hidden == 4
+    # auto (training.auto.head_hidden): 32-unit towers for the prompted transformer too; a set value wins
+    assert auto_scorer("transformer").head_hidden == 32 and auto_scorer("transformer", head_hidden=0).head_hidden == 0
+    assert auto_scorer("transformer", conditioning="none").head_hidden == 0
     pol = start.double()
     for p in pol.parameters():
         torch.nn.init.normal_(p, std=0.3)

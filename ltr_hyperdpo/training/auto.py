@@ -51,12 +51,15 @@ def conditioned_layers(f: Facts) -> int:
 
 
 def head_hidden(f: Facts) -> int:
-    """32 hidden units per objective's output tower when scores are affine in w; else 0 (linear heads).
+    """32 hidden units per objective's output tower when scores are affine in w, and for the transformer with hyper
+    prompts; else 0 (linear heads).
 
     Why: with a shared trunk, a linear head per objective can only re-weight the trunk's last features, which the
     reference shaped for the main objective; a small tower gives each objective its own nonlinearity at a cost of
-    one narrow layer per objective."""
-    return 32 if f.output_conditioned else 0
+    one narrow layer per objective. The transformer's prompts reach its score only through attention and one shared
+    head, so its towers add that per-objective output on top (chosen by ``benchmarks/develop.py --scorer
+    transformer`` on development data)."""
+    return 32 if f.output_conditioned or (f.kind == "transformer" and f.conditioning == "prompts") else 0
 
 
 def rank(f: Facts) -> int:
