@@ -205,7 +205,9 @@ def test_freeze_backbone_trains_the_conditioning_network_only(synth_files, tmp_p
     for k, v in ref.items():
         assert torch.equal(pol[k], v), k  # the backbone is the reference's, unchanged
     cond = [k for k in pol if k not in ref]
-    assert cond and all(k.startswith(("film.", "prompt_net.", "lowrank.")) for k in cond)
+    # the conditioning network: FiLM / low-rank deltas for the MLP, hyper prompts and output towers for the transformer
+    assert cond and all(k.startswith(("film.", "prompt_net.", "lowrank.", "towers.")) for k in cond)
+    assert kind != "transformer" or any(k.startswith("towers.") for k in cond)
     assert res.front["hypervolume"] > res.front["reference_hypervolume"]
 
 
