@@ -123,6 +123,31 @@ def load_reproduce():
     return reproduce
 
 
+def load_claims():
+    """benchmarks/_claims.py as a module."""
+    spec = importlib.util.spec_from_file_location("_claims", ROOT / "benchmarks" / "_claims.py")
+    claims = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claims)
+    return claims
+
+
+def test_vertex_table_compares_each_objective_at_its_own_vertex_with_the_other_vertices():
+    claims = load_claims()
+    weights = [[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1]]
+    # rows: NDCG@10 of (relevance, pagerank, inlinks) at each weight; the interior rows must not count
+    seed0 = [[0.70, 0.50, 0.60], [0.99, 0.99, 0.99], [0.40, 0.80, 0.70], [0.99, 0.99, 0.99], [0.45, 0.85, 0.90]]
+    seed1 = [[0.70, 0.50, 0.60], [0.0, 0.0, 0.0], [0.40, 0.90, 0.70], [0.0, 0.0, 0.0], [0.45, 0.85, 0.65]]
+    margins = claims.vertex_margins({"weights": weights, "points": seed0})
+    # relevance 0.70 - max(0.40, 0.45); pagerank 0.80 - max(0.50, 0.85); inlinks 0.90 - max(0.60, 0.70)
+    np.testing.assert_allclose(margins, [0.25, -0.05, 0.20])
+    out, lines = claims.vertex_table({"reference": [], "hyperdpo": [{"weights": weights, "points": seed0},
+                                                                     {"weights": weights, "points": seed1}]},
+                                     ["relevance", "pagerank", "inlinks"])
+    assert out["hyperdpo"]["seeds_above"] == [2, 1, 1] and out["hyperdpo"]["n_seeds"] == 2
+    np.testing.assert_allclose(out["hyperdpo"]["mean_margin"], [0.25, 0.0, 0.075], atol=1e-12)
+    assert lines[-1].endswith("| 2/2; +0.2500 | 1/2; +0.0000 | 1/2; +0.0750 |")
+
+
 @pytest.mark.slow
 def test_reproduce_smoke(tmp_path, capsys):
     reproduce = load_reproduce()
@@ -158,6 +183,9 @@ def test_reproduce_smoke(tmp_path, capsys):
     assert params["hyperdpo"]["model"] > params["dpo_soup"]["model"]  # the per-objective towers and deltas
     cell = res["raw"]["synth_conflict"]["seeds"]["0"]["methods"]["hyperdpo"]
     assert 0 < cell["hypervolume_on_member_weights"] <= 1
+    vertices = res["targets"]["synth_conflict"]["claims"]["vertices"]
+    assert set(vertices) == {"hyperdpo", "dpo_soup"} and vertices["hyperdpo"]["n_seeds"] == 2
+    assert "Steerability at the vertices" in (out / "report.md").read_text()
     assert "claims by intervals" in (out / "report.md").read_text()
     # report sets draw a fresh synthetic task per seed; development sets are the same data for every seed
     import argparse
