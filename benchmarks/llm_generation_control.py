@@ -19,7 +19,9 @@ trained on (the run's held-out split):
   against the reference's count, and distinct-2 (distinct word bigrams / bigrams) per weight within 0.1 of the
   reference's;
 * the implicit-reward front on held-out lists (``--eval-lists`` lists of 4): pairwise accuracy of each objective at
-  its own vertex (target >= 0.60) and at the opposite vertex.
+  its own vertex (target >= 0.60) and at the opposite vertex, beside two text-only rankers on the same pairs (the
+  longer response wins; a bag-of-words logistic regression fitted to the same training lists): how much of each
+  label the text alone carries at this data size.
 
 Reported per seed: wall time of training, generation and evaluation, training tokens/s, peak resident memory.
 ``--model smollm2`` uses SmolLM2-135M-Instruct (``make llm-model``) with its defaults (LoRA r=8 + 8 soft prompts,
@@ -38,7 +40,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import vstack as sp_vstack
 from scipy.stats import spearmanr
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_ROOT, ROOT, emit  # noqa: E402
@@ -48,7 +53,7 @@ from ltr_hyperdpo.defaults import LLM_NO_REPEAT_NGRAM  # noqa: E402
 from ltr_hyperdpo.llm.config import LLMConfig  # noqa: E402
 from ltr_hyperdpo.llm.convert import convert_alpacaeval  # noqa: E402
 from ltr_hyperdpo.llm.data import PreferenceLists  # noqa: E402
-from ltr_hyperdpo.llm.evaluate import evaluate_llm_front  # noqa: E402
+from ltr_hyperdpo.llm.evaluate import evaluate_llm_front, pairwise_accuracy, select  # noqa: E402
 from ltr_hyperdpo.llm.generate import distinct_ngrams, generate_front, length_objective  # noqa: E402
 from ltr_hyperdpo.llm.train import llm_run_plan, llm_train, load_data, load_llm_run  # noqa: E402
 from ltr_hyperdpo.runs.device import autocast  # noqa: E402
@@ -75,6 +80,42 @@ def short_responses(lists: PreferenceLists, max_chars: int, min_size: int) -> Pr
             for o in lists.objectives:
                 scores[o].append(np.asarray(lists.scores[o][i])[keep])
     return PreferenceLists(prompts, responses, scores)
+
+
+def text_baselines(train: PreferenceLists, held: PreferenceLists, max_lists: int, list_size: int, seed: int) -> dict:
+    """Pairwise accuracy of two text-only rankers on the held-out pairs the implicit-reward front is scored on: the
+    longer response wins, and a bag-of-words model (TF-IDF of word 1-2-grams, logistic regression on the pairwise
+    differences) fitted to the training lists, ``list_size`` responses each as one epoch of training draws them.
+    Per objective. They say how much of a label the response text alone carries at this data size."""
+    rng = np.random.default_rng([seed, 7])
+    picks_train = [rng.choice(len(r), size=min(list_size, len(r)), replace=False) for r in train.responses]
+    lists, picks = select(held, max_lists, list_size, seed)
+    texts = [train.responses[i][j] for i, p in enumerate(picks_train) for j in p]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(texts)
+    out: dict = {}
+    for o in train.objectives:
+        rows, ys = [], []
+        for i, p in enumerate(picks_train):
+            x = vec.transform([train.responses[i][j] for j in p])
+            s = np.asarray(train.scores[o][i])[p]
+            for a_ in range(len(p)):
+                for b_ in range(len(p)):
+                    if s[a_] > s[b_]:
+                        rows += [x[a_] - x[b_], x[b_] - x[a_]]
+                        ys += [1, 0]
+        clf = LogisticRegression(max_iter=2000).fit(sp_vstack(rows), ys)
+        acc = {"longer_wins": [0.0, 0], "bag_of_words": [0.0, 0]}
+        for i, p in zip(lists, picks, strict=True):
+            resp = [held.responses[i][j] for j in p]
+            s = np.asarray(held.scores[o][i])[p]
+            for name, r in (("longer_wins", np.array([len(t) for t in resp], dtype=float)),
+                            ("bag_of_words", clf.decision_function(vec.transform(resp)))):
+                a_, n = pairwise_accuracy(r, s)
+                if n:
+                    acc[name][0] += a_ * n
+                    acc[name][1] += n
+        out[o] = {name: num / max(den, 1) for name, (num, den) in acc.items()}
+    return out
 
 
 def degenerate(text: str) -> bool:
@@ -168,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 front = evaluate_llm_front(model, enc, held, dev, grid=5, beta=cfg.beta, max_lists=a.eval_lists,
                                            list_size=4, seed=seed)
             eval_s = time.perf_counter() - t
+            baselines = text_baselines(load_data(cfg)[0], held, a.eval_lists, 4, seed)
             k = objectives.index("brevity")
             acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
             vertex = {o: int(np.argmax(grid[:, j])) for j, o in enumerate(objectives)}
@@ -179,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                          "front": {o: {"own_vertex": float(acc[vertex[o], j]),
                                        "opposite_vertex": float(acc[vertex[objectives[1 - j]], j])}
                                    for j, o in enumerate(objectives)},
-                         "front_accuracy": acc.tolist()}
+                         "front_accuracy": acc.tolist(), "text_baselines": baselines}
             res["front_ok"] = all(v["own_vertex"] >= 0.60 and v["own_vertex"] > v["opposite_vertex"]
                                   for v in res["front"].values())
             for (guard, decode_beta), gen in gens.items():
@@ -201,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                                     *[f"{p['degenerate']}/{p['distinct2']:.2f}" for p in fl["weights"]],
                                     f"{fl['reference']['degenerate']}/{fl['reference']['distinct2']:.2f}"])
             front_rows.append([seed, *[f"{res['front'][o]['own_vertex']:.3f} / {res['front'][o]['opposite_vertex']:.3f}"
+                                       f" ({baselines[o]['longer_wins']:.3f} / {baselines[o]['bag_of_words']:.3f})"
                                        for o in objectives], f"{train_s:.0f}", f"{gen_s:.0f}", f"{eval_s:.0f}",
                                f"{res['train_tokens_per_s']:.0f}", f"{res['peak_rss_mb']:.0f}"])
             runs.append(res)
@@ -224,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in fl_rows:
         print("| " + " | ".join(map(str, r)) + " |")
     print()
-    print("| seed | " + " | ".join(f"{o} accuracy: own / opposite vertex" for o in objectives)
+    print("| seed | " + " | ".join(f"{o} accuracy: own / opposite vertex (text baselines: longer wins / bag of words)"
+                                   for o in objectives)
           + " | train s | generate s | eval s | train tokens/s | peak RSS MB |")
     print("|" + "---|" * (6 + len(objectives)))
     for r in front_rows:
