@@ -134,6 +134,52 @@ def test_gradients_reach_only_prompt_net_and_adapters(model_dir, lora):
     torch.testing.assert_close(model.sequence_logprobs(ids, att, resp), ref)
 
 
+def test_per_objective_adapters_mix_one_block_per_objective_by_w(model_dir):
+    """``lora: {per_objective: true}``: the adapters at w equal one ordinary LoRA of rank K r whose block k of B is
+    scaled by w_k (an oracle built from peft's own LoRA); at a vertex only that objective's block acts; every row
+    of a batch gets its own w; the reference (adapters off) is untouched."""
+    from ltr_hyperdpo.llm.model import HyperPromptLM, load_causal_lm
+    from ltr_hyperdpo.llm.tokenize import Encoder, TextTokenizer
+
+    r, k = 2, 2
+    torch.manual_seed(0)
+    mixed = HyperPromptLM(load_causal_lm(model_dir), k, 2, 16, lora={"r": r, "lora_alpha": 4, "per_objective": True})
+    plain = HyperPromptLM(load_causal_lm(model_dir), k, 2, 16, lora={"r": r * k, "lora_alpha": 4 * k})
+    with torch.no_grad():  # adapters as if trained (peft starts B at zero)
+        for name, prm in mixed.named_parameters():
+            if "lora_B" in name:
+                prm.normal_(0, 0.5)
+    enc = Encoder(TextTokenizer(model_dir), 200, 8)
+    ids, att, resp = enc.batch([("Q", "a cat sat on the mat"), ("Q", "a dog ran fast")])
+
+    def oracle(w: list[float]) -> torch.Tensor:
+        state = dict(mixed.named_parameters())
+        scale = torch.tensor(w).repeat_interleave(r)
+        with torch.no_grad():
+            for name, prm in plain.named_parameters():
+                prm.copy_(state[name] * scale if "lora_B" in name else state[name])
+        return plain.sequence_logprobs(ids, att, resp, torch.tensor([w, w]))
+
+    with torch.no_grad():
+        for w in ([0.3, 0.7], [1.0, 0.0], [0.0, 1.0]):
+            torch.testing.assert_close(mixed.sequence_logprobs(ids, att, resp, torch.tensor([w, w])), oracle(w))
+        # rows with different weights: each row as if alone
+        both = mixed.sequence_logprobs(ids, att, resp, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        torch.testing.assert_close(both, torch.stack([oracle([1.0, 0.0])[0], oracle([0.0, 1.0])[1]]))
+        # at the vertex e_0 objective 1's block does nothing; at e_1 it does
+        at = {v: mixed.sequence_logprobs(ids, att, resp, torch.tensor([v, v])) for v in ((1.0, 0.0), (0.0, 1.0))}
+        for name, prm in mixed.named_parameters():
+            if "lora_B" in name:
+                prm[:, r:] = 0.0
+        torch.testing.assert_close(mixed.sequence_logprobs(ids, att, resp, torch.tensor([[1.0, 0.0]] * 2)),
+                                   at[1.0, 0.0])
+        assert not torch.allclose(mixed.sequence_logprobs(ids, att, resp, torch.tensor([[0.0, 1.0]] * 2)),
+                                  at[0.0, 1.0])
+        reference = load_causal_lm(model_dir)
+        plain_ref = HyperPromptLM(reference, k, 2, 16).sequence_logprobs(ids, att, resp)
+        torch.testing.assert_close(mixed.sequence_logprobs(ids, att, resp), plain_ref)
+
+
 @pytest.mark.slow
 def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys, monkeypatch):
     from ltr_hyperdpo.cli import main

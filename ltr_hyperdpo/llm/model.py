@@ -34,7 +34,11 @@ def load_causal_lm(path: str | Path, dtype=None, progress: bool = False):
 
 
 class HyperPromptLM(nn.Module):
-    """A frozen causal LM with a weight-conditioned soft-prompt network (and optional LoRA adapters)."""
+    """A frozen causal LM with a weight-conditioned soft-prompt network (and optional LoRA adapters).
+
+    ``lora``: a peft LoRA config mapping; with ``per_objective: True`` the adapters see w too: K blocks of rank ``r``,
+    mixed by the weights of each sequence, ``ΔW(w) = (α/r) Σ_k w_k B_k A_k`` (as the MLP's per-objective heads are
+    mixed), instead of one adapter shared by every weight."""
 
     def __init__(self, base, n_objectives: int, n_prompts: int = 4, hidden: int = 64,
                  temperature_conditioned: bool = False, lora: dict | None = None):
@@ -42,11 +46,22 @@ class HyperPromptLM(nn.Module):
         for p in base.parameters():
             p.requires_grad_(False)
         self.lora = bool(lora)
+        self.lora_per_objective = bool(lora and lora.get("per_objective"))
+        self._rank_scale: torch.Tensor | None = None
         if lora:
             from peft import LoraConfig, get_peft_model
 
             cfg = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"], **lora}
+            cfg.pop("per_objective", None)
+            self.lora_rank = int(cfg["r"])
+            if self.lora_per_objective:
+                # K blocks of rank r, one per objective, at the scaling alpha/r of one block
+                cfg["r"], cfg["lora_alpha"] = cfg["r"] * n_objectives, cfg["lora_alpha"] * n_objectives
             base = get_peft_model(base, LoraConfig(**cfg))
+            if self.lora_per_objective:
+                for name, module in base.named_modules():
+                    if name.endswith("lora_A.default"):
+                        module.register_forward_hook(self._scale_rank_blocks)
         self.base = base
         self.n_objectives = n_objectives
         self.n_prompts = n_prompts
@@ -76,6 +91,19 @@ class HyperPromptLM(nn.Module):
             for k, v in state.items():
                 own[k].copy_(v)
 
+    def _scale_rank_blocks(self, _module: nn.Module, _inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+        """Per-objective adapters: ``ΔW(w) x = (α/r) Σ_k w_k B_k A_k x``, by scaling block k of ``A x``
+        ``[batch, tokens, K r]`` by w_k of the sequence's row (set by the conditioned forward that runs it)."""
+        if self._rank_scale is None or self._rank_scale.shape[0] != out.shape[0]:
+            raise RuntimeError("per-objective adapters run only inside a forward given the weights of its rows")
+        return out * self._rank_scale.to(out.dtype).view(out.shape[0], *([1] * (out.ndim - 2)), -1)
+
+    def _condition_adapters(self, weights: torch.Tensor) -> None:
+        """Remember the rows' weights ``[batch, K]`` for the per-objective adapters (kept until the next conditioned
+        forward, so that recomputation under gradient checkpointing sees them too)."""
+        if self.lora_per_objective:
+            self._rank_scale = weights.detach().float().repeat_interleave(self.lora_rank, dim=1)
+
     def _adapters_off(self):
         return self.base.disable_adapter() if self.lora else nullcontext()
 
@@ -96,6 +124,7 @@ class HyperPromptLM(nn.Module):
         p = 0
         ctx = nullcontext() if weights is not None else self._adapters_off()
         if weights is not None:
+            self._condition_adapters(weights)
             pr = self.soft_prompts(weights, beta).to(emb.dtype)
             p = pr.shape[1]
             emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
@@ -154,6 +183,7 @@ class HyperPromptLM(nn.Module):
         emb = self.embeddings()(input_ids)
         att = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
         if weights is not None:
+            self._condition_adapters(weights)
             pr = self.soft_prompts(weights, beta).to(emb.dtype)
             emb = torch.cat([emb[:, :1], pr, emb[:, 1:]], dim=1)
             att = torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device)
