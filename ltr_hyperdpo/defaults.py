@@ -61,8 +61,14 @@ LLM_GRAD_CLIP = 1.0
 LLM_NO_REPEAT_NGRAM = 6
 #: LoRA adapters are added to the hyper prompts (``lora: auto``) for base models of at least this many parameters.
 LLM_LORA_MIN_PARAMETERS = 50_000_000
-#: the adapters ``lora: auto`` adds: rank 8 on the attention's query and value projections (the LoRA paper's choice).
-LLM_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+#: the adapters ``lora: auto`` adds: rank 8 per objective on the attention's query and value projections (the LoRA
+#: paper's choice of modules and rank), one block per objective mixed by w (``per_objective``). Why per objective: an
+#: adapter shared by every w cannot depend on w, so it learns the direction of the weight mixture (dominated by the
+#: objective whose label orders pairs most consistently) and leaves the steering to the soft prompts, which move a
+#: deep model's later tokens little; blocks mixed by w condition every trained weight, as the MLP's per-objective
+#: heads do.
+LLM_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"],
+            "per_objective": True}
 #: ``lora_lr`` = ``lr`` times this when not given. Why: the prompt network starts from scratch and needs large steps
 #: (3e-3), while adapters perturb a trained model at every position; LoRA fine-tuning of language models uses
 #: 1e-4 to 5e-4 (the LoRA paper, trl's examples), a tenth of the prompt network's step.

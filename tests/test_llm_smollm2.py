@@ -244,6 +244,7 @@ def test_llm_train_front_generate_on_smollm2(smol_dir, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     plan = json.loads((run / "plan.json").read_text())
     assert plan["lora"]["r"] == 8 and plan["base_parameters"] == 134_515_008
+    assert plan["lora"]["per_objective"] is True  # auto: one adapter block per objective, mixed by w
     assert plan["precision"] in ("bf16", "fp32")
     gen = subprocess.run([*cli, "llm-generate", str(run), "--prompt", "What is the capital of France?",
                           "--w", "1", "0", "--max-new-tokens", "12"], capture_output=True, text=True, env=env,

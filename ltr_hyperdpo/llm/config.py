@@ -72,10 +72,11 @@ class LLMConfig(Validated):
         adapters' gradient, summed over hundreds of matrices, would otherwise dominate a joint norm and shrink the
         prompt network's steps, which carry the steering. 0 disables clipping.
     lora : dict, "auto" or None, default "auto"
-        LoRA adapters beside the prompts: ``auto`` (rank 8 on ``q_proj``/``v_proj`` for models of 50M parameters or
-        more), a peft config mapping such as ``{r: 4}``, or ``None``. The mapping's own key ``per_objective: true``
-        gives each objective a rank-``r`` block, mixed by w per sequence (``ΔW(w) = Σ_k w_k B_k A_k``), instead of
-        one adapter shared by every w (which learns the mixture's direction: the soft prompts alone then steer).
+        LoRA adapters beside the prompts: ``auto`` (rank 8 per objective on ``q_proj``/``v_proj``, mixed by w, for
+        models of 50M parameters or more), a peft config mapping such as ``{r: 4}`` (completed from the defaults), or
+        ``None``. The mapping's own key ``per_objective`` (default true) gives each objective a rank-``r`` block,
+        mixed by w per sequence (``ΔW(w) = Σ_k w_k B_k A_k``); ``false`` gives one adapter shared by every w (which
+        learns the mixture's direction: the soft prompts alone then steer).
     gradient_checkpointing : bool, default False
         Recompute the decoder's activations in the backward pass (less memory, ~30 % more compute); off because at the
         sequence lengths of preference data memory does not limit a 135M model.

@@ -2,11 +2,12 @@
 
 The config stays the user's intent (``lora: auto``, ``precision: auto``); the plan holds what was used:
 
-* ``lora`` -- ``auto`` gives :data:`~ltr_hyperdpo.defaults.LLM_LORA` (rank 8 on ``q_proj``/``v_proj``) when the base
-  model has at least :data:`~ltr_hyperdpo.defaults.LLM_LORA_MIN_PARAMETERS` parameters, none below. Why: soft
-  prompts act on the model only through attention to a few positions at the start; in a deep model their effect on
-  tokens far into a response fades, while adapters change every position's computation. A small model (the 1M
-  TinyStories model of the fast tests) is steered by prompts alone, and adapters there would be most of its size.
+* ``lora`` -- ``auto`` gives :data:`~ltr_hyperdpo.defaults.LLM_LORA` (rank 8 per objective on ``q_proj``/``v_proj``,
+  mixed by w; its comment says why) when the base model has at least
+  :data:`~ltr_hyperdpo.defaults.LLM_LORA_MIN_PARAMETERS` parameters, none below. Why adapters: soft prompts act
+  on the model only through attention to a few positions at the start; in a deep model their effect on tokens far
+  into a response fades, while adapters change every position's computation. A small model (the 1M TinyStories
+  model of the fast tests) is steered by prompts alone, and adapters there would be most of its size.
 * ``precision`` -- ``auto`` is ``bf16`` autocast on CUDA and on a CPU with native bfloat16 dot products (AVX512-BF16
   or AMX), ``fp32`` elsewhere. Why: bfloat16 halves the bytes every matmul moves and those instructions do the
   products natively; the log-softmax, the log-probability sums and the PL-DPO loss stay in float32, so only the
