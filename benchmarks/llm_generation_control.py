@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
             plan = llm_run_plan(run)
             model, enc, cfg, objectives, dev = load_llm_run(run)
-            held = load_data(cfg)[1]
+            trained_on, held = load_data(cfg)
             precision = plan.precision if plan else "fp32"
             gens, gen_s, gen_each = {}, 0.0, {}
             for guard, decode_beta in decodings:
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 front = evaluate_llm_front(model, enc, held, dev, grid=5, beta=cfg.beta, max_lists=a.eval_lists,
                                            list_size=4, seed=seed)
             eval_s = time.perf_counter() - t
-            baselines = text_baselines(load_data(cfg)[0], held, a.eval_lists, 4, seed)
+            baselines = text_baselines(trained_on, held, a.eval_lists, 4, seed)
             k = objectives.index("brevity")
             acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
             vertex = {o: int(np.argmax(grid[:, j])) for j, o in enumerate(objectives)}
