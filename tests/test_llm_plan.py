@@ -23,6 +23,16 @@ def test_lora_auto_follows_the_size_rule():
     assert llm_plan.resolve_lora(LLMConfig(model="m", data="d", lora=None), 10 ** 9) is None
     given = llm_plan.resolve_lora(LLMConfig(model="m", data="d", lora={"r": 2}), 10)
     assert given is not None and given["r"] == 2 and given["target_modules"] == defaults.LLM_LORA["target_modules"]
+    assert given["per_objective"] is True  # completed from the defaults: one block per objective
+    shared = llm_plan.resolve_lora(LLMConfig(model="m", data="d", lora={"per_objective": False}), 10)
+    assert shared is not None and shared["per_objective"] is False
+
+
+def test_a_non_boolean_per_objective_is_refused_by_name():
+    from ltr_hyperdpo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lora.per_objective: expected true or false, got 'yes'"):
+        llm_plan.resolve_lora(LLMConfig(model="m", data="d", lora={"per_objective": "yes"}), 10 ** 9)
 
 
 def test_adapters_learn_at_a_tenth_unless_told():
