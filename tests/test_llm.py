@@ -246,6 +246,28 @@ def test_train_resume_front_generate(model_dir, alpaca, tmp_path, capsys, monkey
     assert settings["beta"] == pytest.approx(trained / 4) and settings["decoding_strength"] == pytest.approx(4.0)
 
 
+def test_scoring_batches_group_similar_lengths_and_return_the_callers_order(lm, alpaca):
+    from ltr_hyperdpo.llm.evaluate import logprobs
+
+    model, enc = lm
+    # responses cut to lengths out of order, all within the tiny model's context
+    pairs = [(alpaca.prompts[i], alpaca.responses[i][j][:(37 * (i + 3 * j)) % 200 + 5]) for i in range(4)
+             for j in range(3)]
+    lengths = [len(enc.encode_pair(p, r)[0]) for p, r in pairs]
+    assert len(set(lengths)) > 3  # the order matters only if the lengths differ
+    batches = enc.length_batches(pairs, 5)
+    assert sorted(i for b in batches for i in b) == list(range(len(pairs))) and max(map(len, batches)) == 5
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat, reverse=True)  # a batch pads only to its own longest, the next one's are shorter
+    w = np.array([0.3, 0.7])
+    got = logprobs(model, enc, pairs, torch.device("cpu"), w, batch_size=5)
+    ids, att, resp = enc.batch(pairs)
+    with torch.no_grad():
+        direct = model.sequence_logprobs(ids, att, resp, torch.as_tensor(w, dtype=torch.float32)[None].expand(
+            len(pairs), -1))
+    np.testing.assert_allclose(got, direct.numpy(), rtol=1e-5)
+
+
 def test_reference_logprob_cache_on_disk(lm, model_dir, alpaca, tmp_path):
     from ltr_hyperdpo.llm.refcache import RefLogprobCache, cache_path, model_key
     from ltr_hyperdpo.llm.tokenize import Encoder

@@ -46,14 +46,17 @@ def within_list_grades(score: np.ndarray, n_grades: int = 5) -> np.ndarray:
 
 def logprobs(model: HyperPromptLM, enc: Encoder, pairs: list[tuple[str, str]], dev, weights=None, beta=None,
              batch_size: int = 16) -> np.ndarray:
-    out = []
+    """Sequence log-probabilities ``[len(pairs)]`` of (prompt, response) pairs under the policy at ``weights``
+    (the reference model when ``None``), in batches of similar length (:meth:`Encoder.length_batches`), returned
+    in the order of ``pairs``."""
+    out = np.zeros(len(pairs), dtype=np.float32)
     with torch.no_grad():
-        for s in range(0, len(pairs), batch_size):
-            ids, att, resp = enc.batch(pairs[s:s + batch_size])
+        for idx in enc.length_batches(pairs, batch_size):
+            ids, att, resp = enc.batch([pairs[i] for i in idx])
             w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)[None].expand(len(ids), -1)
-            out.append(model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev),
-                                               None if w is None else w.to(dev), beta).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+            out[idx] = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev),
+                                               None if w is None else w.to(dev), beta).float().cpu().numpy()
+    return out
 
 
 def select(held: PreferenceLists, max_lists: int | None, list_size: int | None, seed: int = 0):

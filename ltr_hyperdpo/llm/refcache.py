@@ -60,15 +60,15 @@ class RefLogprobCache:
             batch_size: int = 16) -> torch.Tensor:
         """Reference log-probs ``[len(pairs)]`` of (prompt, response) pairs; misses are computed in batches."""
         keys = [sequence_key(*enc.encode_pair(p, r)) for p, r in pairs]
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in self.values}.items(), key=lambda kv: kv[1])
-        for s in range(0, len(missing), batch_size):
-            chunk = missing[s:s + batch_size]
-            ids, att, resp = enc.batch([pairs[i] for _, i in chunk])
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in self.values}.values())
+        for chunk in enc.length_batches([pairs[i] for i in missing], batch_size):
+            rows = [missing[j] for j in chunk]
+            ids, att, resp = enc.batch([pairs[i] for i in rows])
             with torch.no_grad():
                 lp = model.sequence_logprobs(ids.to(dev), att.to(dev), resp.to(dev), None).float().cpu()
-            for (k, _), v in zip(chunk, lp.tolist(), strict=True):
-                self.values[k] = float(v)
-            self.computed += len(chunk)
+            for i, v in zip(rows, lp.tolist(), strict=True):
+                self.values[keys[i]] = float(v)
+            self.computed += len(rows)
             self._dirty = True
         return torch.tensor([self.values[k] for k in keys], dtype=torch.float64)
 
