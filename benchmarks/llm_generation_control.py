@@ -2,6 +2,7 @@
 """Control on generated text: does the length of generations fall as w_brevity rises, and do they stay fluent?
 
     python benchmarks/llm_generation_control.py --model smollm2 [--seeds 0 1 2] [--train-lists N] [--prompts P]
+        [--out DIR]   (keep every generation and both fronts per seed, and results.json)
     python benchmarks/llm_generation_control.py --model ../shared/models/babyllama_tok105/hf_llama   (the tiny model)
 
 Per seed: an LLM HyperDPO run on the AlpacaEval lists (objectives preference and brevity = -characters; responses of
@@ -50,6 +51,7 @@ from _common import DEFAULT_DATA_ROOT, ROOT, emit  # noqa: E402
 
 from ltr_hyperdpo.core.grids import weight_grid  # noqa: E402
 from ltr_hyperdpo.defaults import LLM_NO_REPEAT_NGRAM  # noqa: E402
+from ltr_hyperdpo.eval.report import write_front  # noqa: E402
 from ltr_hyperdpo.llm.config import LLMConfig  # noqa: E402
 from ltr_hyperdpo.llm.convert import convert_alpacaeval  # noqa: E402
 from ltr_hyperdpo.llm.data import PreferenceLists  # noqa: E402
@@ -57,6 +59,7 @@ from ltr_hyperdpo.llm.evaluate import evaluate_llm_front, pairwise_accuracy, sel
 from ltr_hyperdpo.llm.generate import distinct_ngrams, generate_front, length_objective  # noqa: E402
 from ltr_hyperdpo.llm.train import llm_run_plan, llm_train, load_data, load_llm_run  # noqa: E402
 from ltr_hyperdpo.runs.device import autocast  # noqa: E402
+from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 
 TINY = str(ROOT.parent / "shared" / "models" / "babyllama_tok105" / "hf_llama")
 #: per model: benchmark settings that differ from the argparse defaults (the tiny model's context is 256 tokens)
@@ -160,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="temperatures β' to decode the trained policy at, each from the same trained model "
                          "(rescaled from --beta: next-token log p_ref + (β/β')(log p - log p_ref); the first is the "
                          "one the targets are checked on; default: the trained β)")
+    ap.add_argument("--out", type=Path,
+                    help="also keep, per seed, every generation and both fronts: OUT/seed<N>/generated_<guard>@<β'>/ "
+                         "(front.json, generations.jsonl, ...) and OUT/seed<N>/implicit/ (the implicit-reward front)")
     ap.add_argument("--max-response-chars", type=int,
                     help="keep only responses of at most this many characters (lists with >= --list-size of them)")
     a = ap.parse_args(argv)
@@ -210,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                                            list_size=4, seed=seed)
             eval_s = time.perf_counter() - t
             baselines = text_baselines(trained_on, held, a.eval_lists, 4, seed)
+            if a.out:
+                for (guard, decode_beta), gen in gens.items():
+                    gen.write(a.out / f"seed{seed}" / f"generated_{guard}@{decode_beta:g}")
+                write_front(front, a.out / f"seed{seed}" / "implicit",
+                            title=f"{Path(a.model).name} seed {seed}: implicit reward")
             k = objectives.index("brevity")
             acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
             vertex = {o: int(np.argmax(grid[:, j])) for j, o in enumerate(objectives)}
@@ -254,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
               "fluent": all(r[m]["fluency"]["degenerate_ok"] and r[m]["fluency"]["distinct2_ok"] for r in runs)}
           for m in ("greedy", "sampled")}
     ok["front"] = all(r["front_ok"] for r in runs)
-    emit({"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
-          "settings": vars(a) | {"data_root": str(a.data_root)}},
+    summary = {"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
+               "settings": vars(a) | {"data_root": str(a.data_root), "out": str(a.out) if a.out else None}}
+    if a.out:
+        atomic_write_json(a.out / "results.json", summary)
+    emit(summary,
          rows, ["seed", "no-repeat n-gram", "decoded at β'", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]],
                 "reference",
                 "Spearman",
