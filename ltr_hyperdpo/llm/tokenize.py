@@ -160,8 +160,8 @@ class Encoder:
 
     def length_batches(self, pairs: list[tuple[Any, str]], batch_size: int) -> list[list[int]]:
         """Indices of ``pairs`` in batches of at most ``batch_size`` whose sequences have similar token lengths
-        (longest first). Scoring is per row, so grouping by length changes no result, only how much padding a
-        batch computes: a batch in list order pads every sequence to the longest of its random neighbours."""
+        (longest first). Scoring is per row, so grouping by length changes a result by float rounding only, and
+        the padding a batch computes: one in list order pads every sequence to the longest of its neighbours."""
         lengths = [len(self.encode_pair(p, r)[0]) for p, r in pairs]
         order = sorted(range(len(pairs)), key=lambda i: (-lengths[i], i))
         return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
