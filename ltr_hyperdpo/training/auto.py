@@ -90,12 +90,18 @@ def weights_per_list(f: Facts) -> int:
 
 def vertex_prob(f: Facts) -> float:
     """Probability that a training weight is a vertex e_k instead of a Dirichlet draw: 0.85 when scores are affine
-    in w, else 0.2.
+    in w, 0.95 for the transformer with hyper prompts, else 0.2.
 
     Why: with ``s(x, w) = s_0(x) + Σ_k w_k s_k(x)`` each objective's head is pinned down at its vertex, where it
-    gets an expert's training signal; the remaining Dirichlet draws teach the shared trunk the mixtures. A fully
-    conditioned model has no such split and learns mostly from the interior."""
-    return 0.85 if f.output_conditioned else 0.2
+    gets an expert's training signal; the remaining Dirichlet draws teach the shared trunk the mixtures. The prompted
+    transformer's output towers enter the same way, ``Σ_k w_k g_k(h)`` (see ``head_hidden``), and its prompts are a
+    smooth function of w, so it too learns each objective at its corner and interpolates between corners; an
+    interior draw trains every tower at once on a blurred target. A fully conditioned model without towers has no
+    such split and learns mostly from the interior. The transformer's value is the development procedure's choice
+    (``benchmarks/develop.py --scorer transformer``: validation data of the development sets only)."""
+    if f.output_conditioned:
+        return 0.85
+    return 0.95 if f.kind == "transformer" and f.conditioning == "prompts" else 0.2
 
 
 def members(f: Facts) -> int:
