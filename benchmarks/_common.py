@@ -1,8 +1,11 @@
 """Helpers shared by the benchmark scripts: timing medians, RSS, JSON + markdown output."""
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import resource
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -93,3 +96,58 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+class StagedOutput:
+    """A benchmark's ``--out`` folder, written whole or not at all.
+
+    The benchmark writes into ``path``, a staging folder beside OUT; :meth:`publish` moves it into place when the run
+    has finished (an earlier output of the same script is replaced whole, never merged), so OUT never mixes two runs
+    and a run that fails leaves the previous output as it was (its staging folder is removed when the process exits).
+    A non-empty OUT that this script did not write is refused before any work, in one line (exit 2).
+
+    Parameters
+    ----------
+    out : pathlib.Path or None
+        The output folder; None: the script keeps nothing (``path`` is None and :meth:`publish` does nothing).
+    script : str
+        The script's file name, recorded in OUT/.written_by.
+    """
+
+    MARKER = ".written_by"
+
+    def __init__(self, out: Path | None, script: str):
+        self.out, self.script, self.path = out, script, None
+        if out is None:
+            return
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and self._writer(out) != script)):
+            raise SystemExit(f"{script}: error: --out {out} is not empty and holds no earlier output of {script}; "
+                             f"choose a new or empty folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = out.parent / f".{out.name}.partial-{os.getpid()}"
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+        atexit.register(self.discard)
+
+    @classmethod
+    def _writer(cls, out: Path) -> str | None:
+        marker = out / cls.MARKER
+        return marker.read_text().strip() if marker.is_file() else None
+
+    def publish(self) -> None:
+        """Move the finished output into OUT (replacing an earlier output of this script whole)."""
+        if self.out is None or self.path is None:
+            return
+        (self.path / self.MARKER).write_text(self.script + "\n")
+        old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        if self.out.exists():
+            self.out.rename(old)
+        self.path.rename(self.out)
+        shutil.rmtree(old, ignore_errors=True)
+        self.path = None
+
+    def discard(self) -> None:
+        """Remove the staging folder of a run that did not finish (OUT is left as it was)."""
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS, StagedOutput  # noqa: E402
 
 from ltr_hyperdpo.config import apply_overrides  # noqa: E402
 from ltr_hyperdpo.core.grids import default_test_points, member_grid, weight_grid  # noqa: E402
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     for c in cands + a.base:
         overrides(c)
     base_overrides = [o for b in a.base for o in overrides(b)]
+    staged = StagedOutput(a.out, "develop.py")  # refuses a foreign non-empty --out before any training
     t0 = time.perf_counter()
     scores: dict = {}
     with tempfile.TemporaryDirectory() as td:
@@ -199,12 +200,12 @@ def main(argv: list[str] | None = None) -> int:
           + "".join(f"| {c} | " + " | ".join(f"{t['per_set'][s]:.4f}" for s in names)
                     + f" | {t['overall']:.4f} | {'yes' if t['adopt'] else 'no'} |\n" for c, t in table.items())
           + f"\nChosen: {adopted or 'the defaults (no change passes the rule)'}.\n")
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "report.md").write_text(md)
-    atomic_write_json(a.out / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
+    (staged.path / "report.md").write_text(md)
+    atomic_write_json(staged.path / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
                                                    "rule": {"adopt_gain": ADOPT_GAIN, "max_set_loss": MAX_SET_LOSS},
                                                    "seeds": a.seeds, "candidates": cands, "base": a.base,
                                                    "scorer": a.scorer})
+    staged.publish()
     print(json.dumps({"adopted": adopted, "overall": {c: round(t["overall"], 4) for c, t in table.items()}}))
     print(md)
     return 0

@@ -47,7 +47,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, ROOT, emit  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, StagedOutput, emit  # noqa: E402
 
 from ltr_hyperdpo.core.grids import weight_grid  # noqa: E402
 from ltr_hyperdpo.defaults import LLM_NO_REPEAT_NGRAM  # noqa: E402
@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-response-chars", type=int,
                     help="keep only responses of at most this many characters (lists with >= --list-size of them)")
     a = ap.parse_args(argv)
+    staged = StagedOutput(a.out, "llm_generation_control.py")  # refuses a foreign non-empty --out before any training
     preset = PRESETS["smollm2" if a.model == "smollm2" else "tiny"]
     for k, v in preset.items():
         if k == "set":
@@ -216,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                                            list_size=4, seed=seed)
             eval_s = time.perf_counter() - t
             baselines = text_baselines(trained_on, held, a.eval_lists, 4, seed)
-            if a.out:
+            if staged.path:
                 for (guard, decode_beta), gen in gens.items():
-                    gen.write(a.out / f"seed{seed}" / f"generated_{guard}@{decode_beta:g}")
-                write_front(front, a.out / f"seed{seed}" / "implicit",
+                    gen.write(staged.path / f"seed{seed}" / f"generated_{guard}@{decode_beta:g}")
+                write_front(front, staged.path / f"seed{seed}" / "implicit",
                             title=f"{Path(a.model).name} seed {seed}: implicit reward")
             k = objectives.index("brevity")
             acc = front.metrics["pairwise_accuracy"]  # [weights, objectives]; grid row 0 is w = (0, 1)
@@ -267,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     ok["front"] = all(r["front_ok"] for r in runs)
     summary = {"runs": runs, "w_brevity": grid[:, k].tolist(), "targets_met": ok,
                "settings": vars(a) | {"data_root": str(a.data_root), "out": str(a.out) if a.out else None}}
-    if a.out:
-        atomic_write_json(a.out / "results.json", summary)
+    if staged.path:
+        atomic_write_json(staged.path / "results.json", summary)
+    staged.publish()
     emit(summary,
          rows, ["seed", "no-repeat n-gram", "decoded at β'", "mode", *[f"w_brevity={w:.2f}" for w in grid[:, k]],
                 "reference",

@@ -35,7 +35,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _claims import VARIANTS, honest_targets, parameter_counts  # noqa: E402
-from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS, peak_rss_bytes, reset_peak_rss  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS, StagedOutput, peak_rss_bytes, reset_peak_rss  # noqa: E402
 from _tuning import apply as apply_tuned  # noqa: E402
 from _tuning import tune_method  # noqa: E402
 
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         a.methods = ["hyperdpo"] + a.methods
     if a.scorer != "mlp":
         a.methods = [m for m in a.methods if m not in VARIANTS]
-    a.out.mkdir(parents=True, exist_ok=True)
+    staged = StagedOutput(a.out, "reproduce.py")  # refuses a foreign non-empty --out before any training
     t0 = time.perf_counter()
     results: dict = {}
     samples: dict = {}  # dataset -> method -> seed -> {"dense"/"members": FrontSample}: the query bootstrap's input
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             md += (f"\nEqual tuning: {a.tune} trials per method on {dname}'s validation hypervolume; chosen: "
                    + "; ".join(f"{LABELS.get(m, m)} {v['chosen']} (validation HV {v['val_hypervolume']:.4g})"
                                for m, v in tuned[dname].items()) + "\n")
-    plot(results, a.out)
+    plot(results, staged.path)
     stopping = (f"early stopping after {a.patience} epochs without a better validation metric (every stage-2 "
                 f"training alike, the best epoch kept)" if a.patience else "no early stopping (the best epoch kept)")
     header = (f"# HyperDPO reproduction ({'quick' if a.quick else 'full'})\n\n"
@@ -434,10 +434,11 @@ def main(argv: list[str] | None = None) -> int:
               f"budget (above). Total benchmark time {time.perf_counter() - t0:.0f}s.\n\n"
               + "".join(f"Protocol of {d} (the plan's differences from the defaults, `key: default -> value`): "
                         + "; ".join(r.get("protocol", [])) + ".\n\n" for d, r in results.items()))
-    (a.out / "report.md").write_text(header + md + "\n")
-    atomic_write_json(a.out / "results.json", {"config": {k: str(v) if isinstance(v, Path) else v
+    (staged.path / "report.md").write_text(header + md + "\n")
+    atomic_write_json(staged.path / "results.json", {"config": {k: str(v) if isinstance(v, Path) else v
                                                           for k, v in vars(a).items()},
                                                "summary": summary, "targets": checks, "raw": results})
+    staged.publish()
     print(json.dumps({"targets": checks, "seconds": round(time.perf_counter() - t0, 1)}))
     print()
     print(header + md)

@@ -1,6 +1,7 @@
 """benchmarks/develop.py: the development procedure reads no test split, and its adoption rule is the stated one."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,12 +58,44 @@ def test_an_unknown_candidate_is_refused():
         develop.main(["--candidates", "defaults", "depth=3"])
 
 
+def test_an_out_folder_holding_other_files_is_refused_before_any_training(tmp_path):
+    develop = load_develop()
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match=f"develop.py: error: --out {out} is not empty and holds no earlier output"):
+        develop.main(["--sets", "synth_conflict", "--seeds", "1", "--candidates", "defaults", "--out", str(out)])
+    assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_a_run_that_does_not_finish_leaves_the_earlier_output_as_it_was(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import StagedOutput
+
+    out = tmp_path / "out"
+    first = StagedOutput(out, "x.py")
+    (first.path / "a.txt").write_text("1")
+    first.publish()
+    assert (out / "a.txt").read_text() == "1" and (out / ".written_by").read_text() == "x.py\n"
+    failed = StagedOutput(out, "x.py")  # the same script again: allowed, staged beside OUT
+    (failed.path / "a.txt").write_text("2")
+    assert (out / "a.txt").read_text() == "1"  # nothing reaches OUT before publish
+    failed.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "a.txt").read_text() == "1"
+    with pytest.raises(SystemExit, match="holds no earlier output of y.py"):
+        StagedOutput(out, "y.py")
+
+
 @pytest.mark.slow
 def test_development_smoke(tmp_path, capsys):
     develop = load_develop()
     out = tmp_path / "dev"
+    out.mkdir()  # an earlier output of develop.py, with a file this run does not write: replaced whole, not merged
+    (out / ".written_by").write_text("develop.py\n")
+    (out / "stale.txt").write_text("from an earlier run")
     assert develop.main(["--sets", "synth_conflict", "--seeds", "1", "--candidates", "defaults", "alpha=1.0",
                          "--out", str(out)]) == 0
+    assert not (out / "stale.txt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["dev"]
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     res = json.loads((out / "development.json").read_text())
     row = res["scores"]["synth_conflict"]["0"]

@@ -3,6 +3,8 @@ response-only output layer: each rule tested at both sides of its threshold, eac
 computation."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -28,11 +30,24 @@ def test_lora_auto_follows_the_size_rule():
     assert shared is not None and shared["per_objective"] is False
 
 
-def test_a_non_boolean_per_objective_is_refused_by_name():
+@pytest.mark.parametrize(("lora", "key", "says"), [
+    ({"per_objective": "yes"}, "lora.per_objective", "expected true or false, got 'yes'"),
+    ({"r": 0}, "lora.r", "expected an integer >= 1, got 0"),
+    ({"r": 2.5}, "lora.r", "expected an integer >= 1, got 2.5"),
+    ({"lora_alpha": -1}, "lora.lora_alpha", "expected a number > 0, got -1"),
+    ({"lora_dropout": 1.0}, "lora.lora_dropout", r"expected a number in \[0, 1\), got 1.0"),
+    ({"target_modules": []}, "lora.target_modules", "expected a list of module names or a pattern, got \\[\\]"),
+])
+def test_a_bad_lora_mapping_is_refused_by_name_when_the_config_is_loaded(tmp_path, lora, key, says):
     from ltr_hyperdpo.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="lora.per_objective: expected true or false, got 'yes'"):
-        llm_plan.resolve_lora(LLMConfig(model="m", data="d", lora={"per_objective": "yes"}), 10 ** 9)
+    with pytest.raises(ConfigError, match=f"config key '{key}': {says}"):
+        LLMConfig(model="m", data="d", lora=lora)
+    path = tmp_path / "llm.json"
+    path.write_text(json.dumps({"model": "m", "data": "d", "lora": lora}))
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        LLMConfig.load(path)
+    assert LLMConfig(model="m", data="d", lora={"r": 4, "target_modules": "q_proj|v_proj"}).lora["r"] == 4
 
 
 def test_adapters_learn_at_a_tenth_unless_told():

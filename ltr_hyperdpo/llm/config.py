@@ -149,12 +149,15 @@ class LLMConfig(Validated):
         Raises
         ------
         ConfigError
-            ``device`` is malformed, or ``beta_range`` is not [low, high] with low <= high.
+            ``device`` is malformed, ``beta_range`` is not [low, high] with low <= high, or a ``lora`` mapping's
+            own keys have the wrong type (checked here, when the config is loaded, not when a run plans).
         """
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise FieldError("device", f"expected auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.beta_range[0] > self.beta_range[1]:
             raise FieldError("beta_range", f"must be [low, high] with low <= high, got {self.beta_range}")
+        if isinstance(self.lora, dict):
+            _check_lora(self.lora)
 
     @classmethod
     def from_dict(cls, d: dict) -> LLMConfig:
@@ -207,3 +210,23 @@ class LLMConfig(Validated):
             Every key, defaults included.
         """
         return to_dict(self)
+
+
+def _check_lora(lora: dict) -> None:
+    """The types of a ``lora`` mapping's keys that the toolkit reads itself (others go to peft unchanged)."""
+    if not isinstance(lora.get("per_objective", True), bool):
+        raise FieldError("lora.per_objective", f"expected true or false, got {lora['per_objective']!r}")
+    r = lora.get("r", 1)
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise FieldError("lora.r", f"expected an integer >= 1, got {r!r}")
+    alpha = lora.get("lora_alpha", 1.0)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
+        raise FieldError("lora.lora_alpha", f"expected a number > 0, got {alpha!r}")
+    dropout = lora.get("lora_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise FieldError("lora.lora_dropout", f"expected a number in [0, 1), got {dropout!r}")
+    modules = lora.get("target_modules", ["q_proj"])
+    # peft takes a list of module names or one regular expression
+    if not (isinstance(modules, str) and modules) and not (
+            isinstance(modules, list) and modules and all(isinstance(m, str) for m in modules)):
+        raise FieldError("lora.target_modules", f"expected a list of module names or a pattern, got {modules!r}")

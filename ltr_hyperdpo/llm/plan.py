@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .. import defaults
-from ..errors import ConfigError
 from .config import LLMConfig
 
 
@@ -69,16 +68,9 @@ def resolve_learning_rates(cfg: LLMConfig, lora: dict | None) -> dict:
 
 def resolve_lora(cfg: LLMConfig, base_parameters: int) -> dict | None:
     """The LoRA settings used (the rule is in the module docstring); an explicit mapping is completed from
-    :data:`~ltr_hyperdpo.defaults.LLM_LORA`.
-
-    Raises
-    ------
-    ConfigError
-        When the mapping's ``per_objective`` is not a boolean."""
+    :data:`~ltr_hyperdpo.defaults.LLM_LORA` (its keys' types were checked when the config was loaded)."""
     if cfg.lora == "auto":
         return dict(defaults.LLM_LORA) if base_parameters >= defaults.LLM_LORA_MIN_PARAMETERS else None
     if not cfg.lora:
         return None
-    if not isinstance(cfg.lora.get("per_objective", True), bool):
-        raise ConfigError(f"lora.per_objective: expected true or false, got {cfg.lora['per_objective']!r}")
     return {**defaults.LLM_LORA, **cfg.lora}
