@@ -3,6 +3,7 @@ own weights) with verdicts, win rates in scalarised utility, time ratios, parame
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from ltr_hyperdpo.core.grids import member_grid
 from ltr_hyperdpo.eval.bootstrap import paired_hv_ratio
@@ -60,21 +61,29 @@ def vertex_margins(cell: dict) -> np.ndarray:
 
 def vertex_table(cells: dict, objectives: list[str]) -> tuple[dict, list[str]]:
     """Steerability at the vertices, per method and objective: the number of seeds where the objective's NDCG@10 at
-    its own vertex is above its NDCG@10 at every other vertex, and the mean margin over seeds. A dedicated DPO-LS
-    member failing it means the data, not the one-shot model, ties that objective to another."""
+    its own vertex is above its NDCG@10 at every other vertex, the mean margin over seeds and its 95 % Student t
+    interval over seeds (``verdict``: ``above`` when the interval is above 0, ``below`` when under it, else ``tie``).
+    A dedicated DPO-LS member failing it means the data, not the one-shot model, ties that objective to another."""
     out: dict = {}
     lines = ["\nSteerability at the vertices (seeds where objective k's NDCG@10 at e_k is above it at every other "
-             "vertex / seeds; mean margin):\n", "| method | " + " | ".join(objectives) + " |",
-             "|---|" + "---|" * len(objectives)]
+             "vertex / seeds; mean margin [95 % t interval over seeds]):\n", "| method | " + " | ".join(objectives)
+             + " |", "|---|" + "---|" * len(objectives)]
     for m, runs in cells.items():
         if m == "reference":
             continue
-        margins = np.stack([vertex_margins(c) for c in runs])
+        margins = np.stack([vertex_margins(c) for c in runs])  # [seeds, objectives]
         wins = (margins > 0).sum(0)
-        out[m] = {"seeds_above": wins.tolist(), "mean_margin": margins.mean(0).tolist(), "n_seeds": len(runs)}
-        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(f"{int(n)}/{len(runs)}; {g:+.4f}"
-                                                              for n, g in zip(wins, margins.mean(0), strict=True))
-                     + " |")
+        mean = margins.mean(0)
+        n = len(runs)
+        half = (stats.t.ppf(0.975, n - 1) * margins.std(0, ddof=1) / np.sqrt(n) if n > 1
+                else np.full_like(mean, np.inf))
+        low, high = mean - half, mean + half
+        verdicts = ["above" if lo > 0 else "below" if hi < 0 else "tie" for lo, hi in zip(low, high, strict=True)]
+        out[m] = {"seeds_above": wins.tolist(), "mean_margin": mean.tolist(), "n_seeds": n,
+                  "ci95": [[float(lo), float(hi)] for lo, hi in zip(low, high, strict=True)], "verdict": verdicts}
+        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(
+            f"{int(w)}/{n}; {g:+.4f} [{lo:+.4f}, {hi:+.4f}] {v}"
+            for w, g, lo, hi, v in zip(wins, mean, low, high, verdicts, strict=True)) + " |")
     return out, lines
 
 

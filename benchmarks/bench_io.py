@@ -56,7 +56,7 @@ import sys, json, resource
 sys.path.insert(0, {bench!r})
 from _common import rss_bytes, peak_rss_bytes
 from ltr_hyperdpo.data.letor import parse_letor
-from ltr_hyperdpo.data.dataset import table_arrays
+from ltr_hyperdpo.data.tables import table_arrays
 import numpy as np, pathlib, tempfile
 tiny = pathlib.Path(tempfile.mkdtemp()) / "w.txt"
 tiny.write_text("1 qid:1 1:1 2:2\n0 qid:1 1:0.5\n")
@@ -137,9 +137,9 @@ def bench_file(path: Path, repeats: int, tmp: Path) -> dict:
     from sklearn.datasets import load_svmlight_file
 
     from ltr_hyperdpo.data.conversion import convert
-    from ltr_hyperdpo.data.dataset import table_arrays
     from ltr_hyperdpo.data.letor import parse_letor
     from ltr_hyperdpo.data.store import open_table
+    from ltr_hyperdpo.data.tables import table_arrays
 
     mb = path.stat().st_size / 1e6
     parse_letor(path)  # warm the page cache and the JIT once

@@ -62,10 +62,10 @@ def child_sklearn(path: str) -> dict:
 def child_reopen(cfg_path: str) -> dict:
     """Re-open the converted file and fit the normaliser alone (its own process, so the train child's peak RSS is
     the training's, not this copy's)."""
-    from ltr_hyperdpo.data.dataset import table_arrays
     from ltr_hyperdpo.data.normalize import FeatureNormalizer
     from ltr_hyperdpo.data.objectives import input_columns
     from ltr_hyperdpo.data.store import open_table
+    from ltr_hyperdpo.data.tables import table_arrays
     from ltr_hyperdpo.training import RunConfig, load_run_splits
 
     cfg = RunConfig.load(cfg_path)

@@ -22,9 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, median_time  # noqa: E402
 
-from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays  # noqa: E402
+from ltr_hyperdpo.data.dataset import RankingDataset  # noqa: E402
 from ltr_hyperdpo.data.store import write_table  # noqa: E402
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives  # noqa: E402
+from ltr_hyperdpo.data.tables import table_arrays  # noqa: E402
 from ltr_hyperdpo.methods.lambdamart import fit_lambdamart  # noqa: E402
 from ltr_hyperdpo.serving import load_run  # noqa: E402
 from ltr_hyperdpo.serving.export import export_onnx  # noqa: E402

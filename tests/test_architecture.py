@@ -108,6 +108,16 @@ def test_no_internal_import_inside_functions():
     assert hidden == []
 
 
+#: "one responsibility per module, none over ~400 lines": the guide's bound, with a few lines of slack
+MAX_MODULE_LINES = 420
+
+
+def test_no_module_is_much_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, f"split these modules by responsibility: {long}"
+
+
 def test_only_allowed_edges_between_parts():
     edges, _ = graph()
     unknown = sorted(set(edges) - set(ALLOWED))

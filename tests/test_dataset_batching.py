@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 
 from ltr_hyperdpo.data.batching import SlateLoader, gather_slates
-from ltr_hyperdpo.data.dataset import RankingDataset, load_splits, table_arrays
+from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.data.normalize import FeatureNormalizer
 from ltr_hyperdpo.data.objectives import ObjectiveSpec, parse_objectives
+from ltr_hyperdpo.data.splits import load_splits
 from ltr_hyperdpo.data.synth import make_synthetic, synth_objectives
+from ltr_hyperdpo.data.tables import table_arrays
 
 
 def small(n_q=20, docs=15, feats=12, k=2, corr=-0.5, seed=0):

@@ -124,14 +124,15 @@ def test_04_stale_temporary_files_are_removed(tmp_path):
 SLOW_CONVERT = """
 import sys, time
 import ltr_hyperdpo.data.conversion as c
-real, real_parse = c.chunk_to_batch, c.iter_parse
+import ltr_hyperdpo.data.ranges as r
+real, real_parse = r.chunk_to_batch, r.iter_parse
 def slow(*a, **k):  # a write phase of many slow batches
     time.sleep(0.2)
     return real(*a, **k)
 def small_chunks(*a, **k):
     k["chunk_bytes"] = 1 << 15
     return real_parse(*a, **k)
-c.chunk_to_batch, c.iter_parse = slow, small_chunks
+r.chunk_to_batch, r.iter_parse = slow, small_chunks
 c.RANGE_BYTES = 1 << 18  # several ranges when run with --workers
 from ltr_hyperdpo.cli import main
 sys.argv = ["ltr-hyperdpo", "convert", sys.argv[1], sys.argv[2], "--quiet"] + sys.argv[3:]

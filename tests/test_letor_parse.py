@@ -5,8 +5,8 @@ import pytest
 from conftest import shared_path
 from sklearn.datasets import load_svmlight_file
 
-from ltr_hyperdpo.data.dataset import table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, LetorFormatWarning, parse_letor
+from ltr_hyperdpo.data.tables import table_arrays
 
 LTR_FILES = [("mslr_msn1_fold1_5k", "train.txt"), ("mslr_msn1_fold1_5k", "test.txt"),
              ("mq2008_fold1", "train.txt"), ("mq2008_fold1", "vali.txt"), ("mq2008_fold1", "test.txt")]

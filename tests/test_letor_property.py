@@ -3,8 +3,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltr_hyperdpo.data.dataset import table_arrays
 from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
+from ltr_hyperdpo.data.tables import table_arrays
 
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32).map(lambda v: float(np.float32(v)))
 

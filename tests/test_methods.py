@@ -145,7 +145,13 @@ def test_vertex_table_compares_each_objective_at_its_own_vertex_with_the_other_v
                                      ["relevance", "pagerank", "inlinks"])
     assert out["hyperdpo"]["seeds_above"] == [2, 1, 1] and out["hyperdpo"]["n_seeds"] == 2
     np.testing.assert_allclose(out["hyperdpo"]["mean_margin"], [0.25, 0.0, 0.075], atol=1e-12)
-    assert lines[-1].endswith("| 2/2; +0.2500 | 1/2; +0.0000 | 1/2; +0.0750 |")
+    # Student t over 2 seeds (1 degree of freedom, t = 12.7062): half-width t * sd / sqrt(2) = t * |m1 - m2| / 2
+    t = 12.706204736174707
+    np.testing.assert_allclose(out["hyperdpo"]["ci95"], [[0.25, 0.25], [-t * 0.05, t * 0.05],
+                                                         [0.075 - t * 0.125, 0.075 + t * 0.125]], atol=1e-9)
+    assert out["hyperdpo"]["verdict"] == ["above", "tie", "tie"]
+    assert lines[-1].endswith("| 2/2; +0.2500 [+0.2500, +0.2500] above | 1/2; +0.0000 [-0.6353, +0.6353] tie "
+                              "| 1/2; +0.0750 [-1.5133, +1.6633] tie |")
 
 
 @pytest.mark.slow

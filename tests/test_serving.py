@@ -8,8 +8,9 @@ import torch
 from conftest import shared_path
 
 from ltr_hyperdpo.cli import main
-from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
+from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.data.store import open_table
+from ltr_hyperdpo.data.tables import table_arrays
 from ltr_hyperdpo.errors import ConfigError, DataError
 from ltr_hyperdpo.eval.front import score_lists
 from ltr_hyperdpo.serving import load_run

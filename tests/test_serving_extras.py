@@ -8,7 +8,8 @@ from sklearn.base import clone
 
 from ltr_hyperdpo import MultiObjectiveRanker
 from ltr_hyperdpo.cli import main
-from ltr_hyperdpo.data.dataset import load_splits, load_table, table_arrays
+from ltr_hyperdpo.data.splits import load_splits
+from ltr_hyperdpo.data.tables import load_table, table_arrays
 from ltr_hyperdpo.errors import ConfigError
 from ltr_hyperdpo.eval.metrics import ndcg_ranx
 from ltr_hyperdpo.serving import load_run

@@ -11,9 +11,10 @@ from conftest import ROOT
 
 from ltr_hyperdpo.cli import main
 from ltr_hyperdpo.data.conversion import convert
-from ltr_hyperdpo.data.dataset import RankingDataset, table_arrays
+from ltr_hyperdpo.data.dataset import RankingDataset
 from ltr_hyperdpo.data.letor import LetorFormatError, parse_letor
 from ltr_hyperdpo.data.store import open_table, read_metadata, storage_format
+from ltr_hyperdpo.data.tables import table_arrays
 
 
 @pytest.mark.parametrize("ext", ["parquet", "arrow"])
@@ -215,13 +216,13 @@ def test_a_spool_file_removed_by_an_interruption_is_not_an_error(tmp_path):
     """Ctrl-C: the conversion removes its spool files, then the half-read spool generator is closed."""
     import pyarrow as pa
 
-    import ltr_hyperdpo.data.conversion as conversion
+    import ltr_hyperdpo.data.ranges as ranges
 
     path = tmp_path / "x.spool"
     batch = pa.RecordBatch.from_pydict({"a": [1, 2]})
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, batch.schema) as w:
         w.write_batch(batch)
-    g = conversion._spooled_batches(str(path))
+    g = ranges.spooled_batches(str(path))
     assert next(g).num_rows == 2
     path.unlink()
     g.close()  # no FileNotFoundError from the generator's clean-up
@@ -229,12 +230,13 @@ def test_a_spool_file_removed_by_an_interruption_is_not_an_error(tmp_path):
 
 def test_a_failure_while_writing_leaves_no_output_and_no_spool(tmp_path, mq2008_dir, monkeypatch):
     import ltr_hyperdpo.data.conversion as conversion
+    import ltr_hyperdpo.data.ranges as ranges
 
     def broken(*a, **k):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(conversion, "RANGE_BYTES", 200_000)
-    monkeypatch.setattr(conversion, "_finished_batch", broken)  # inherited by the forked workers
+    monkeypatch.setattr(ranges, "finished_batch", broken)  # inherited by the forked workers
     with pytest.raises(OSError, match="No space"):
         convert(mq2008_dir / "train.txt", tmp_path / "o.arrow", workers=2)
     assert list(tmp_path.iterdir()) == []

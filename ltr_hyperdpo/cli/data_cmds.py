@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.dataset import RankingDataset, table_arrays
+from ..data.dataset import RankingDataset
 from ..data.leakage import near_copies
 from ..data.objectives import PRESETS, fit_objectives, objectives_to_json
 from ..data.store import write_table
 from ..data.synth import make_synthetic, synth_objectives, write_letor_text
+from ..data.tables import table_arrays
 from ..utils.io import dumps_json
 
 PRESET_NAMES = ", ".join(PRESETS)

@@ -7,17 +7,19 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .conversion import convert
-    from .dataset import DatasetState, RankingDataset, load_splits
+    from .dataset import RankingDataset
     from .letor import LetorFormatError, parse_letor
     from .objectives import PRESETS, ObjectiveSpec, parse_objectives
+    from .splits import load_splits
+    from .state import DatasetState
 
 #: public name -> (module, name there): resolved on first use (PEP 562), so importing one light module of this
 #: package (a constant, the atomic writer) does not load the heavy ones (torch)
 _EXPORTS = {
     "convert": (".conversion", "convert"),
-    "DatasetState": (".dataset", "DatasetState"),
+    "DatasetState": (".state", "DatasetState"),
     "RankingDataset": (".dataset", "RankingDataset"),
-    "load_splits": (".dataset", "load_splits"),
+    "load_splits": (".splits", "load_splits"),
     "LetorFormatError": (".letor", "LetorFormatError"),
     "parse_letor": (".letor", "parse_letor"),
     "PRESETS": (".objectives", "PRESETS"),

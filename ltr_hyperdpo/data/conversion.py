@@ -16,17 +16,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
 from ..utils.io import TMP_SUFFIX
+from . import ranges as byte_ranges
 from .letor import (
     DEFAULT_CHUNK_BYTES,
     DenseSink,
@@ -34,9 +33,6 @@ from .letor import (
     ParseStats,
     byte_progress,
     check_contiguous,
-    chunk_to_batch,
-    iter_parse,
-    numeric_array,
     parse_into_sink,
     warm_compiled_kernel,
 )
@@ -47,14 +43,11 @@ from .textio import (
     LetorFormatError,
     check_input_path,
     count_lines,
-    count_newlines,
     group_qids,
     is_gzip,
     plan_ranges,
 )
 from .textio import resolve_group_file as _resolve_group_file
-
-T = TypeVar("T")
 
 #: bytes per worker task: large enough to amortise the hand-over, small enough to bound memory in flight
 RANGE_BYTES = 32 << 20
@@ -98,140 +91,6 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return Path(a).resolve() == Path(b).resolve()
-
-
-@dataclass(kw_only=True)
-class _Task:
-    """One byte range of the input, with what a worker needs to parse it."""
-
-    path: str
-    start: int
-    end: int | None
-    first_line: int
-    require_qid: bool
-    width: int
-    scan: bool
-    on_error: str
-    chunk_bytes: int
-    columns: tuple[int, ...]  # 0-based feature columns to keep (pass 1)
-    max_features: int = DEFAULT_MAX_FEATURES
-
-
-@dataclass(kw_only=True)
-class _Scan:
-    """Pass-1 result of one range: line-relative when produced by a worker."""
-
-    newlines: int
-    qids: np.ndarray
-    lines: np.ndarray
-    labels: np.ndarray
-    columns: np.ndarray  # [rows, len(task.columns)]
-    has_comment: bool
-    stats: ParseStats
-
-
-def _scan_range(t: _Task) -> _Scan:
-    stats = ParseStats()
-    q, ln, y, cols, com = [], [], [], [], False
-    for c in iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
-                        chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
-                        stats=stats, max_features=t.max_features):
-        q.append(c.qids.copy())
-        ln.append(c.lines.copy())
-        y.append(c.labels.copy())
-        cols.append(c.features[:, list(t.columns)].copy())
-        com = com or c.comment_bytes.size > 0
-    newlines = count_newlines(t.path, t.start, t.end) if t.end is not None else 0
-    empty = np.empty(0)
-    return _Scan(newlines=newlines, qids=np.concatenate(q) if q else empty.astype(np.int64),
-                 lines=np.concatenate(ln) if ln else empty.astype(np.int64),
-                 labels=np.concatenate(y) if y else empty.astype(np.float32),
-                 columns=np.concatenate(cols) if cols else np.empty((0, len(t.columns)), np.float32),
-                 has_comment=com, stats=stats)
-
-
-def _iter_range(t: _Task) -> Iterator[ParsedChunk]:
-    return iter_parse(t.path, require_qid=t.require_qid, n_features=t.width, on_error=t.on_error,
-                      chunk_bytes=t.chunk_bytes, start=t.start, end=t.end, first_line=t.first_line, scan=True,
-                      stats=ParseStats(), max_features=t.max_features)
-
-
-@dataclass
-class _Spool:
-    """Pass-2 task of one range: parse it and write its finished record batches to ``path``."""
-
-    task: _Task
-    path: str
-    qids: np.ndarray | None  # the range's qids from a group file (None: the lines carry them)
-    with_comment: bool
-    objectives: list[ObjectiveSpec] | None
-
-
-def _finished_batch(c: ParsedChunk, width: int, qids: np.ndarray | None, with_comment: bool, stats: ParseStats,
-                    objs: list[ObjectiveSpec] | None) -> pa.RecordBatch:
-    """The output record batch of one parsed chunk (with its objectives' grades)."""
-    b = chunk_to_batch(c, width, qids, with_comment, stats)
-    if objs is not None:
-        g = np.stack([o.grades(c.labels, c.features) for o in objs], axis=1).astype(np.float32)
-        b = b.append_column("objectives", pa.FixedSizeListArray.from_arrays(numeric_array(g, np.float32), len(objs)))
-    return b
-
-
-def _spool_range(s: _Spool) -> int:
-    """Write one range's record batches to its spool file (Arrow IPC stream); returns comments decoded with
-    replacement."""
-    stats = ParseStats()
-    r = 0
-    with pa.OSFile(s.path, "wb") as sink:
-        writer = None
-        for c in _iter_range(s.task):
-            m = len(c.labels)
-            b = _finished_batch(c, s.task.width, None if s.qids is None else s.qids[r:r + m], s.with_comment, stats,
-                                s.objectives)
-            r += m
-            if writer is None:
-                writer = pa.ipc.new_stream(sink, b.schema)
-            writer.write_batch(b)
-        if writer is not None:
-            writer.close()
-    return stats.comments_replaced
-
-
-def _spooled_batches(path: str) -> Iterator[pa.RecordBatch]:
-    """The record batches of a spool file (memory-mapped), which is deleted once they are consumed."""
-    try:
-        if os.path.getsize(path):
-            yield from pa.ipc.open_stream(pa.memory_map(path, "r"))
-    finally:
-        Path(path).unlink(missing_ok=True)  # an interrupted conversion may have removed it already
-
-
-def _spool_paths(out: Path) -> Iterator[Path]:
-    """Spool files of this process for ``out`` (left only by a failure)."""
-    return out.parent.glob(f".{out.name}.{os.getpid()}.*.spool{TMP_SUFFIX}")
-
-
-def _ordered(fn: Callable[[T], Any], tasks: list[T], pool: Any, window: int) -> Iterator[Any]:
-    """``map(fn, tasks)`` in order, at most ``window`` tasks in flight (bounded memory)."""
-    if pool is None:
-        yield from map(fn, tasks)
-        return
-    pending: deque = deque()
-    it = iter(tasks)
-    for t in it:
-        pending.append(pool.apply_async(fn, (t,)))
-        if len(pending) >= window:
-            break
-    while pending:
-        res = pending.popleft().get()
-        nxt = next(it, None)
-        if nxt is not None:
-            pending.append(pool.apply_async(fn, (nxt,)))
-        yield res
-
-
-def _relocate(e: LetorFormatError, offset: int) -> LetorFormatError:
-    return LetorFormatError(e.path, None if e.line is None else e.line + offset, e.reason, e.token)
 
 
 #: ``workers=None`` (auto) parses in parallel only files at least this large: below it, starting the processes
@@ -362,7 +221,7 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         if pool is not None:
             pool.terminate()
             pool.join()
-            for p in _spool_paths(out):
+            for p in byte_ranges.spool_paths(out):
                 p.unlink(missing_ok=True)
 
 
@@ -371,19 +230,19 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
              on_error: str, chunk_bytes: int, progress: bool, keep_comments: bool,
              ranges: list[tuple[int, int | None]], pool: Any, window: int, max_features: int) -> dict:
     # pass 1: scan
-    def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> _Task:
+    def task(i: int, first_line: int, width: int, scan_cols: tuple[int, ...]) -> byte_ranges.RangeTask:
         s, e = ranges[i]
-        return _Task(path=str(src), start=s, end=e, first_line=first_line, require_qid=group is None, width=width,
-                     scan=True, on_error=on_error, chunk_bytes=chunk_bytes, columns=scan_cols,
-                     max_features=max_features)
+        return byte_ranges.RangeTask(path=str(src), start=s, end=e, first_line=first_line,
+                                     require_qid=group is None, width=width, scan=True, on_error=on_error,
+                                     chunk_bytes=chunk_bytes, columns=scan_cols, max_features=max_features)
 
     stats = ParseStats()
     bar, cb = byte_progress(progress, src, f"scan {src.name}")
-    scans: list[_Scan] = []
+    scans: list[byte_ranges.RangeScan] = []
     offsets = [0]
     try:
-        for i, sc in enumerate(_ordered(_scan_range, [task(i, 1, scan_width, columns) for i in range(len(ranges))],
-                                        pool, window)):
+        scan_tasks = [task(i, 1, scan_width, columns) for i in range(len(ranges))]
+        for i, sc in enumerate(byte_ranges.ordered(byte_ranges.scan_range, scan_tasks, pool, window)):
             scans.append(sc)
             offsets.append(offsets[-1] + sc.newlines)
             stats.merge(sc.stats.shifted(offsets[i]))
@@ -391,7 +250,7 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
                 e = ranges[i][1]
                 cb((e if e is not None else os.path.getsize(src)) - ranges[i][0])
     except LetorFormatError as e:
-        raise _relocate(e, offsets[len(scans)]) from None
+        raise byte_ranges.relocate(e, offsets[len(scans)]) from None
     finally:
         if bar is not None:
             bar.close()
@@ -417,26 +276,28 @@ def _convert(src: Path, out: Path, *, fmt: str, group: Path | None, objs: list[O
     def batches() -> Iterator[pa.RecordBatch]:
         bar2, cb2 = byte_progress(progress, src, f"write {out.name}")
         try:
-            tasks = [_Task(path=str(src), start=s, end=e, first_line=offsets[i] + 1, require_qid=group is None,
-                           width=width, scan=True, on_error=on_error, chunk_bytes=chunk_bytes, columns=(),
-                           max_features=max_features) for i, (s, e) in enumerate(ranges)]
+            tasks = [byte_ranges.RangeTask(path=str(src), start=s, end=e, first_line=offsets[i] + 1,
+                                           require_qid=group is None, width=width, scan=True, on_error=on_error,
+                                           chunk_bytes=chunk_bytes, columns=(), max_features=max_features)
+                     for i, (s, e) in enumerate(ranges)]
 
             def parsed_here(i: int) -> Iterator[pa.RecordBatch]:
                 r = int(row_starts[i])
-                for c in _iter_range(tasks[i]):
+                for c in byte_ranges.iter_range(tasks[i]):
                     m = len(c.labels)
-                    yield _finished_batch(c, width, all_q[r:r + m], with_comment, stats, objs)
+                    yield byte_ranges.finished_batch(c, width, all_q[r:r + m], with_comment, stats, objs)
                     r += m
 
             def spooled() -> Iterator[Iterator[pa.RecordBatch]]:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tag = f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}"
-                spools = [_Spool(t, str(out.parent / f"{tag}.{i}.spool{TMP_SUFFIX}"),
-                                 None if group is None else all_q[row_starts[i]:row_starts[i + 1]], with_comment, objs)
+                spools = [byte_ranges.SpoolTask(t, str(out.parent / f"{tag}.{i}.spool{TMP_SUFFIX}"),
+                                                None if group is None else all_q[row_starts[i]:row_starts[i + 1]],
+                                                with_comment, objs)
                           for i, t in enumerate(tasks)]
-                for i, replaced in enumerate(_ordered(_spool_range, spools, pool, window)):
+                for i, replaced in enumerate(byte_ranges.ordered(byte_ranges.spool_range, spools, pool, window)):
                     stats.comments_replaced += replaced
-                    yield _spooled_batches(spools[i].path)
+                    yield byte_ranges.spooled_batches(spools[i].path)
 
             per_range = spooled() if pool is not None else map(parsed_here, range(len(tasks)))
             for i, range_batches in enumerate(per_range):  # ranges in file order
@@ -499,7 +360,7 @@ def _convert_one_pass(src: Path, out: Path, *, fmt: str, group: Path | None, obj
         r = 0
         for m, off, cbytes in zip(sp.chunk_rows, sp.comment_offsets, sp.comment_bytes, strict=True):
             c = ParsedChunk(x[r:r + m], y[r:r + m], qids[r:r + m], lines[r:r + m], off, cbytes)
-            yield _finished_batch(c, width, qids[r:r + m], with_comment, stats, objs)
+            yield byte_ranges.finished_batch(c, width, qids[r:r + m], with_comment, stats, objs)
             r += m
 
     return _write(src, out, batches(), fmt=fmt, group=group, objs=objs, drops=drops, width=width, stats=stats,

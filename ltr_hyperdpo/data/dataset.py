@@ -3,148 +3,23 @@
 A :class:`RankingDataset` keeps the raw features where they are (a memory-mapped Arrow IPC file, a Parquet table,
 an array) and builds model inputs only for the rows asked for (:meth:`RankingDataset.features`): input columns
 selected, normaliser applied. What is fitted on the training split (objectives' quantile edges, the normaliser) is
-a :class:`DatasetState`, reused for vali/test and saved with every run.
+a :class:`~ltr_hyperdpo.data.state.DatasetState`, reused for vali/test and saved with every run.
 """
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
-from .features import FeatureSource, FeatureTransform
-from .letor import LetorFormatError, check_contiguous, parse_letor
-from .limits import MAX_LABEL
-from .normalize import FeatureNormalizer
-from .objectives import ObjectiveSpec, input_columns, objectives_to_json, parse_objectives, parse_spec
-from .store import open_table, read_metadata, storage_format
-from .textio import check_input_path
-
-
-def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(qids [docs] int64, labels [docs] float32, features [docs, features] float32) of a converted table (the
-    features are one array: chunked tables are copied)."""
-    q, y = table_columns(table)
-    src = FeatureSource.from_table(table)
-    x = src.chunks[0] if len(src.chunks) == 1 else np.concatenate(src.chunks)
-    return q, y, x
-
-
-def table_columns(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """(qids [docs] int64, labels [docs] float32) of a converted table."""
-    q = table.column("qid").to_numpy().astype(np.int64, copy=False)
-    y = table.column("label").to_numpy().astype(np.float32, copy=False)
-    return q, y
-
-
-def load_table(path: str | os.PathLike, group_file: str | os.PathLike | None = None, **parse_kw: Any) -> pa.Table:
-    """A converted Arrow/Parquet file (Arrow IPC memory-mapped), or LETOR text parsed on the fly."""
-    path = check_input_path(path)
-    if storage_format(path) != "text":
-        return open_table(path)
-    return parse_letor(path, group_file=group_file, **parse_kw)
-
-
-def check_labels(labels: np.ndarray, doc_qids: np.ndarray, name: str) -> None:
-    """Negative, non-finite or overflowing labels (above ``MAX_LABEL``) fail naming the row and query; non-integer
-    labels warn once."""
-    bad = np.flatnonzero(~np.isfinite(labels) | (labels < 0) | (labels > MAX_LABEL))
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(f"{name}: row {i + 1} (qid {int(doc_qids[i])}) has label {float(labels[i]):g}; relevance "
-                        f"grades must be finite, >= 0 and <= {MAX_LABEL:g} (the NDCG gain 2^y - 1 overflows above)")
-    frac = np.flatnonzero(labels != np.floor(labels))
-    if frac.size:
-        i = int(frac[0])
-        warnings.warn(f"{name}: labels are not all integers (first at row {i + 1}: {float(labels[i]):g}); NDCG uses "
-                      f"the gain 2^y - 1 of the value as given and counts labels >= 1 as relevant", stacklevel=3)
-
-
-def check_features(blocks: Iterable[np.ndarray], doc_qids: np.ndarray, name: str, first_row: int = 0) -> None:
-    """Non-finite feature values (NaN, inf: possible in Parquet/Arrow files and arrays, refused by the text reader)
-    fail naming the row (counted from ``first_row``), query and feature, as text input does. ``doc_qids`` holds the
-    qids of the blocks' rows."""
-    start = 0
-    for block in blocks:
-        bad = ~np.isfinite(block)
-        if bad.any():
-            r, c = (int(v[0]) for v in np.nonzero(bad))
-            i = start + r
-            raise DataError(f"{name}: row {first_row + i + 1} (qid {int(doc_qids[i])}) has feature {c + 1} = "
-                            f"{float(block[r, c])}; feature values must be finite")
-        start += len(block)
-
-
-def check_grades(y: np.ndarray, objectives: list[ObjectiveSpec], name: str) -> None:
-    """Objective grades must be finite and >= 0 (an identity transform of a signed feature is not a grade)."""
-    for k, o in enumerate(objectives):
-        col = y[:, k]
-        if not np.all(np.isfinite(col)) or col.min(initial=0.0) < 0:
-            raise DataError(f"{name}: objective {o.name!r} gives negative or non-finite grades; use transform "
-                            f"'quantile' (or lower_is_better) for a signed feature")
-
-
-@dataclass
-class DatasetState:
-    """What is fitted on the training split and reused for vali/test: objectives and the feature normaliser."""
-
-    objectives: list[ObjectiveSpec]
-    normalizer: FeatureNormalizer | None
-    n_raw_features: int
-    drop_features: list[int] = field(default_factory=list)  # 1-based input columns dropped besides the objectives'
-
-    def transform(self) -> FeatureTransform:
-        """The model-input transform: objective (and dropped) columns removed, then the normaliser."""
-        return FeatureTransform(input_columns(self.objectives, self.n_raw_features, self.drop_features),
-                                self.normalizer)
-
-    def to_dict(self) -> dict:
-        return {"objectives": objectives_to_json(self.objectives),
-                "normalizer": self.normalizer.to_dict() if self.normalizer else None,
-                "n_raw_features": self.n_raw_features, "drop_features": list(self.drop_features)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DatasetState:
-        return cls(parse_objectives(d["objectives"]),
-                   FeatureNormalizer.from_dict(d["normalizer"]) if d.get("normalizer") else None,
-                   int(d["n_raw_features"]), [int(f) for f in d.get("drop_features") or []])
-
-
-def grade_matrix(objectives: list[ObjectiveSpec], source: FeatureSource, labels: np.ndarray,
-                 rows: np.ndarray | None = None) -> np.ndarray:
-    """Graded labels ``[docs, objectives]`` float32 of the given source rows (all rows when ``rows`` is None)."""
-    lab = labels if rows is None else labels[rows]
-    cols = []
-    for o in objectives:
-        if o.source == "feature" and o.column >= source.width:
-            raise DataError(f"objective {o.name!r} reads feature {o.feature} but the data has {source.width} "
-                            f"features")
-        col = source.column(o.column, rows) if o.source == "feature" else None
-        cols.append(o.grade_raw(o.raw_from(lab, col)))
-    return np.stack(cols, axis=1).astype(np.float32, copy=False)
-
-
-def fit_state(source: FeatureSource, labels: np.ndarray, objectives: list[ObjectiveSpec], *,
-              rows: np.ndarray | None = None, normalize: bool = True,
-              drop_features: list[int] | None = None) -> DatasetState:
-    """Fit the objectives' quantile edges and the normaliser on the given rows (the training part) only."""
-    lab = labels if rows is None else labels[rows]
-    for o in objectives:
-        if o.source == "feature" and o.column >= source.width:
-            raise DataError(f"objective {o.name!r} reads feature {o.feature} but the data has {source.width} "
-                            f"features")
-        o.fit_raw(o.raw_from(lab, source.column(o.column, rows) if o.source == "feature" else None))
-    drops = list(drop_features or [])
-    cols = input_columns(objectives, source.width, drops)
-    normalizer = None
-    if normalize:
-        normalizer = FeatureNormalizer().fit_blocks(lambda: source.blocks(rows), source.width, columns=cols)
-    return DatasetState(objectives, normalizer, source.width, drops)
+from .features import FeatureSource
+from .letor import check_contiguous
+from .objectives import parse_objectives, parse_spec
+from .state import DatasetState, fit_state, grade_matrix
+from .store import read_metadata, storage_format
+from .tables import check_features, check_grades, check_labels, load_table, table_columns
 
 
 class RankingDataset:
@@ -507,41 +382,4 @@ class RankingDataset:
         }
 
 
-def query_rows(doc_qids: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """The document rows of the given query positions (queries numbered in file order), in that order."""
-    starts = np.flatnonzero(np.r_[True, doc_qids[1:] != doc_qids[:-1]])
-    ends = np.r_[starts[1:], doc_qids.shape[0]]
-    return np.concatenate([np.arange(starts[i], ends[i]) for i in queries]).astype(np.int64)
-
-
-def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
-                test: str | os.PathLike | None = None, *, objectives: str | list | None = None, normalize: bool = True,
-                vali_fraction: float = 0.15, seed: int = 0
-                ) -> tuple[RankingDataset, RankingDataset, RankingDataset | None]:
-    """(train, vali, test). Without ``vali``, a seeded ``vali_fraction`` of the training queries is held out first;
-    objectives and normaliser are then fitted on the training queries only, and reused for vali and test."""
-    table = load_table(train)
-    name = str(train)
-    if vali is not None:
-        tr = RankingDataset.from_table(table, objectives=objectives, fit=True, normalize=normalize, name=name,
-                                       labels_checked=storage_format(train) == "text")
-        va = RankingDataset.load(vali, state=tr.state)
-    else:
-        q, _ = table_columns(table)
-        n_q = int(np.count_nonzero(np.r_[True, q[1:] != q[:-1]]))
-        n_va = max(1, int(round(vali_fraction * n_q)))
-        if n_q - n_va < 1:
-            raise DataError(f"{train}: too few queries ({n_q}) to hold out a validation split")
-        perm = np.random.default_rng(seed).permutation(n_q)
-        tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
-        tr = RankingDataset.from_table(table, objectives=objectives, fit=True, normalize=normalize,
-                                       name=f"{name}[train]", labels_checked=storage_format(train) == "text",
-                                       rows=tr_rows)
-        va = RankingDataset.from_table(table, state=tr.state, name=f"{name}[vali]", labels_checked=True,
-                                       rows=va_rows)
-    te = RankingDataset.load(test, state=tr.state) if test is not None else None
-    return tr, va, te
-
-
-__all__ = ["RankingDataset", "DatasetState", "load_splits", "load_table", "table_arrays", "LetorFormatError",
-           "fit_state", "grade_matrix", "check_features"]
+__all__ = ["RankingDataset"]

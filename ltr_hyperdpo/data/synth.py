@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..utils.io import atomic_path
-from .dataset import table_arrays
 from .objectives import ObjectiveSpec
+from .tables import table_arrays
 
 LABEL_MASS = (0.50, 0.30, 0.14, 0.045, 0.015)
 

@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data.dataset import RankingDataset, check_features
+from ..data.dataset import RankingDataset
 from ..data.letor import ParsedChunk, ParseStats, iter_parse
 from ..data.store import check_schema, storage_format
+from ..data.tables import check_features
 from ..data.textio import check_input_path, read_group_file, resolve_group_file
 from ..errors import DataError
 

@@ -28,12 +28,13 @@ from sklearn.utils.validation import check_array
 
 from .. import defaults
 from ..config import read_structured_file
-from ..data.dataset import RankingDataset, query_rows
+from ..data.dataset import RankingDataset
 from ..errors import ConfigError, DataError
 from ..eval.metrics import aggregate, ndcg_rows, pad_lists
 from ..methods.registry import get_method, method_names
 from ..training import RunConfig, train
 from ..utils.io import atomic_write_json
+from .estimator_data import check_features, check_finite, fit_datasets, queries, raw_layout
 from .importance import permutation_importance
 from .run import Run, load_run
 
@@ -45,48 +46,6 @@ IMPORTANCE_REPEATS = 3
 class NotFitted(ConfigError, NotFittedError):
     """Raised by ``predict``/``score``/``save`` before ``fit``: one line for the CLI, scikit-learn's
     ``NotFittedError`` for pipelines."""
-
-
-def check_finite(a: np.ndarray, q: np.ndarray, name: str, what: str) -> None:
-    """Refuse NaN or infinity naming the first row, its query and the column (a ``DataError``, a ``ValueError``)."""
-    bad = ~np.isfinite(a)
-    if bad.any():
-        r, *c = np.argwhere(bad)[0]
-        col = f" has {what} {int(c[0]) + 1}" if c else f" has {what}"
-        v = float(a[(r, *c)])
-        raise DataError(f"{name}: row {int(r) + 1} (qid {q[r]}){col} = {'NaN' if np.isnan(v) else v}")
-
-
-def check_features(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
-    """``X`` as a dense float32 ``[rows, features]`` array (sparse matrices and arrays accepted, as LightGBM's
-    ranker does); complex values, 1-D input and empty data are refused by scikit-learn's own checks, a width other
-    than ``n_features`` in scikit-learn's words; NaN and infinity are refused later naming the row, query and
-    feature (the dataset's own check)."""
-    x = check_array(X, accept_sparse=["csr", "csc", "coo"], dtype=np.float32, input_name=name,
-                    ensure_all_finite=False)
-    if hasattr(x, "toarray"):
-        x = x.toarray()
-    if n_features is not None and x.shape[1] != n_features:
-        raise ValueError(f"X has {x.shape[1]} features, but MultiObjectiveRanker is expecting {n_features} features "
-                         f"as input.")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def _queries(n: int, group: Any = None, qid: Any = None) -> np.ndarray:
-    """Per-row query ids from LightGBM-style ``group`` sizes or ``qid``; with neither, each row is its own query."""
-    if group is not None and qid is not None:
-        raise ConfigError("pass group or qid, not both")
-    if group is not None:
-        sizes = np.asarray(group, dtype=np.int64)
-        if sizes.ndim != 1 or np.any(sizes <= 0) or int(sizes.sum()) != n:
-            raise DataError(f"group sizes must be positive and sum to the {n} rows, got a sum of {int(sizes.sum())}")
-        return np.repeat(np.arange(sizes.size), sizes)
-    if qid is not None:
-        q = np.asarray(qid)
-        if q.shape != (n,):
-            raise DataError(f"qid needs one value per row ({n}), got {q.shape}")
-        return q
-    return np.arange(n)
 
 
 class MultiObjectiveRanker(BaseEstimator):
@@ -202,15 +161,6 @@ class MultiObjectiveRanker(BaseEstimator):
         return [{"name": names[0]}] + [{"name": names[j], "source": "feature", "feature": n_features + j,
                                         "transform": "identity"} for j in range(1, k)]
 
-    @staticmethod
-    def _raw(x: Any, y: np.ndarray | None, k: int) -> np.ndarray:
-        """Features with the auxiliary objectives appended as columns (zeros when scoring): the run's raw layout."""
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2:
-            raise DataError(f"X must be [rows, features], got shape {x.shape}")
-        extra = np.zeros((x.shape[0], k - 1), np.float32) if y is None else np.asarray(y, np.float32)[:, 1:]
-        return np.concatenate([x, extra], axis=1)
-
     # learning --------------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, group: Any = None, qid: Any = None, eval_set: list | None = None,
             eval_group: list | None = None, eval_qid: list | None = None) -> MultiObjectiveRanker:
@@ -254,31 +204,15 @@ class MultiObjectiveRanker(BaseEstimator):
         if y.shape[0] != x.shape[0]:
             raise DataError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}")
         k = y.shape[1]
-        q = _queries(x.shape[0], group, qid)
+        q = queries(x.shape[0], group, qid)
         check_finite(x, q, "X", "feature")
         check_finite(y, q, "Y", "objective")
         objectives = self._objectives(x.shape[1], k)
-        raw = self._raw(x, y, k)
+        raw = raw_layout(x, y, k)
         cfg = self._config()
-        if eval_set:
-            xv, yv = eval_set[0]
-            yv = np.asarray(yv, np.float32)
-            yv = yv[:, None] if yv.ndim == 1 else yv
-            qv = _queries(len(yv), eval_group[0] if eval_group else None, eval_qid[0] if eval_qid else None)
-            tr = RankingDataset.from_arrays(raw, y[:, 0], q, objectives=objectives, normalize=self.normalize,
-                                            name="X")
-            va = RankingDataset.from_arrays(self._raw(xv, yv, k), yv[:, 0], qv, state=tr.state, name="eval_set")
-        else:  # hold out a seeded fraction of the queries, then fit the objectives and normaliser on the rest
-            starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-            perm = np.random.default_rng(self.seed).permutation(len(starts))
-            n_va = max(1, int(round(self.vali_fraction * len(starts))))
-            if len(starts) - n_va < 1:
-                raise DataError(f"too few queries ({len(starts)}; with 1 sample, 1 query) to hold out a validation "
-                                f"part; pass eval_set")
-            tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
-            tr = RankingDataset.from_arrays(raw[tr_rows], y[tr_rows, 0], q[tr_rows], objectives=objectives,
-                                            normalize=self.normalize, name="X[train]")
-            va = RankingDataset.from_arrays(raw[va_rows], y[va_rows, 0], q[va_rows], state=tr.state, name="X[vali]")
+        tr, va = fit_datasets(raw, y, q, objectives, normalize=self.normalize, seed=self.seed,
+                              vali_fraction=self.vali_fraction, eval_set=eval_set, eval_group=eval_group,
+                              eval_qid=eval_qid)
         self._release_temporary()
         work = Path(self.work_dir) if self.work_dir else Path(tempfile.mkdtemp(prefix="ltr-hyperdpo-estimator-"))
         run_dir = work / "run"
@@ -381,9 +315,9 @@ class MultiObjectiveRanker(BaseEstimator):
         if group is None and qid is None and self.run_.config.model.kind != "mlp":
             raise ConfigError("the transformer scores whole lists: pass group or qid")
         wv = w if w is not None else self.w_
-        q = _queries(x.shape[0], group, qid)
+        q = queries(x.shape[0], group, qid)
         check_finite(x, q, "X", "feature")
-        return self.run_.score(self._raw(x, None, self.n_objectives_), wv, beta, qid=q)
+        return self.run_.score(raw_layout(x, None, self.n_objectives_), wv, beta, qid=q)
 
     def score(self, X: Any, y: Any, group: Any = None, qid: Any = None, w: Any = None, k: int = 10) -> float:
         """Mean NDCG@k of the main objective at ``w``, over queries with a relevant document.
@@ -420,7 +354,7 @@ class MultiObjectiveRanker(BaseEstimator):
         x = check_features(X, self.n_features_in_)
         yy = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         main = yy if yy.ndim == 1 else yy[:, 0]
-        q = _queries(x.shape[0], group, qid)
+        q = queries(x.shape[0], group, qid)
         s = self.predict(x, qid=q, w=w)
         order = np.argsort(q, kind="stable")  # lists in query order, rows in input order within a query
         qs = q[order]

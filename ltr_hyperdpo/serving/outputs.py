@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data.dataset import DatasetState
+from ..data.state import DatasetState
 from ..utils.io import atomic_path, output_dir
 from .blocks import QueryBlock
 

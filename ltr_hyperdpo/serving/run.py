@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..config import read_structured_file
-from ..data.dataset import DatasetState, RankingDataset
+from ..data.dataset import RankingDataset
+from ..data.state import DatasetState
 from ..errors import ConfigError, RunDirError
 from ..methods.registry import get_method
 from ..models.io import load_scorer

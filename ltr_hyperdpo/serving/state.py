@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..config import read_structured_file
-from ..data.dataset import DatasetState
+from ..data.state import DatasetState
 from ..errors import RunDirError
 from ..utils.io import reading
 

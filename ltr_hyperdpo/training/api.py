@@ -16,8 +16,9 @@ import torch
 from ..config import check_resume_config
 from ..core.grids import describe_grid
 from ..data.cache import cached_input
-from ..data.dataset import RankingDataset, load_splits
+from ..data.dataset import RankingDataset
 from ..data.leakage import near_copies
+from ..data.splits import load_splits
 from ..data.store import storage_format
 from ..data.textio import resolve_group_file
 from ..errors import DataError, UserError
