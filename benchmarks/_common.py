@@ -142,7 +142,12 @@ class StagedOutput:
         old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
         if self.out.exists():
             self.out.rename(old)
-        self.path.rename(self.out)
+        try:
+            self.path.rename(self.out)
+        except OSError:
+            if old.exists():
+                old.rename(self.out)  # the earlier output back where it was
+            raise
         shutil.rmtree(old, ignore_errors=True)
         self.path = None
 

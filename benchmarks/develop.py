@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scorer", choices=sorted(SCORERS), default="mlp",
                     help="the scorer whose one-shot defaults are developed (reproduce.py's --scorer)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "develop", help="output directory")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "develop",
+                    help="output directory, written whole when the run ends (an earlier output of this script there "
+                         "is replaced; a folder holding other files is refused)")
     a = ap.parse_args(argv)
     cands = ["defaults"] + [c for c in a.candidates if c != "defaults"]
     for c in cands + a.base:

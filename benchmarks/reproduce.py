@@ -335,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="give every method N Optuna trials over its own knobs on the validation hypervolume "
                          "(benchmarks/_tuning.py), then train the chosen configuration for the reported seeds")
     ap.add_argument("--tune-seed", type=int, default=0, help="the TPE sampler's seed")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce", help="output directory")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "reproduce",
+                    help="output directory, written whole when the run ends (an earlier output of this script there "
+                         "is replaced; a folder holding other files is refused)")
     a = ap.parse_args(argv)
     if a.synth_test_queries < 1:
         ap.error(f"--synth-test-queries must be >= 1, got {a.synth_test_queries}")
