@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _claims import vertex_margins  # noqa: E402
 from _common import DEFAULT_DATA_ROOT, ROOT, SCORERS, StagedOutput  # noqa: E402
 
 from ltr_hyperdpo.config import apply_overrides  # noqa: E402
@@ -115,14 +116,31 @@ def overrides(candidate: str) -> list[str]:
 
 
 def validation_scores(run_dir: Path, vali) -> dict:
-    """Validation hypervolume of a trained one-shot run on the dense lattice and at the members' weights."""
+    """Validation hypervolume of a trained one-shot run on the dense lattice and at the members' weights, and its
+    vertex margins (reproduce's steerability measure, on validation data: per objective k, NDCG@10 of k at e_k minus
+    its best at the other vertices)."""
     run = load_run(run_dir)
     k = vali.n_objectives
-    out = {}
+    out: dict = {}
     for name, w in (("dense", weight_grid(k, default_test_points(k), method="lattice")), ("members", member_grid(k))):
         per, blank = per_query_ndcg(run.ranker, vali, w)
-        out[name] = float(hypervolume(per.mean(axis=2, where=~blank[None])))
+        points = per.mean(axis=2, where=~blank[None])
+        out[name] = float(hypervolume(points))
+        if name == "dense":
+            out["vertex_margins"] = vertex_margins({"weights": w, "points": points}).tolist()
     return out
+
+
+def vertex_lines(scores: dict, candidates: list[str]) -> str:
+    """Markdown: per set and candidate, the validation vertex margins (mean over seeds) per objective; a diagnostic
+    beside the rule, which reads the hypervolume only."""
+    out = ["\nValidation vertex margins (NDCG@10 of objective k at e_k minus its best at the other vertices; mean "
+           "over seeds; a diagnostic, not part of the rule):\n"]
+    for s, by_seed in scores.items():
+        out.append(f"\n{s}: " + "; ".join(
+            f"{c} [" + ", ".join(f"{m:+.4f}" for m in np.mean([v[c]["vertex_margins"] for v in by_seed.values()], 0))
+            + "]" for c in candidates))
+    return "".join(out) + "\n"
 
 
 def decide(scores: dict, candidates: list[str]) -> dict:
@@ -201,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
           + "---|" * (len(names) + 2) + "\n"
           + "".join(f"| {c} | " + " | ".join(f"{t['per_set'][s]:.4f}" for s in names)
                     + f" | {t['overall']:.4f} | {'yes' if t['adopt'] else 'no'} |\n" for c, t in table.items())
-          + f"\nChosen: {adopted or 'the defaults (no change passes the rule)'}.\n")
+          + f"\nChosen: {adopted or 'the defaults (no change passes the rule)'}.\n"
+          + vertex_lines(scores, cands))
     (staged.path / "report.md").write_text(md)
     atomic_write_json(staged.path / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
                                                    "rule": {"adopt_gain": ADOPT_GAIN, "max_set_loss": MAX_SET_LOSS},

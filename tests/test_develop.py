@@ -102,7 +102,11 @@ def test_development_smoke(tmp_path, capsys):
     assert set(row) == {"defaults", "alpha=1.0"} and all(0 < v["dense"] <= 1 for v in row.values())
     ratio = row["alpha=1.0"]["dense"] / row["defaults"]["dense"]
     assert first["overall"]["alpha=1.0"] == pytest.approx(ratio, rel=1e-3)  # K = 2: both grids are the members'
-    assert "alpha=1.0" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "alpha=1.0" in report
+    margins = row["defaults"]["vertex_margins"]  # validation steerability, reported beside the rule
+    assert len(margins) == 2 and all(-1 <= m <= 1 for m in margins)
+    assert "defaults [" + ", ".join(f"{m:+.4f}" for m in margins) + "]" in report
 
 
 @pytest.mark.slow
