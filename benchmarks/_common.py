@@ -7,6 +7,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -121,8 +122,9 @@ class StagedOutput:
         if out is None:
             return
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and self._writer(out) != script)):
-            raise SystemExit(f"{script}: error: --out {out} is not empty and holds no earlier output of {script}; "
-                             f"choose a new or empty folder")
+            print(f"{script}: error: --out {out} is not empty and holds no earlier output of {script}; choose a new "
+                  f"or empty folder", file=sys.stderr)
+            raise SystemExit(2)
         out.parent.mkdir(parents=True, exist_ok=True)
         self.path = out.parent / f".{out.name}.partial-{os.getpid()}"
         shutil.rmtree(self.path, ignore_errors=True)
