@@ -19,6 +19,17 @@ def query_rows(doc_qids: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.concatenate([np.arange(starts[i], ends[i]) for i in queries]).astype(np.int64)
 
 
+def holdout_rows(doc_qids: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(training rows, validation rows) with a seeded ``fraction`` of the queries (at least one) held out, each in
+    file order; None when no training query would be left."""
+    n_q = int(np.count_nonzero(np.r_[True, doc_qids[1:] != doc_qids[:-1]]))
+    n_va = max(1, int(round(fraction * n_q)))
+    if n_q - n_va < 1:
+        return None
+    perm = np.random.default_rng(seed).permutation(n_q)
+    return query_rows(doc_qids, np.sort(perm[n_va:])), query_rows(doc_qids, np.sort(perm[:n_va]))
+
+
 def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
                 test: str | os.PathLike | None = None, *, objectives: str | list | None = None, normalize: bool = True,
                 vali_fraction: float = 0.15, seed: int = 0
@@ -33,12 +44,11 @@ def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
         va = RankingDataset.load(vali, state=tr.state)
     else:
         q, _ = table_columns(table)
-        n_q = int(np.count_nonzero(np.r_[True, q[1:] != q[:-1]]))
-        n_va = max(1, int(round(vali_fraction * n_q)))
-        if n_q - n_va < 1:
+        held = holdout_rows(q, vali_fraction, seed)
+        if held is None:
+            n_q = int(np.count_nonzero(np.r_[True, q[1:] != q[:-1]]))
             raise DataError(f"{train}: too few queries ({n_q}) to hold out a validation split")
-        perm = np.random.default_rng(seed).permutation(n_q)
-        tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
+        tr_rows, va_rows = held
         tr = RankingDataset.from_table(table, objectives=objectives, fit=True, normalize=normalize,
                                        name=f"{name}[train]", labels_checked=storage_format(train) == "text",
                                        rows=tr_rows)
@@ -48,4 +58,4 @@ def load_splits(train: str | os.PathLike, vali: str | os.PathLike | None = None,
     return tr, va, te
 
 
-__all__ = ["load_splits", "query_rows"]
+__all__ = ["holdout_rows", "load_splits", "query_rows"]

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.validation import check_array
 
 from ..data.dataset import RankingDataset
-from ..data.splits import query_rows
+from ..data.splits import holdout_rows
 from ..errors import ConfigError, DataError
 
 
@@ -91,13 +91,12 @@ def fit_datasets(raw: np.ndarray, y: np.ndarray, q: np.ndarray, objectives: list
         tr = RankingDataset.from_arrays(raw, y[:, 0], q, objectives=objectives, normalize=normalize, name="X")
         va = RankingDataset.from_arrays(raw_layout(xv, yv, k), yv[:, 0], qv, state=tr.state, name="eval_set")
         return tr, va
-    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-    perm = np.random.default_rng(seed).permutation(len(starts))
-    n_va = max(1, int(round(vali_fraction * len(starts))))
-    if len(starts) - n_va < 1:
-        raise DataError(f"too few queries ({len(starts)}; with 1 sample, 1 query) to hold out a validation "
-                        f"part; pass eval_set")
-    tr_rows, va_rows = query_rows(q, np.sort(perm[n_va:])), query_rows(q, np.sort(perm[:n_va]))
+    held = holdout_rows(q, vali_fraction, seed)
+    if held is None:
+        n_q = int(np.count_nonzero(np.r_[True, q[1:] != q[:-1]]))
+        raise DataError(f"too few queries ({n_q}; with 1 sample, 1 query) to hold out a validation part; pass "
+                        f"eval_set")
+    tr_rows, va_rows = held
     tr = RankingDataset.from_arrays(raw[tr_rows], y[tr_rows, 0], q[tr_rows], objectives=objectives,
                                     normalize=normalize, name="X[train]")
     va = RankingDataset.from_arrays(raw[va_rows], y[va_rows, 0], q[va_rows], state=tr.state, name="X[vali]")
