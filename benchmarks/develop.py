@@ -56,7 +56,7 @@ from ltr_hyperdpo.utils.io import atomic_write_json  # noqa: E402
 KNOBS = {"alpha": "method.params.alpha", "vertex_prob": "method.params.vertex_prob",
          "weights_per_list": "method.params.weights_per_list", "cond_lr_mult": "method.params.cond_lr_mult",
          "head_hidden": "model.head_hidden", "rank": "model.rank", "lr": "hyperdpo.lr", "beta": "hyperdpo.beta",
-         "n_prompts": "model.n_prompts", "cond_hidden": "model.cond_hidden"}
+         "n_prompts": "model.n_prompts", "cond_hidden": "model.cond_hidden", "select": "method.params.select"}
 #: the first round's candidates: each knob of the one-shot model one step either side of its default
 CANDIDATES = ["defaults", "alpha=0.15", "alpha=1.0", "vertex_prob=0.5", "vertex_prob=0.95", "weights_per_list=4",
               "weights_per_list=16", "cond_lr_mult=1", "cond_lr_mult=4", "head_hidden=0", "head_hidden=64", "rank=8",

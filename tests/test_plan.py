@@ -51,12 +51,12 @@ def test_defaults_resolve_to_the_documented_mlp_plan():
     assert (s.conditioning, s.conditioned_layers, s.head_hidden, s.rank) == ("lowrank", 1, 32, 16)
     p = plan.method.params
     assert p == {"alpha": defaults.ALPHA, "weights_per_list": 16, "vertex_prob": 0.85,
-                 "cond_lr_mult": defaults.COND_LR_MULT}
+                 "cond_lr_mult": defaults.COND_LR_MULT, "select": "hypervolume"}
     assert plan.method.learning_rates == {"backbone": defaults.LR, "conditioning": defaults.LR * defaults.COND_LR_MULT}
     assert len(plan.eval.val_weights) == 5 and len(plan.eval.test_weights) == 11 and plan.eval.grid_method == "lattice"
     assert set(plan.auto) == {"model.conditioning", "model.conditioned_layers", "model.head_hidden", "model.rank",
-                              "method.params.weights_per_list", "method.params.vertex_prob", "eval.grid",
-                              "eval.grid_method", "eval.val_grid"}
+                              "method.params.weights_per_list", "method.params.vertex_prob",
+                              "method.params.select", "eval.grid", "eval.grid_method", "eval.val_grid"}
 
 
 def test_the_transformer_and_fully_conditioned_models_resolve_their_own_rules():
@@ -286,3 +286,22 @@ def test_the_plan_command_prints_the_plan_without_training(synth, tmp_path, caps
     assert not list(tmp_path.glob("run*"))  # nothing trained, nothing written
     assert main(["plan", "--config", str(tmp_path / "c.json"), "--set", "eval.val_grid=1"]) == 2
     assert "config key 'eval.val_grid': must be >= 2" in error_line(capsys, "plan")
+
+
+def test_a_saved_plan_from_before_select_resumes_under_the_value_it_was_trained_with(tmp_path):
+    """A plan.json written before ``method.params.select`` existed was trained with ``hypervolume``: resuming it
+    under that value is no change; under ``scalarised`` it is refused, naming the key."""
+    import dataclasses
+
+    from ltr_hyperdpo.errors import RunDirError
+    from ltr_hyperdpo.training.plan import PLAN_NAME, check_resume_plan
+
+    plan = plan_of()
+    old = plan.to_dict()
+    del old["method"]["params"]["select"]
+    (tmp_path / PLAN_NAME).write_text(json.dumps(old))
+    check_resume_plan(tmp_path, plan)
+    other = dataclasses.replace(plan, method=dataclasses.replace(
+        plan.method, params={**plan.method.params, "select": "scalarised"}))
+    with pytest.raises(RunDirError, match="method.params.select"):
+        check_resume_plan(tmp_path, other)

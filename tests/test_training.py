@@ -263,3 +263,23 @@ def test_weights_per_list_trains_and_calls_the_reference_once_per_list(synth_fil
                 tmp_path / "r")
     assert seen and all(len(set(s)) == 1 for s in seen)
     assert res.front["hypervolume"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("select", ["hypervolume", "scalarised"])
+def test_the_one_shot_run_keeps_the_epoch_its_selection_figure_ranks_best(synth_files, tmp_path, select):
+    """``method.params.select`` names the validation figure whose best epoch is kept; the run reports the kept
+    epoch's validation hypervolume. The two figures disagree on this run (checked), so each choice is seen."""
+    cfg = small_cfg(synth_files, reference={"epochs": 2}, hyperdpo={"epochs": 8, "patience": 8, "lr": 1e-2},
+                    model={"hidden": [16]}, method={"name": "hyperdpo", "params": {"select": select}})
+    res = train(cfg, tmp_path / "run")
+    log = [r for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines())
+           if r["stage"] == "hyperdpo"]
+    w = np.asarray(json.loads((tmp_path / "run" / "plan.json").read_text())["eval"]["val_weights"])
+    for r in log:  # the logged figure is the mean over validation weights of w . NDCG(w)
+        assert r["val_scalarised"] == pytest.approx(float(np.mean((w * np.asarray(r["val_ndcg@10"])).sum(1))))
+    by = {k: max(log, key=lambda r: r[k])["epoch"] for k in ("val_hypervolume", "val_scalarised")}
+    assert by["val_hypervolume"] != by["val_scalarised"]
+    kept = next(r for r in log if r["epoch"] == by[f"val_{select}"])
+    assert res.best_val_hypervolume == pytest.approx(kept["val_hypervolume"])
+    assert json.loads((tmp_path / "run" / "plan.json").read_text())["method"]["params"]["select"] == select

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
 
 from .. import defaults
@@ -58,6 +60,28 @@ class OneShotParams(Validated):
     vertex_prob: float | None = opt(None, ge=0.0, le=1.0, doc="probability that a draw is a vertex e_k")
     cond_lr_mult: float = opt(defaults.COND_LR_MULT, gt=0.0,
                               doc="the conditioning network's learning rate as a multiple of lr")
+    select: Literal["hypervolume", "scalarised"] | None = opt(
+        None, doc="the validation figure whose best epoch is kept: the hypervolume of the validation weights' "
+                  "NDCG, or their mean scalarised NDCG (mean over w of w . NDCG(w))")
+
+
+#: ``select`` -> the validation record's key that keeps an epoch
+SELECTION_KEYS = {"hypervolume": "val_hypervolume", "scalarised": "val_scalarised"}
+
+
+def scalarised_mean(weights: np.ndarray, ndcg: np.ndarray) -> float:
+    """``mean_i w_i . NDCG(w_i)`` of validation weights ``[weights, K]`` and their NDCG ``[weights, K]``: each trade-off
+    judged by the figure it asks for (a multi-run member's own selection figure), averaged over the trade-offs."""
+    return float(np.mean(np.sum(weights * ndcg, axis=1)))
+
+
+def kept_hypervolume(history: list, best_epoch: int, fallback: float) -> float:
+    """The validation hypervolume of the epoch a stage kept (``best_epoch`` 0-based, a record's ``epoch`` 1-based;
+    ``fallback`` when no record of it is in ``history``)."""
+    for rec in history:
+        if rec.get("epoch") == best_epoch + 1 and "val_hypervolume" in rec:
+            return float(rec["val_hypervolume"])
+    return fallback
 
 
 class HyperDPO(Method):
@@ -117,11 +141,14 @@ class HyperDPO(Method):
         grid = ctx.val_grid()
         vset = ctx.validation_set()
 
+        grid_np = grid.double().cpu().numpy()
+
         def val() -> dict:
             fn = (lambda x, m, w: policy(x, m, w, p.beta)) if temp else (lambda x, m, w: policy(x, m, w))
             nd = val_ndcg_grid(fn, grid, vset, ctx.front_k, ctx.blank_policy, policy.per_weight_width)
-            # every validation weight's NDCG per objective beside the hypervolume (log.jsonl, trackers)
-            return {"val_hypervolume": hypervolume(nd, ctx.ref_point), f"val_ndcg@{ctx.front_k}": nd.tolist()}
+            # every validation weight's NDCG per objective beside both selection figures (log.jsonl, trackers)
+            return {"val_hypervolume": hypervolume(nd, ctx.ref_point),
+                    "val_scalarised": scalarised_mean(grid_np, nd), f"val_ndcg@{ctx.front_k}": nd.tolist()}
 
         resume = ctx.resume if ctx.resume and ctx.resume["stage"] == self.name else None
         groups = self.param_groups(policy, ctx.learning_rates)
@@ -129,12 +156,14 @@ class HyperDPO(Method):
         def loss(model: torch.nn.Module, b: Slates, gen: torch.Generator) -> torch.Tensor:
             return self.batch_loss(ctx, model, b, gen)
 
-        st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, loss, val, "val_hypervolume", ctx.run_dir,
-                           resume, groups)
+        key = SELECTION_KEYS[ctx.params.select]
+        st = ctx.fit_stage(self.name, ONE_MODEL_STAGE_ID, policy, loss, val, key, ctx.run_dir, resume, groups)
         if is_main():
             save_scorer(policy, ctx.run_dir / "model.pt", beta=p.beta, history=st.history)
             write_method_json(ctx.run_dir, self.name, [], p.beta)
-        return FitOutcome(HyperDPORanker(policy, ctx.reference, p.beta), st.history, st.best_metric)
+        return FitOutcome(HyperDPORanker(policy, ctx.reference, p.beta), st.history,
+                          kept_hypervolume(st.history, st.best_epoch, st.best_metric if key == "val_hypervolume"
+                                           else float("nan")))
 
     @staticmethod
     def param_groups(policy: torch.nn.Module, rates: dict[str, float]) -> list[dict]:

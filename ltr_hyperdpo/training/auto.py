@@ -104,6 +104,13 @@ def vertex_prob(f: Facts) -> float:
     return 0.95 if f.kind == "transformer" and f.conditioning == "prompts" else 0.2
 
 
+def select(f: Facts) -> str:
+    """The validation figure whose best epoch a one-shot run keeps: ``hypervolume`` of the validation weights' NDCG.
+
+    Why: the front's hypervolume is what a one-shot run is reported by."""
+    return "hypervolume"
+
+
 def members(f: Facts) -> int:
     """Members of a multi-run method: 11 on the K = 2 segment; for K >= 3 the largest simplex lattice of at most 15
     weights (15 for K = 3, 10 for K = 4, 15 for K = 5).
@@ -146,6 +153,7 @@ AUTO_RULES: dict[str, Callable[[Facts], Any]] = {
     "model.d_ff": d_ff,
     "method.params.weights_per_list": weights_per_list,
     "method.params.vertex_prob": vertex_prob,
+    "method.params.select": select,
     "method.params.members": members,
     "eval.grid": test_grid_points,
     "eval.grid_method": grid_method,

@@ -332,9 +332,18 @@ def drop_foreign_params(d: dict) -> dict:
     return out
 
 
+#: method parameters a later version added to the plan -> the value every earlier version used (a saved plan without
+#: the key was trained with it, so resuming it under that value changes nothing)
+ADDED_METHOD_PARAMS = {"select": "hypervolume"}
+
+
 def check_resume_plan(run_dir: Path, plan: RunPlan) -> None:
     """Refuse a ``--resume`` whose plan differs from the saved one, naming every key that differs."""
     saved = read_structured_file(run_dir / PLAN_NAME)
+    params = saved.get("method", {}).get("params") if isinstance(saved.get("method"), dict) else None
+    if isinstance(params, dict) and plan.method.params.keys() - params.keys():
+        params.update({k: v for k, v in ADDED_METHOD_PARAMS.items()
+                       if k in plan.method.params and k not in params})
     # named as the user writes them: the plan's scorer is the model section, its stage2 the hyperdpo section
     changed = [CONFIG_NAMES.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]
                for k in diff_keys(saved, plan.to_dict())]
