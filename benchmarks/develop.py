@@ -16,7 +16,10 @@ by the names of ``KNOBS``). Per (set, seed) the reference is trained once and sh
 same epochs on the same data and seed as reproduce's one-run cells. The score of a model is its validation
 hypervolume (NDCG@10, blank queries skipped, reference point 0) on two grids: the dense lattice reproduce reports on,
 and the members' own weights (the equal-point comparison). A candidate's ratio is its score over the defaults' at the
-same (set, seed), averaged (geometric mean) over seeds and the two grids.
+same (set, seed), averaged (geometric mean) over seeds and the two grids. With ``--split-validation`` a run keeps
+its checkpoint on a seeded half of the validation queries and is scored on the other half: the fair comparison for
+a candidate that changes how a checkpoint is chosen (``select=scalarised``), since the hypervolume that chose the
+defaults' checkpoint would otherwise also score them.
 
 The rule (stated in ``report.md`` and applied by hand to ``ltr_hyperdpo.defaults`` / ``training.auto``): a change is
 adopted when its geometric-mean ratio over the sets is at least ``ADOPT_GAIN`` and no set loses more than
@@ -115,6 +118,13 @@ def overrides(candidate: str) -> list[str]:
     return [f"{KNOBS[knob]}={value}"]
 
 
+def split_validation(vali, seed: int) -> tuple:
+    """(checkpoint half, scoring half) of a validation set: a seeded half of its queries each."""
+    perm = np.random.default_rng(10_000 + seed).permutation(vali.n_queries)
+    half = vali.n_queries // 2
+    return vali.subset(np.sort(perm[:half])), vali.subset(np.sort(perm[half:]))
+
+
 def validation_scores(run_dir: Path, vali) -> dict:
     """Validation hypervolume of a trained one-shot run on the dense lattice and at the members' weights, and its
     vertex margins (reproduce's steerability measure, on validation data: per objective k, NDCG@10 of k at e_k minus
@@ -171,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="changes adopted by earlier rounds: applied to every candidate, the defaults included")
     ap.add_argument("--scorer", choices=sorted(SCORERS), default="mlp",
                     help="the scorer whose one-shot defaults are developed (reproduce.py's --scorer)")
+    ap.add_argument("--split-validation", action="store_true",
+                    help="keep checkpoints on a seeded half of each validation set's queries and score candidates on "
+                         "the other half (for candidates that change how a checkpoint is chosen, whose own figure "
+                         "would otherwise be scored on the data that chose it)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "develop",
                     help="output directory, written whole when the run ends (an earlier output of this script there "
@@ -191,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(a.seeds):
                 base = config(make(seed), seed, a.threads, a.scorer)
                 tr, va, _ = load_run_splits(RunConfig.from_dict(base))
+                va, scored = split_validation(va, seed) if a.split_validation else (va, va)
                 k = tr.n_objectives
                 epochs = max(1, round(ONE_RUN_BUDGET * len(member_grid(k)) * MEMBER_EPOCHS))
                 work = tmp / f"{name}_s{seed}"
@@ -202,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                                            f"reference.checkpoint={work / 'ref' / 'reference.pt'}", *base_overrides,
                                            *overrides(c)])
                     train(RunConfig.from_dict(cfg), work / c, splits=(tr, va, None))
-                    row[c] = validation_scores(work / c, va)
+                    row[c] = validation_scores(work / c, scored)
                     print(f"[{time.perf_counter() - t0:6.0f}s] {name} seed {seed} {c}: validation HV dense "
                           f"{row[c]['dense']:.4f}, members {row[c]['members']:.4f}", file=sys.stderr)
                 scores[name][seed] = row
@@ -211,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     adopted = max((c for c in table if table[c]["adopt"]), key=lambda c: table[c]["overall"], default=None)
     names = list(scores)
     md = (f"# Development procedure ({a.scorer}; {a.seeds} seeds per set; {time.perf_counter() - t0:.0f} s)\n\n"
+          + ("Checkpoints kept on half of each validation set's queries, candidates scored on the other half "
+             "(`--split-validation`).\n\n" if a.split_validation else "")
           + (f"Round on top of the earlier rounds' changes: {', '.join(a.base)} (in every candidate, `defaults` "
              f"included).\n\n" if a.base else "")
           + f"Validation HV ratio to the defaults (geometric mean over seeds and the dense / members' grids). Rule: "
@@ -225,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(staged.path / "development.json", {"scores": scores, "decision": table, "adopted": adopted,
                                                    "rule": {"adopt_gain": ADOPT_GAIN, "max_set_loss": MAX_SET_LOSS},
                                                    "seeds": a.seeds, "candidates": cands, "base": a.base,
+                                                   "split_validation": a.split_validation,
                                                    "scorer": a.scorer})
     staged.publish()
     print(json.dumps({"adopted": adopted, "overall": {c: round(t["overall"], 4) for c, t in table.items()}}))

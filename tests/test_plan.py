@@ -63,6 +63,7 @@ def test_the_transformer_and_fully_conditioned_models_resolve_their_own_rules():
     t = plan_of({"model": {"kind": "transformer", "d_model": 32}})
     assert (t.scorer.conditioning, t.scorer.d_ff, t.scorer.rank, t.scorer.head_hidden) == ("prompts", 64, 0, 32)
     assert t.method.params["weights_per_list"] == 2 and t.method.params["vertex_prob"] == 0.95
+    assert t.method.params["select"] == "scalarised" and plan_of().method.params["select"] == "hypervolume"
     old = plan_of({"model": {"kind": "transformer", "conditioning": "film"}})  # an older config's spelling
     assert old.scorer.conditioning == "prompts"
     film = plan_of({"model": {"conditioning": "film"}})
