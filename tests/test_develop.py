@@ -126,3 +126,31 @@ def test_development_of_the_transformer_scores_its_towers(tmp_path, capsys):
     assert res["scorer"] == "transformer" and set(row) == {"defaults", "head_hidden=8"}
     assert row["head_hidden=8"] != row["defaults"]  # the towers change the trained model
     assert "# Development procedure (transformer;" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_split_validation_keeps_checkpoints_on_one_half_and_scores_on_the_other(tmp_path, monkeypatch):
+    """``--split-validation``: every run chooses its checkpoint on one seeded half of the validation queries and is
+    scored on the other; the halves are disjoint and together the whole validation set."""
+    develop = load_develop()
+    kept, scored = [], []
+    real_train, real_scores = develop.train, develop.validation_scores
+
+    def train(cfg, run_dir, splits=None, **kw):
+        if cfg.method.name != "reference":
+            kept.append(splits[1])
+        return real_train(cfg, run_dir, splits=splits, **kw)
+
+    def scores(run_dir, vali):
+        scored.append(vali)
+        return real_scores(run_dir, vali)
+
+    monkeypatch.setattr(develop, "train", train)
+    monkeypatch.setattr(develop, "validation_scores", scores)
+    assert develop.main(["--sets", "synth_conflict", "--seeds", "1", "--candidates", "defaults", "alpha=1.0",
+                         "--split-validation", "--out", str(tmp_path / "dev")]) == 0
+    assert len(kept) == len(scored) == 2
+    a, b = set(kept[0].qids), set(scored[0].qids)
+    assert a and b and not a & b and len(a) + len(b) == 80  # the synthetic development set's 80 validation queries
+    assert set(kept[1].qids) == a and set(scored[1].qids) == b  # every candidate: the same halves
+    assert json.loads((tmp_path / "dev" / "development.json").read_text())["split_validation"] is True
