@@ -157,7 +157,8 @@ class FitContext:
 
 @dataclass
 class FitOutcome:
-    """What ``fit`` returns: the trained ranker, the per-epoch history and the validation hypervolume."""
+    """What ``fit`` returns: the trained ranker, the per-epoch history and the validation hypervolume of what was
+    kept."""
 
     ranker: Ranker
     history: list

@@ -64,7 +64,8 @@ class RunResult:
     best_val_reference : float
         The reference model's best validation NDCG of the main objective.
     best_val_hypervolume : float
-        The method's best validation hypervolume (over the validation grid of weights).
+        The validation hypervolume (over the validation grid of weights) of the epoch the method kept (the kept
+        epoch is the best by ``method.params.select``).
     train_seconds : float
         Wall time of the whole run.
     reference_seconds : float
