@@ -126,10 +126,26 @@ class StagedOutput:
                   f"or empty folder", file=sys.stderr)
             raise SystemExit(2)
         out.parent.mkdir(parents=True, exist_ok=True)
+        self.sweep(out)
         self.path = out.parent / f".{out.name}.partial-{os.getpid()}"
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir()
         atexit.register(self.discard)
+
+    @staticmethod
+    def sweep(out: Path) -> None:
+        """Remove the staging folders of OUT left by runs that were killed (their process is gone; a killed process
+        runs no exit handler), keeping those of runs still going."""
+        for stale in out.parent.glob(f".{out.name}.partial-*"):
+            pid = stale.name.rpartition("-")[2]
+            if not pid.isdigit():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(stale, ignore_errors=True)
+            except PermissionError:  # alive, another user's
+                pass
 
     @classmethod
     def _writer(cls, out: Path) -> str | None:

@@ -1,6 +1,7 @@
 """benchmarks/develop.py: the development procedure reads no test split, and its adoption rule is the stated one."""
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,26 @@ def test_a_run_that_does_not_finish_leaves_the_earlier_output_as_it_was(tmp_path
         StagedOutput(out, "y.py")
     assert stop.value.code == 2 and (out / "a.txt").read_text() == "1"
 
+
+def test_a_killed_runs_staging_folder_is_swept_and_a_running_ones_kept(tmp_path):
+    """A run killed by a signal runs no exit handler; the next run of OUT removes its staging folder, not that of a
+    run still going."""
+    import subprocess
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import StagedOutput
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f".out.partial-{gone.pid}"
+    alive = tmp_path / f".out.partial-{os.getppid()}"
+    other = tmp_path / ".other.partial-1"
+    for d in (dead, alive, other):
+        d.mkdir()
+        (d / "half.txt").write_text("x")
+    staged = StagedOutput(tmp_path / "out", "x.py")
+    assert not dead.exists() and alive.exists() and other.exists()
+    staged.discard()
 
 @pytest.mark.slow
 def test_development_smoke(tmp_path, capsys):
