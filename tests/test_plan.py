@@ -51,7 +51,7 @@ def test_defaults_resolve_to_the_documented_mlp_plan():
     assert (s.conditioning, s.conditioned_layers, s.head_hidden, s.rank) == ("lowrank", 1, 32, 16)
     p = plan.method.params
     assert p == {"alpha": defaults.ALPHA, "weights_per_list": 16, "vertex_prob": 0.85,
-                 "cond_lr_mult": defaults.COND_LR_MULT, "select": "hypervolume"}
+                 "cond_lr_mult": defaults.COND_LR_MULT, "select": "scalarised"}
     assert plan.method.learning_rates == {"backbone": defaults.LR, "conditioning": defaults.LR * defaults.COND_LR_MULT}
     assert len(plan.eval.val_weights) == 5 and len(plan.eval.test_weights) == 11 and plan.eval.grid_method == "lattice"
     assert set(plan.auto) == {"model.conditioning", "model.conditioned_layers", "model.head_hidden", "model.rank",
@@ -63,13 +63,15 @@ def test_the_transformer_and_fully_conditioned_models_resolve_their_own_rules():
     t = plan_of({"model": {"kind": "transformer", "d_model": 32}})
     assert (t.scorer.conditioning, t.scorer.d_ff, t.scorer.rank, t.scorer.head_hidden) == ("prompts", 64, 0, 32)
     assert t.method.params["weights_per_list"] == 2 and t.method.params["vertex_prob"] == 0.95
-    assert t.method.params["select"] == "scalarised" and plan_of().method.params["select"] == "hypervolume"
+    assert t.method.params["select"] == "scalarised" and plan_of().method.params["select"] == "scalarised"
     old = plan_of({"model": {"kind": "transformer", "conditioning": "film"}})  # an older config's spelling
     assert old.scorer.conditioning == "prompts"
     film = plan_of({"model": {"conditioning": "film"}})
     assert film.scorer.conditioned_layers == 0 and film.method.params["vertex_prob"] == 0.2
+    assert film.method.params["select"] == "hypervolume"
     temp = plan_of({"model": {"temperature_conditioned": True}})
     assert temp.scorer.conditioned_layers == 0 and temp.scorer.head_hidden == 0
+    assert temp.method.params["select"] == "hypervolume"
 
 
 def test_set_values_win_and_are_not_marked_auto():
@@ -298,11 +300,12 @@ def test_a_saved_plan_from_before_select_resumes_under_the_value_it_was_trained_
     from ltr_hyperdpo.training.plan import PLAN_NAME, check_resume_plan
 
     plan = plan_of()
-    old = plan.to_dict()
+    assert plan.method.params["select"] == "scalarised"
+    kept_by_hypervolume = dataclasses.replace(plan, method=dataclasses.replace(
+        plan.method, params={**plan.method.params, "select": "hypervolume"}))
+    old = kept_by_hypervolume.to_dict()
     del old["method"]["params"]["select"]
     (tmp_path / PLAN_NAME).write_text(json.dumps(old))
-    check_resume_plan(tmp_path, plan)
-    other = dataclasses.replace(plan, method=dataclasses.replace(
-        plan.method, params={**plan.method.params, "select": "scalarised"}))
+    check_resume_plan(tmp_path, kept_by_hypervolume)
     with pytest.raises(RunDirError, match="method.params.select"):
-        check_resume_plan(tmp_path, other)
+        check_resume_plan(tmp_path, plan)

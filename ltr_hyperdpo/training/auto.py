@@ -106,15 +106,18 @@ def vertex_prob(f: Facts) -> float:
 
 def select(f: Facts) -> str:
     """The validation figure whose best epoch a one-shot run keeps: ``scalarised`` (the mean over the validation
-    weights of ``w · NDCG(w)``) for the transformer with hyper prompts, else ``hypervolume``.
+    weights of ``w · NDCG(w)``) when scores are affine in w and for the transformer with hyper prompts, else
+    ``hypervolume``.
 
     Why: each trade-off is judged by the figure it asks for, as each DPO-LS member keeps its epoch by ``w · NDCG``
     at its own w; the hypervolume (reference point 0) also rewards a corner's values on the objectives it does not
-    ask for, which for the prompted transformer swing from epoch to epoch and chose epochs whose corners blur two
-    correlated objectives. The transformer's value is the development procedure's choice (``benchmarks/develop.py
-    --scorer transformer --split-validation``: checkpoints kept on half of the validation queries, scored on the
-    other half); the MLP's procedure has not compared the two, so it keeps the hypervolume it was developed with."""
-    return "scalarised" if f.kind == "transformer" and f.conditioning == "prompts" else "hypervolume"
+    ask for, which swing from epoch to epoch and chose epochs whose corners blur two correlated objectives. Both
+    values are the development procedure's choice for the two default scorers (``benchmarks/develop.py
+    --split-validation``, ``--scorer mlp`` and ``--scorer transformer``: checkpoints kept on half of the validation
+    queries, scored on the other half); the fully conditioned models were not compared, so they keep the
+    hypervolume they were developed with."""
+    return "scalarised" if f.output_conditioned or (f.kind == "transformer" and f.conditioning == "prompts") \
+        else "hypervolume"
 
 
 def members(f: Facts) -> int:
