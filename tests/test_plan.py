@@ -309,3 +309,10 @@ def test_a_saved_plan_from_before_select_resumes_under_the_value_it_was_trained_
     check_resume_plan(tmp_path, kept_by_hypervolume)
     with pytest.raises(RunDirError, match="method.params.select"):
         check_resume_plan(tmp_path, plan)
+    # what the error and the CHANGELOG tell the user to do: set the old value by hand, which is then not ``auto``
+    by_hand = plan_of({"method": {"name": "hyperdpo", "params": {"select": "hypervolume"}}})
+    assert "method.params.select" not in by_hand.auto and "method.params.select" in plan.auto
+    check_resume_plan(tmp_path, by_hand)
+    with pytest.raises(RunDirError, match="method.params.alpha"):
+        check_resume_plan(tmp_path, plan_of({"method": {"name": "hyperdpo", "params": {
+            "select": "hypervolume", "alpha": 0.7}}}))

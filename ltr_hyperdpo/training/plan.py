@@ -344,9 +344,12 @@ def check_resume_plan(run_dir: Path, plan: RunPlan) -> None:
     if isinstance(params, dict) and plan.method.params.keys() - params.keys():
         params.update({k: v for k, v in ADDED_METHOD_PARAMS.items()
                        if k in plan.method.params and k not in params})
+    # ``auto`` says which values a rule filled in, not what was trained: a value set by hand to what its rule gave
+    # (``--set method.params.select=hypervolume`` to resume a run begun under an older rule) trains the same run
+    ours = {k: v for k, v in plan.to_dict().items() if k != "auto"}
     # named as the user writes them: the plan's scorer is the model section, its stage2 the hyperdpo section
     changed = [CONFIG_NAMES.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]
-               for k in diff_keys(saved, plan.to_dict())]
+               for k in diff_keys({k: v for k, v in saved.items() if k != "auto"}, ours)]
     if changed:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
         raise RunDirError(f"{run_dir}: --resume with a plan that changes the result ({shown} differ from the saved "
