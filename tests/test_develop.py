@@ -111,6 +111,7 @@ def test_a_killed_runs_staging_folder_is_swept_and_a_running_ones_kept(tmp_path)
     assert not dead.exists() and alive.exists() and other.exists()
     staged.discard()
 
+
 @pytest.mark.slow
 def test_development_smoke(tmp_path, capsys):
     develop = load_develop()

@@ -346,10 +346,10 @@ def check_resume_plan(run_dir: Path, plan: RunPlan) -> None:
                        if k in plan.method.params and k not in params})
     # ``auto`` says which values a rule filled in, not what was trained: a value set by hand to what its rule gave
     # (``--set method.params.select=hypervolume`` to resume a run begun under an older rule) trains the same run
-    ours = {k: v for k, v in plan.to_dict().items() if k != "auto"}
+    trained_saved, trained_now = ({key: v for key, v in d.items() if key != "auto"} for d in (saved, plan.to_dict()))
     # named as the user writes them: the plan's scorer is the model section, its stage2 the hyperdpo section
     changed = [CONFIG_NAMES.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]
-               for k in diff_keys({k: v for k, v in saved.items() if k != "auto"}, ours)]
+               for k in diff_keys(trained_saved, trained_now)]
     if changed:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
         raise RunDirError(f"{run_dir}: --resume with a plan that changes the result ({shown} differ from the saved "
